@@ -1,0 +1,77 @@
+"""Domain vocabulary shared by the API, the job contracts and the workers."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Lane(StrEnum):
+    """A Celery queue, each served by its own dedicated workers."""
+
+    LLM = "llm"
+    TTS_FAST = "tts_fast"
+    TTS_HQ = "tts_hq"
+    ASR = "asr"
+    PROSODY = "prosody"
+    BATCH = "batch"
+
+
+class TTSMode(StrEnum):
+    FAST = "fast"
+    HQ = "hq"
+
+
+class SessionStatus(StrEnum):
+    ACTIVE = "active"
+    ENDED = "ended"
+    ERROR = "error"
+
+
+class TurnStatus(StrEnum):
+    PENDING = "pending"  # stored, reply job queued
+    GENERATING = "generating"  # LLM streaming
+    SPEAKING = "speaking"  # text complete, audio still being synthesised/stored
+    COMPLETED = "completed"
+    ERROR = "error"
+    INTERRUPTED = "interrupted"
+
+
+OPEN_TURN_STATUSES = (TurnStatus.PENDING, TurnStatus.GENERATING)
+
+
+class ErrorCode(StrEnum):
+    """Codes of the ``error`` event; the message always says what to do next."""
+
+    BAD_REQUEST = "BAD_REQUEST"
+    UNKNOWN_EVENT = "UNKNOWN_EVENT"
+    MESSAGE_TOO_LONG = "MESSAGE_TOO_LONG"
+    UNAUTHORIZED = "UNAUTHORIZED"
+    SESSION_NOT_FOUND = "SESSION_NOT_FOUND"
+    TURN_IN_PROGRESS = "TURN_IN_PROGRESS"
+    ENGINE_UNAVAILABLE = "ENGINE_UNAVAILABLE"
+    ENGINE_FAILED = "ENGINE_FAILED"
+    QUEUE_UNAVAILABLE = "QUEUE_UNAVAILABLE"
+    INTERNAL = "INTERNAL"
+
+
+class Priority:
+    """Redis broker priorities: 0 is the highest (values are clamped to 0..9).
+
+    A turn's first sentence jumps ahead of later sentences of other turns, so every
+    session hears something quickly; re-synthesis in batch waits behind live turns.
+    """
+
+    FIRST_SENTENCE = 0
+    SECOND_SENTENCE = 1
+    LATER_SENTENCE = 3
+    REPLY = 2
+    HQ_UPGRADE = 6
+    BATCH = 9
+
+    @staticmethod
+    def for_sentence(seq: int) -> int:
+        if seq == 0:
+            return Priority.FIRST_SENTENCE
+        if seq == 1:
+            return Priority.SECOND_SENTENCE
+        return Priority.LATER_SENTENCE
