@@ -24,12 +24,12 @@ LLMEngineName = Literal["transformers", "openai", "benchmark"]
 TTSEngineName = Literal["espeak", "benchmark"]
 StorageBackendName = Literal["local", "minio"]
 
+LOCAL_LLM_FOLDER = "qwen2.5-0.5b-instruct"  # where `avatar models download llm` puts it
 LANES: tuple[str, ...] = ("llm", "tts_fast", "tts_hq", "asr", "prosody", "batch")
 
 _PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
     "cpu": {
         "llm_engine": "transformers",
-        "llm_model": "var/models/qwen2.5-0.5b-instruct",
         "tts_fast_engine": "espeak",
         "tts_hq_engine": "espeak",
     },
@@ -41,7 +41,6 @@ _PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
     },
     "tiny": {
         "llm_engine": "transformers",
-        "llm_model": "var/models/tiny/llm",
         "llm_max_tokens": 48,
         "tts_fast_engine": "espeak",
         "tts_hq_engine": "espeak",
@@ -136,6 +135,14 @@ class Settings(BaseSettings):
             if values.get(key) in (None, ""):
                 values[key] = default
         return values
+
+    @model_validator(mode="after")
+    def _default_model_paths(self) -> Settings:
+        # Local model folders live under models_dir unless a path/name is given explicitly.
+        if not self.llm_model:
+            folder = "tiny/llm" if self.profile == "tiny" else LOCAL_LLM_FOLDER
+            self.llm_model = str(self.resolved_models_dir / folder)
+        return self
 
     # --- derived values ---------------------------------------------------------------
     @property

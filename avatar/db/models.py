@@ -120,7 +120,7 @@ class Transcription(Base):
 
     __table_args__ = (
         CheckConstraint("confidence >= 0 AND confidence <= 1", name="ck_transcriptions_confidence"),
-        Index("idx_transcriptions_turn_id", "turn_id"),
+        Index("idx_transcriptions_turn_id", "turn_id", unique=True),  # one per turn
     )
 
 
@@ -143,7 +143,7 @@ class ProsodyScore(Base):
         CheckConstraint("confidence >= 0 AND confidence <= 100", name="ck_prosody_confidence"),
         CheckConstraint("stability >= 0 AND stability <= 100", name="ck_prosody_stability"),
         CheckConstraint("affability >= 0 AND affability <= 100", name="ck_prosody_affability"),
-        Index("idx_prosody_transcription_id", "transcription_id"),
+        Index("idx_prosody_transcription_id", "transcription_id", unique=True),
     )
 
 

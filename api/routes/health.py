@@ -1,0 +1,82 @@
+"""``/api/v1/health``: every component, so ``make up`` (and an operator) can see what is
+missing and how to fix it. ``status`` is ``ok`` when the infrastructure answers and every
+lane has a live worker; engines without weights are reported but do not make it ``down``."""
+
+from __future__ import annotations
+
+import platform
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from fastapi import APIRouter, Response
+from sqlalchemy import text
+
+from api.deps import SettingsDep, StorageDep
+from avatar.db import get_engine
+from avatar.lanes import lane_workers, queue_lengths
+from avatar.redis import get_redis
+from tasks.celery_app import app as celery_app
+from workers.engines.registry import engine_report
+
+router = APIRouter(prefix="/api/v1", tags=["health"])
+
+_PACKAGES = ("avatar", "celery", "redis", "fastapi", "python-socketio", "sqlalchemy", "openai", "transformers", "torch")
+
+
+def _versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def _check(fn: Any) -> dict[str, Any]:
+    try:
+        detail = fn()
+        return {"ok": True, **(detail or {})}
+    except Exception as exc:
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+
+
+@router.get("/health")
+def health(settings: SettingsDep, storage: StorageDep, response: Response) -> dict[str, Any]:
+    client = get_redis(settings.redis_url)
+
+    def check_db() -> dict[str, Any]:
+        with get_engine(settings.resolved_database_url).connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return {"backend": get_engine(settings.resolved_database_url).dialect.name}
+
+    def check_storage() -> dict[str, Any]:
+        storage.check()
+        return {"backend": storage.name}
+
+    components = {
+        "redis": _check(lambda: {"ping": client.ping()}),
+        "database": _check(check_db),
+        "storage": _check(check_storage),
+    }
+    lanes: dict[str, Any] = {}
+    if components["redis"]["ok"]:
+        try:
+            workers = lane_workers(celery_app)
+            depth = queue_lengths(client)
+            lanes = {lane: {"workers": workers[lane], "queued": depth[lane]} for lane in workers}
+        except Exception as exc:
+            components["lanes"] = {"ok": False, "error": str(exc)}
+    all_lanes_served = bool(lanes) and all(info["workers"] for info in lanes.values())
+    infra_ok = all(c["ok"] for c in components.values())
+    status = "ok" if infra_ok and all_lanes_served else ("degraded" if infra_ok else "down")
+    if status == "down":
+        response.status_code = 503
+    return {
+        "status": status,
+        "profile": settings.profile,
+        "components": components,
+        "lanes": lanes,
+        "engines": engine_report(settings),
+        "versions": _versions(),
+    }

@@ -1,0 +1,132 @@
+"""The Socket.IO server: authenticated per session, one room per session.
+
+Browsers connect with ``auth={"session_id", "token"}`` (both from ``POST /api/v1/sessions``)
+and only ever join their own session's room. Events from workers arrive through the
+``AsyncRedisManager`` (python-socketio's Redis pub/sub) and are delivered to that room.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import socketio
+from pydantic import ValidationError
+
+from api.security import verify_session_token
+from avatar.conversation import ConversationError, accept_user_message, parse_uuid
+from avatar.db import Session, session_scope
+from avatar.domain import ErrorCode, SessionStatus
+from avatar.events import ERROR, USER_MESSAGE, UserMessage, error_payload, session_room
+from avatar.metrics import SOCKET_CONNECTIONS, SOCKET_ERRORS, TURNS_ACCEPTED
+from avatar.settings import Settings
+from tasks.llm import enqueue_reply
+
+log = logging.getLogger(__name__)
+
+
+def create_socket_server(settings: Settings) -> socketio.AsyncServer:
+    manager = socketio.AsyncRedisManager(settings.redis_url, channel=settings.socketio_channel)
+    sio = socketio.AsyncServer(
+        async_mode="asgi",
+        client_manager=manager,
+        cors_allowed_origins="*",
+        max_http_buffer_size=2_000_000,
+        logger=False,
+        engineio_logger=False,
+    )
+
+    async def send_error(sid: str, code: ErrorCode, message: str, **extra: Any) -> dict[str, Any]:
+        SOCKET_ERRORS.labels(code=str(code)).inc()
+        payload = error_payload(code, message, **extra)
+        await sio.emit(ERROR, payload, to=sid)
+        return {"ok": False, "error": payload}
+
+    @sio.event
+    async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        if not isinstance(auth, dict):
+            raise socketio.exceptions.ConnectionRefusedError(
+                {"code": "UNAUTHORIZED", "message": "缺少 session_id 與 token（auth required）"}
+            )
+        session_id = parse_uuid(auth.get("session_id"))
+        token = auth.get("token")
+        if session_id is None or not isinstance(token, str) or not verify_session_token(
+            settings, str(session_id), token
+        ):
+            raise socketio.exceptions.ConnectionRefusedError(
+                {"code": "UNAUTHORIZED", "message": "session_id 或 token 無效（invalid session credentials）"}
+            )
+
+        def load_status() -> str | None:
+            with session_scope() as db:
+                row = db.get(Session, session_id)
+                return None if row is None else row.status
+
+        status = await asyncio.to_thread(load_status)
+        if status != SessionStatus.ACTIVE:
+            raise socketio.exceptions.ConnectionRefusedError(
+                {"code": "SESSION_NOT_FOUND", "message": "找不到此對話或已結束（session not found）"}
+            )
+        await sio.save_session(sid, {"session_id": str(session_id)})
+        await sio.enter_room(sid, session_room(session_id))
+        SOCKET_CONNECTIONS.inc()
+
+    @sio.event
+    async def disconnect(sid: str, *args: Any) -> None:
+        SOCKET_CONNECTIONS.dec()
+
+    @sio.on(USER_MESSAGE)
+    async def user_message(sid: str, data: Any = None) -> dict[str, Any]:
+        session_id = (await sio.get_session(sid)).get("session_id")
+        if isinstance(data, str):  # a bare string is accepted as the text
+            data = {"text": data}
+        if not isinstance(data, dict):
+            return await send_error(sid, ErrorCode.BAD_REQUEST, "user_message 需要 {text: string}（malformed payload）")
+        try:
+            message = UserMessage.model_validate(data)
+        except ValidationError as exc:
+            detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            return await send_error(sid, ErrorCode.BAD_REQUEST, f"user_message 格式錯誤：{detail}")
+        if len(message.text) > settings.max_message_chars:
+            return await send_error(
+                sid, ErrorCode.MESSAGE_TOO_LONG,
+                f"訊息過長：{len(message.text)} 字，上限 {settings.max_message_chars} 字（message too long）",
+                limit=settings.max_message_chars,
+            )
+
+        def accept() -> Any:
+            with session_scope() as db:
+                return accept_user_message(db, parse_uuid(session_id), message.text, settings)  # type: ignore[arg-type]
+
+        try:
+            accepted = await asyncio.to_thread(accept)
+        except ConversationError as exc:
+            return await send_error(sid, ErrorCode(exc.code), exc.message)
+        try:
+            await asyncio.to_thread(enqueue_reply, str(accepted.turn_id), accepted.accepted_at)
+        except Exception as exc:  # broker down: the turn must not stay pending forever
+            log.exception("could not enqueue reply")
+
+            def mark_error() -> None:
+                from avatar.db import ConversationTurn
+
+                with session_scope() as db:
+                    turn = db.get(ConversationTurn, accepted.turn_id)
+                    if turn is not None:
+                        turn.status, turn.error_code = "error", ErrorCode.QUEUE_UNAVAILABLE.value
+                        turn.error_message = str(exc)
+
+            await asyncio.to_thread(mark_error)
+            return await send_error(
+                sid, ErrorCode.QUEUE_UNAVAILABLE, "任務佇列暫時無法使用，請稍後再試（queue unavailable）",
+                turn_id=str(accepted.turn_id),
+            )
+        TURNS_ACCEPTED.inc()
+        return {"ok": True, "turn_id": str(accepted.turn_id), "turn_number": accepted.turn_number}
+
+    @sio.on("*")
+    async def unknown_event(event: str, sid: str, data: Any = None) -> dict[str, Any]:
+        return await send_error(sid, ErrorCode.UNKNOWN_EVENT, f"未知的事件：{event!r}（unknown event）", event=event)
+
+    return sio

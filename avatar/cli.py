@@ -1,0 +1,110 @@
+"""The ``avatar`` command line (Typer)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from avatar.settings import LANES, get_settings
+
+app = typer.Typer(help="AVATAR: local voice chat assistant (Celery/Redis task-queue system).", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema (Alembic).", no_args_is_help=True)
+models_app = typer.Typer(help="Model weights: tiny random models for offline runs, real ones for users.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(models_app, name="models")
+
+
+@app.command()
+def api(
+    host: Annotated[Optional[str], typer.Option(help="Bind address (default: AVATAR_API_HOST).")] = None,
+    port: Annotated[Optional[int], typer.Option(help="Port (default: AVATAR_API_PORT).")] = None,
+) -> None:
+    """Run the HTTP + Socket.IO API."""
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run(
+        "api.main:create_app", factory=True, host=host or settings.api_host,
+        port=port or settings.api_port, log_level="info",
+    )
+
+
+@app.command()
+def worker(
+    lane: Annotated[str, typer.Option(help=f"Lane to serve: {', '.join(LANES)}.")],
+    gpu: Annotated[Optional[str], typer.Option(help="Pin to this GPU index (sets CUDA_VISIBLE_DEVICES).")] = None,
+    concurrency: Annotated[Optional[int], typer.Option(help="Processes/threads (default: per-lane setting).")] = None,
+    loglevel: str = "INFO",
+) -> None:
+    """Run a Celery worker dedicated to one lane."""
+    if lane not in LANES:
+        raise typer.BadParameter(f"unknown lane {lane!r}; choose one of {', '.join(LANES)}")
+    if gpu is not None:
+        # Before anything can initialise CUDA: the worker then sees only this device.
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+    settings = get_settings()
+    from tasks.celery_app import app as celery_app
+
+    pool = settings.llm_pool if lane == "llm" else "prefork"
+    argv = [
+        "worker", "-Q", lane, "-n", f"{lane}@%h", "-l", loglevel, "-P", pool,
+        "-c", str(concurrency or settings.lane_concurrency(lane)), "-E",
+    ]
+    celery_app.worker_main(argv)
+
+
+@app.command()
+def flower(port: Annotated[Optional[int], typer.Option()] = None) -> None:
+    """Run Flower (queue monitoring) with basic auth from settings."""
+    settings = get_settings()
+    from tasks.celery_app import app as celery_app
+
+    celery_app.start([
+        "flower", f"--port={port or settings.flower_port}", f"--address={settings.api_host}",
+        f"--basic-auth={settings.flower_user}:{settings.flower_password}",
+    ])
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Upgrade the configured database to ``revision`` (default: head)."""
+    from avatar.db.migrate import upgrade
+
+    settings = get_settings()
+    upgrade(settings.resolved_database_url, revision)
+    typer.echo(f"database at {revision}: {settings.resolved_database_url}")
+
+
+@models_app.command("tiny")
+def models_tiny() -> None:
+    """Generate tiny randomly initialised models (offline) for AVATAR_PROFILE=tiny."""
+    from workers.model_setup import make_tiny_models
+
+    for name, path in make_tiny_models(get_settings().resolved_models_dir).items():
+        typer.echo(f"{name}: {path}")
+
+
+@models_app.command("download")
+def models_download(
+    what: Annotated[str, typer.Argument(help="Which model: llm.")] = "llm",
+) -> None:
+    """Download real weights once (needs internet), with progress and checksums."""
+    from workers.model_setup import download_models
+
+    try:
+        download_models(get_settings(), what)
+    except Exception as exc:
+        typer.echo(f"download failed: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

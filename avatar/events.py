@@ -1,0 +1,83 @@
+"""Socket.IO events: names, payload schemas, rooms, and the emitter workers use.
+
+Workers never talk to browsers directly: they publish through python-socketio's own
+write-only Redis manager, on the same channel the API's ``AsyncRedisManager`` listens to,
+and the API delivers to the session's room. No hand-written relay.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from typing import Any
+
+import socketio
+from pydantic import BaseModel, ConfigDict, Field
+
+from avatar.domain import ErrorCode
+from avatar.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+# client -> server
+USER_MESSAGE = "user_message"
+# server -> client
+LLM_TOKEN = "llm_token"
+AUDIO_CHUNK = "audio_chunk"
+TURN_STARTED = "turn_started"
+TURN_RESTARTED = "turn_restarted"
+TURN_COMPLETE = "turn_complete"
+TURN_AUDIO_COMPLETE = "turn_audio_complete"
+ERROR = "error"
+
+
+def session_room(session_id: str | uuid.UUID) -> str:
+    return f"session:{session_id}"
+
+
+class UserMessage(BaseModel):
+    """``user_message {text}``; the length limit is checked by the handler (its own code)."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+    text: str = Field(min_length=1)
+
+
+def error_payload(
+    code: ErrorCode | str, message: str, trace_id: str | uuid.UUID | None = None, **extra: Any
+) -> dict[str, Any]:
+    return {"code": str(code), "message": message, "trace_id": str(trace_id or uuid.uuid4()), **extra}
+
+
+class Emitter:
+    """Publishes events to a session's room from any process (Celery workers, scripts)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._manager = socketio.RedisManager(
+            settings.redis_url, channel=settings.socketio_channel, write_only=True, logger=log
+        )
+
+    def emit(self, event: str, data: dict[str, Any], session_id: str | uuid.UUID) -> None:
+        self._manager.emit(event, data, room=session_room(session_id), namespace="/")
+
+    def error(
+        self,
+        session_id: str | uuid.UUID,
+        code: ErrorCode | str,
+        message: str,
+        trace_id: str | uuid.UUID | None = None,
+        **extra: Any,
+    ) -> None:
+        self.emit(ERROR, error_payload(code, message, trace_id, **extra), session_id)
+
+
+_emitters: dict[tuple[int, str, str], Emitter] = {}
+
+
+def get_emitter(settings: Settings | None = None) -> Emitter:
+    """One emitter per process: a Redis connection must not cross a fork."""
+    settings = settings or get_settings()
+    key = (os.getpid(), settings.redis_url, settings.socketio_channel)
+    if key not in _emitters:
+        _emitters[key] = Emitter(settings)
+    return _emitters[key]

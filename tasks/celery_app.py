@@ -1,0 +1,6 @@
+"""The Celery application; configuration lives in the top-level ``celeryconfig`` module."""
+
+from celery import Celery
+
+app = Celery("avatar", include=["tasks.llm", "tasks.tts", "tasks.diagnostics"])
+app.config_from_object("celeryconfig")

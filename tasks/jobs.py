@@ -1,0 +1,21 @@
+"""Job payloads: what the API and the workers agree to put on each lane (JSON-serialisable)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from avatar.domain import TTSMode
+
+
+class SpeechJob(BaseModel):
+    """Speak one sentence of a turn's reply."""
+
+    session_id: str
+    turn_id: str
+    trace_id: str
+    generation: int = Field(ge=1)  # the reply attempt this sentence belongs to
+    seq: int = Field(ge=0)  # position in the reply: audio is delivered in this order
+    text: str = Field(min_length=1)
+    mode: TTSMode = TTSMode.FAST
+    voice_profile_id: str | None = None
+    accepted_at: float  # unix time the API accepted the user's message

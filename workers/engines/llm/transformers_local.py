@@ -1,0 +1,163 @@
+"""In-process Hugging Face chat model: the LLM for CPU-only hosts and the ``tiny`` profile.
+
+Runs e.g. Qwen2.5-0.5B/1.5B-Instruct from a local directory (``avatar models download``)
+or the tiny random model (``avatar models tiny``); never touches the network.
+
+torch and transformers are the optional ``avatar[local-llm]`` extra, so they are imported
+only when the engine actually loads; ``availability()`` reports a missing install instead
+of the module failing to import.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+from workers.engines.base import Availability, EngineUnavailable
+from workers.engines.llm.base import ChatMessage, LLMEngine
+from workers.model_setup import INSTALL_HINT, missing_llm_files
+
+# How long the consumer waits for the next piece of text before giving up on a stalled
+# generation thread. Generous: a 1.5B model on a slow CPU can take seconds per token.
+_TOKEN_TIMEOUT_S = 120.0
+
+# One loaded (model, tokenizer) per directory per process: Celery prefork workers keep
+# the engine alive between tasks, and several engine instances must not load twice.
+_LOADED: dict[Path, tuple[Any, Any]] = {}
+_LOAD_LOCK = threading.Lock()
+
+
+def _import_backend() -> tuple[Any, Any]:
+    """(torch, transformers), or EngineUnavailable with the install hint."""
+    try:
+        import torch
+        import transformers
+    except ImportError as exc:
+        raise EngineUnavailable(
+            TransformersLLM.name, f"torch/transformers not installed ({exc.name})", INSTALL_HINT
+        ) from exc
+    return torch, transformers
+
+
+def _load(model_dir: Path) -> tuple[Any, Any]:
+    """Load model + tokenizer from a local directory once per process (thread-safe)."""
+    with _LOAD_LOCK:
+        if model_dir not in _LOADED:
+            _, transformers = _import_backend()
+            tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+            model = transformers.AutoModelForCausalLM.from_pretrained(
+                model_dir, local_files_only=True, dtype="auto"
+            )
+            model.eval()
+            _LOADED[model_dir] = (model, tokenizer)
+        return _LOADED[model_dir]
+
+
+class TransformersLLM(LLMEngine):
+    name: ClassVar[str] = "transformers"
+
+    @property
+    def model_dir(self) -> Path:
+        return Path(self.settings.llm_model).expanduser().resolve()
+
+    def _fix_hint(self) -> str:
+        return "avatar models tiny" if self.settings.profile == "tiny" else "avatar models download llm"
+
+    def availability(self) -> Availability:
+        """Weights on disk and the optional packages importable; loads nothing."""
+        missing = missing_llm_files(self.model_dir)
+        if missing:
+            detail = "" if missing == ["directory"] else f" (missing {', '.join(missing)})"
+            return Availability(ok=False, reason=f"no weights at {self.model_dir}{detail}", fix=self._fix_hint())
+        try:
+            _import_backend()
+        except EngineUnavailable as exc:
+            return Availability(ok=False, reason=exc.reason, fix=exc.fix)
+        return Availability(ok=True)
+
+    def stream(self, messages: list[ChatMessage], *, max_tokens: int | None = None) -> Iterator[str]:
+        """Generate in a background thread and yield text deltas as the streamer releases them.
+
+        Closing the generator early (client gone, turn cancelled) sets a stop flag that
+        the generation loop checks after every token, and the thread is joined, so no
+        orphan generation keeps a CPU busy.
+        """
+        check = self.availability()
+        if not check.ok:
+            raise EngineUnavailable(self.name, check.reason, check.fix)
+        torch, transformers = _import_backend()
+        model, tokenizer = _load(self.model_dir)
+
+        inputs = tokenizer.apply_chat_template(
+            list(messages), add_generation_prompt=True, return_tensors="pt", return_dict=True
+        ).to(model.device)
+        eos_ids = _stop_token_ids(tokenizer, model)
+        temperature = self.settings.llm_temperature
+        sampling: dict[str, Any] = (
+            {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
+        )
+        if not sampling["do_sample"]:
+            # The checkpoint's sampling defaults would only produce "ignored flag" warnings.
+            sampling.update(temperature=None, top_p=None, top_k=None)
+
+        stop = threading.Event()
+        streamer = transformers.TextIteratorStreamer(
+            tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=_TOKEN_TIMEOUT_S
+        )
+        errors: list[BaseException] = []
+
+        def generate() -> None:
+            try:
+                with torch.inference_mode():
+                    model.generate(
+                        **inputs,
+                        max_new_tokens=max_tokens or self.settings.llm_max_tokens,
+                        eos_token_id=eos_ids,
+                        pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_ids[0],
+                        streamer=streamer,
+                        stopping_criteria=transformers.StoppingCriteriaList([_StopOnEvent(stop)]),
+                        **sampling,
+                    )
+            except BaseException as exc:  # re-raised in the consumer below
+                errors.append(exc)
+                streamer.end()  # wake the consumer instead of letting it wait for the timeout
+
+        thread = threading.Thread(target=generate, name="llm-generate", daemon=True)
+        thread.start()
+        try:
+            for delta in streamer:
+                if delta:
+                    yield delta
+            if errors:
+                raise RuntimeError(f"{self.name}: generation failed: {errors[0]!r}") from errors[0]
+        finally:
+            stop.set()
+            thread.join()
+
+
+class _StopOnEvent:
+    """StoppingCriteria: end generation once the consumer has gone away."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
+
+
+def _stop_token_ids(tokenizer: Any, model: Any) -> list[int]:
+    """Every id that ends a reply: the checkpoint's eos ids plus <|im_end|> (ChatML)."""
+    ids: list[int] = []
+    configured = model.generation_config.eos_token_id
+    for value in configured if isinstance(configured, list) else [configured]:
+        if value is not None:
+            ids.append(int(value))
+    for token in ("<|im_end|>", tokenizer.eos_token):
+        token_id = tokenizer.convert_tokens_to_ids(token) if token else None
+        if isinstance(token_id, int) and token_id != tokenizer.unk_token_id:
+            ids.append(token_id)
+    return list(dict.fromkeys(ids))

@@ -1,0 +1,73 @@
+"""Engine choice per stage, from settings; one engine instance per process.
+
+Providers are named by import path so that choosing one never imports another's heavy
+dependencies.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Any
+
+from avatar.domain import TTSMode
+from avatar.settings import Settings
+from workers.engines.llm.base import LLMEngine
+from workers.engines.tts.base import TTSEngine
+
+LLM_PROVIDERS: dict[str, str] = {
+    "transformers": "workers.engines.llm.transformers_local:TransformersLLM",
+    "openai": "workers.engines.llm.openai_compat:OpenAICompatLLM",
+    "benchmark": "workers.engines.llm.benchmark:BenchmarkLLM",
+}
+TTS_PROVIDERS: dict[str, str] = {
+    "espeak": "workers.engines.tts.espeak:EspeakTTS",
+    "benchmark": "workers.engines.tts.benchmark:BenchmarkTTS",
+}
+
+_instances: dict[tuple[Any, ...], Any] = {}
+
+
+def _load(path: str) -> type:
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _settings_key(settings: Settings) -> str:
+    return settings.model_dump_json()
+
+
+def get_llm_engine(settings: Settings) -> LLMEngine:
+    key = ("llm", os.getpid(), _settings_key(settings))
+    if key not in _instances:
+        _instances[key] = _load(LLM_PROVIDERS[settings.llm_engine])(settings=settings)
+    return _instances[key]
+
+
+def tts_engine_name(mode: TTSMode | str, settings: Settings) -> str:
+    return settings.tts_hq_engine if TTSMode(mode) is TTSMode.HQ else settings.tts_fast_engine
+
+
+def get_tts_engine(mode: TTSMode | str, settings: Settings) -> TTSEngine:
+    name = tts_engine_name(mode, settings)
+    key = ("tts", os.getpid(), name, _settings_key(settings))
+    if key not in _instances:
+        _instances[key] = _load(TTS_PROVIDERS[name])(settings=settings)
+    return _instances[key]
+
+
+def engine_report(settings: Settings) -> dict[str, dict[str, object]]:
+    """Availability of every configured engine, for /health (never loads a model)."""
+    report: dict[str, dict[str, object]] = {}
+    stages: list[tuple[str, str, Any]] = [
+        ("llm", settings.llm_engine, lambda: get_llm_engine(settings)),
+        ("tts_fast", settings.tts_fast_engine, lambda: get_tts_engine(TTSMode.FAST, settings)),
+        ("tts_hq", settings.tts_hq_engine, lambda: get_tts_engine(TTSMode.HQ, settings)),
+    ]
+    for stage, name, make in stages:
+        try:
+            availability = make().availability()
+            report[stage] = {"engine": name, **availability.as_dict()}
+        except Exception as exc:  # an engine that cannot even be constructed is unavailable
+            report[stage] = {"engine": name, "available": False, "reason": str(exc), "fix": ""}
+    return report

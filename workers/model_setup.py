@@ -1,0 +1,384 @@
+"""Model setup: tiny offline models for tests and demos, real weights for a user's machine.
+
+Two ways to get models onto disk:
+
+- ``make_tiny_models``: randomly initialised, few-kilobyte models with the *real*
+  architectures and file layouts (Qwen2 chat LLM with a ChatML template, ...). They
+  produce gibberish, but every code path that loads, tokenises, streams and stops is
+  exercised offline, in seconds, with no downloads (``avatar models tiny``).
+- ``download_models``: the real weights from the Hugging Face Hub, checked against a
+  ``SHA256SUMS`` file so a truncated or tampered download is caught on the next run
+  (``avatar models download``).
+
+torch, transformers and huggingface_hub are imported inside the functions: they are the
+optional ``avatar[local-llm]`` extra, and importing this module must stay cheap because
+engines call :func:`missing_llm_files` from their ``availability()`` checks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from avatar.settings import Settings
+
+DEFAULT_LLM_REPO = "Qwen/Qwen2.5-0.5B-Instruct"
+DEFAULT_LLM_DIR = "qwen2.5-0.5b-instruct"
+# Local directory names `avatar models download` knows how to fill, and their Hub repos.
+KNOWN_LLM_REPOS: dict[str, str] = {
+    DEFAULT_LLM_DIR: DEFAULT_LLM_REPO,
+    "qwen2.5-1.5b-instruct": "Qwen/Qwen2.5-1.5B-Instruct",
+    "qwen2.5-3b-instruct": "Qwen/Qwen2.5-3B-Instruct",
+}
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+CHECKSUM_FILE = "SHA256SUMS"
+INSTALL_HINT = 'pip install "avatar[local-llm]"'
+
+# Qwen-style special tokens, in id order 0..2 (Qwen2.5 itself uses the same strings).
+ENDOFTEXT = "<|endoftext|>"
+IM_START = "<|im_start|>"
+IM_END = "<|im_end|>"
+SPECIAL_TOKENS = [ENDOFTEXT, IM_START, IM_END]
+
+# The ChatML template Qwen2.5 uses, minus tool calling: what `apply_chat_template` renders.
+CHATML_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+# Training text for the tiny byte-level BPE: everyday Taiwanese Mandarin (Traditional
+# characters, Taiwan usage) with some English, so the merges look like a real zh-TW vocabulary.
+TINY_CORPUS = """\
+你好，我是 AVATAR，一位說台灣華語的語音助理。
+今天台北天氣晴朗，氣溫大約二十五度，很適合出門走走。
+明天下午可能會有午後雷陣雨，出門記得帶傘。
+請問捷運淡水信義線的末班車是幾點？
+從台北車站搭高鐵到左營大概要一個半小時。
+我想預約星期五晚上七點的位子，兩個大人一個小孩。
+這家店的牛肉麵很有名，湯頭清爽，麵條很有嚼勁。
+夜市裡有雞排、蚵仔煎、臭豆腐，還有珍珠奶茶。
+手機快沒電了，附近有便利商店可以充電嗎？
+我剛剛用悠遊卡搭公車，餘額好像不太夠。
+週末要不要一起去陽明山泡溫泉？
+健保卡記得帶著，看醫生的時候要用。
+這個軟體更新之後，語音辨識變得比較準確。
+請幫我把這段話翻譯成英文，謝謝。
+垃圾車每天晚上八點會經過我們家巷口。
+颱風快來了，記得檢查門窗，準備好手電筒和飲用水。
+我們公司下週一要開季度檢討會議。
+發票可以存在手機載具裡，不用印出來。
+台南的小吃很多，像是擔仔麵、碗粿和牛肉湯。
+花蓮的太魯閣國家公園風景非常壯觀。
+不好意思，我沒聽清楚，可以再說一次嗎？
+好的，我來說明一下，整個流程大概分成三個步驟。
+第一步先登入帳號，第二步選擇方案，第三步確認付款。
+如果有任何問題，歡迎隨時問我。
+這支影片的字幕是繁體中文，發音也很標準。
+早餐店的蛋餅和豆漿是我每天的固定組合。
+今天的會議改到下午三點，地點在十二樓的會議室。
+高雄港的夕陽很漂亮，很多人會去西子灣看海。
+請把冷氣調到二十六度，比較省電也比較舒服。
+我最近在學寫程式，想用 Python 做一個小工具。
+Hello, how can I help you today?
+The weather in Taipei is sunny with a high of twenty-five degrees.
+Please speak slowly so that the speech recognizer can follow.
+Thank you for waiting, your order will be ready in five minutes.
+I would like to book a table for two at seven o'clock.
+The train to Kaohsiung leaves from platform three.
+Can you read this message out loud for me?
+AVATAR runs local models only, so your voice never leaves this computer.
+Sorry, I did not catch that. Could you say it again?
+Good night, see you tomorrow morning.
+"""
+
+# What a loadable chat-model directory holds; any one name of a group is enough.
+_REQUIRED_FILE_GROUPS: dict[str, tuple[str, ...]] = {
+    "config": ("config.json",),
+    "weights": ("model.safetensors", "model.safetensors.index.json"),
+    "tokenizer": ("tokenizer.json", "tokenizer.model", "vocab.json"),
+    "tokenizer config": ("tokenizer_config.json",),
+}
+
+
+class ModelSetupError(RuntimeError):
+    """Setting up models failed in a way the user can fix (offline, bad checksum, ...)."""
+
+
+def missing_llm_files(model_dir: Path) -> list[str]:
+    """What a Hugging Face chat-model directory lacks (empty list: it looks complete).
+
+    A cheap file-existence check, never a load: engines use it for ``availability()``.
+    """
+    if not model_dir.is_dir():
+        return ["directory"]
+    return [
+        group
+        for group, names in _REQUIRED_FILE_GROUPS.items()
+        if not any((model_dir / name).is_file() for name in names)
+    ]
+
+
+# --- tiny models ---------------------------------------------------------------------------
+
+
+def _build_tiny_tokenizer(vocab_size: int) -> object:
+    """Train a byte-level BPE on TINY_CORPUS and wrap it in the real Qwen2 tokenizer class.
+
+    Training uses the Qwen2 tokenizer's own normaliser and pre-tokeniser, so the merges fit
+    exactly the pipeline that ``AutoTokenizer`` rebuilds when it loads the directory.
+    """
+    import json
+
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import Qwen2Tokenizer
+
+    reference = Qwen2Tokenizer().backend_tokenizer
+    trainable = Tokenizer(models.BPE())
+    trainable.normalizer = reference.normalizer
+    trainable.pre_tokenizer = reference.pre_tokenizer
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,  # ids 0, 1, 2
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),  # any byte can be encoded
+        show_progress=False,
+    )
+    trainable.train_from_iterator(TINY_CORPUS.splitlines(), trainer=trainer)
+    bpe = json.loads(trainable.to_str())["model"]
+    return Qwen2Tokenizer(
+        vocab=bpe["vocab"],
+        merges=[tuple(m.split(" ", 1)) if isinstance(m, str) else tuple(m) for m in bpe["merges"]],
+        eos_token=IM_END,
+        pad_token=ENDOFTEXT,
+        unk_token=None,
+        extra_special_tokens=[IM_START, IM_END],
+        chat_template=CHATML_TEMPLATE,
+        model_max_length=2048,
+    )
+
+
+def make_tiny_llm(dest: Path, *, seed: int = 0, force: bool = False) -> Path:
+    """Write a tiny random Qwen2 chat model (weights, tokenizer, generation config) to ``dest``.
+
+    Same seed, same files. Returns at once if ``dest`` already holds a complete model,
+    unless ``force``. The model is built in a sibling temporary directory and moved into
+    place, so a concurrent reader never sees a half-written one.
+    """
+    dest = Path(dest)
+    if not force and not missing_llm_files(dest):
+        return dest
+    try:
+        import torch
+        from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise ModelSetupError(f"tiny LLM needs torch and transformers ({exc}); {INSTALL_HINT}") from exc
+
+    tokenizer = _build_tiny_tokenizer(vocab_size=2000)
+    vocab_size = len(tokenizer)  # type: ignore[arg-type]
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}  # type: ignore[attr-defined]
+    config = Qwen2Config(
+        vocab_size=vocab_size,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        max_window_layers=2,
+        tie_word_embeddings=True,
+        bos_token_id=ids[ENDOFTEXT],
+        eos_token_id=ids[IM_END],
+        pad_token_id=ids[ENDOFTEXT],
+    )
+    torch.manual_seed(seed)
+    model = Qwen2ForCausalLM(config).eval()
+    model.generation_config = GenerationConfig(
+        bos_token_id=ids[ENDOFTEXT],
+        eos_token_id=[ids[IM_END], ids[ENDOFTEXT]],
+        pad_token_id=ids[ENDOFTEXT],
+        do_sample=True,
+        temperature=0.7,
+        top_p=0.9,
+        max_new_tokens=48,
+    )
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)  # type: ignore[attr-defined]
+        _make_readable(tmp)
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(tmp, dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
+def _make_readable(directory: Path) -> None:
+    """mkdtemp (and some writers) create owner-only files; give them the usual umask modes."""
+    umask = os.umask(0)
+    os.umask(umask)
+    directory.chmod(0o777 & ~umask)
+    for path in directory.rglob("*"):
+        path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
+
+
+# Each tiny model: its directory under models_dir/"tiny" and the function that writes it.
+# Other model kinds (tiny whisper, tiny TTS) register here.
+TINY_MODEL_BUILDERS: dict[str, Callable[[Path], Path]] = {
+    "llm": make_tiny_llm,
+}
+
+
+def make_tiny_models(models_dir: Path, *, which: list[str] | None = None) -> dict[str, Path]:
+    """Write every tiny model (or those named in ``which``) under ``models_dir/"tiny"``."""
+    names = which or list(TINY_MODEL_BUILDERS)
+    unknown = sorted(set(names) - set(TINY_MODEL_BUILDERS))
+    if unknown:
+        raise ModelSetupError(f"unknown tiny model(s) {unknown}; choose from {sorted(TINY_MODEL_BUILDERS)}")
+    root = Path(models_dir) / "tiny"
+    return {name: TINY_MODEL_BUILDERS[name](root / name) for name in names}
+
+
+# --- real weights ----------------------------------------------------------------------------
+
+
+def _log(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def sha256_file(path: Path, *, chunk_size: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(chunk_size):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _weight_files(model_dir: Path) -> list[Path]:
+    """Every file of the model, skipping hidden download metadata (``.cache/``) and the sums."""
+    return sorted(
+        p
+        for p in model_dir.rglob("*")
+        if p.is_file()
+        and p.name != CHECKSUM_FILE
+        and not any(part.startswith(".") for part in p.relative_to(model_dir).parts)
+    )
+
+
+def write_checksums(model_dir: Path, *, log: Callable[[str], None] = _log) -> Path:
+    """Record the sha256 of every file in ``model_dir/SHA256SUMS`` (``sha256sum -c`` format)."""
+    files = _weight_files(model_dir)
+    lines = []
+    for i, path in enumerate(files, 1):
+        rel = path.relative_to(model_dir).as_posix()
+        log(f"sha256 [{i}/{len(files)}] {rel} ({path.stat().st_size / 1e6:.1f} MB)")
+        lines.append(f"{sha256_file(path)}  {rel}\n")
+    out = model_dir / CHECKSUM_FILE
+    out.write_text("".join(lines), encoding="utf-8")
+    return out
+
+
+def verify_checksums(model_dir: Path, *, log: Callable[[str], None] = _log) -> None:
+    """Check every file listed in ``model_dir/SHA256SUMS``; raise ModelSetupError on any mismatch."""
+    entries = [
+        line.split(maxsplit=1)
+        for line in (model_dir / CHECKSUM_FILE).read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+    bad: list[str] = []
+    for i, (digest, rel) in enumerate(entries, 1):
+        rel = rel.strip().lstrip("*")  # "*" marks binary mode in sha256sum output
+        path = model_dir / rel
+        log(f"verify [{i}/{len(entries)}] {rel}")
+        if not path.is_file():
+            bad.append(f"{rel} (missing)")
+        elif sha256_file(path) != digest:
+            bad.append(f"{rel} (checksum mismatch)")
+    if bad:
+        raise ModelSetupError(
+            f"{model_dir}: {', '.join(bad)}. Delete the directory and run `avatar models download` again."
+        )
+
+
+def download_llm(dest: Path, *, repo_id: str = DEFAULT_LLM_REPO, log: Callable[[str], None] = _log) -> Path:
+    """Download ``repo_id`` into ``dest`` and check it against ``dest/SHA256SUMS``.
+
+    The first download writes SHA256SUMS; every later run (a re-download is a no-op for
+    files already there) verifies against it.
+    """
+    try:
+        from huggingface_hub import constants, snapshot_download
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise ModelSetupError(f"downloading models needs huggingface_hub; {INSTALL_HINT}") from exc
+
+    dest = Path(dest)
+    if constants.HF_HUB_OFFLINE:
+        raise ModelSetupError(
+            f"cannot download {repo_id}: HF_HUB_OFFLINE is set. Unset it, or copy the model files into {dest}."
+        )
+    log(f"downloading {repo_id} -> {dest}")
+    try:
+        snapshot_download(  # draws its own progress bars
+            repo_id,
+            local_dir=dest,
+            allow_patterns=["*.json", "*.safetensors", "*.txt", "*.jinja", "tokenizer.model"],
+        )
+    except Exception as exc:  # network errors come from several libraries (httpx, hub, OSError)
+        raise ModelSetupError(
+            f"could not download {repo_id} ({type(exc).__name__}: {exc}). "
+            f"Check the connection to huggingface.co, or copy the model files into {dest}."
+        ) from exc
+
+    if (dest / CHECKSUM_FILE).exists():
+        verify_checksums(dest, log=log)
+    else:
+        write_checksums(dest, log=log)
+    missing = missing_llm_files(dest)
+    if missing:
+        raise ModelSetupError(f"{dest} is incomplete after download (no {', '.join(missing)})")
+    log(f"ok: {dest}")
+    return dest
+
+
+def llm_download_target(settings: Settings) -> tuple[str, Path]:
+    """(Hub repo, local directory) for the configured LLM.
+
+    ``AVATAR_LLM_MODEL`` is either a local directory named after a known model (the cpu
+    profile's ``var/models/qwen2.5-0.5b-instruct``), which is filled in place so the
+    engine finds it, or a Hub id (``Qwen/Qwen2.5-1.5B-Instruct``), fetched into
+    ``models_dir/<name in lower case>``.
+    """
+    model = settings.llm_model or str(settings.resolved_models_dir / DEFAULT_LLM_DIR)
+    known = KNOWN_LLM_REPOS.get(Path(model).name.lower())
+    if known:
+        return known, Path(model)
+    if _HUB_ID.fullmatch(model) and not Path(model).exists():
+        return model, settings.resolved_models_dir / model.split("/")[1].lower()
+    if settings.profile == "tiny":
+        raise ModelSetupError("the tiny profile uses generated models: run `avatar models tiny`")
+    raise ModelSetupError(
+        f"AVATAR_LLM_MODEL={model} is neither a known model directory ({', '.join(KNOWN_LLM_REPOS)}) "
+        "nor a Hugging Face repo id; set it to one of them, or copy a chat model there yourself."
+    )
+
+
+def download_models(
+    settings: Settings, what: str = "llm", *, log: Callable[[str], None] = _log
+) -> dict[str, Path]:
+    """``avatar models download [what]``: real weights for the local models (today: the LLM)."""
+    if what not in ("llm", "all"):
+        raise ModelSetupError(f"unknown model kind {what!r}; choose llm or all")
+    repo_id, dest = llm_download_target(settings)
+    return {"llm": download_llm(dest, repo_id=repo_id, log=log)}

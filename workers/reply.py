@@ -1,0 +1,123 @@
+"""The reply stage of a turn: stream the LLM, emit tokens, cut sentences, queue speech.
+
+Runs inside the ``llm`` lane's task. It is safe to run twice for the same turn (a job whose
+worker died is redelivered): a finished turn is skipped, and a restarted one gets a new
+generation so the browser is told to discard the partial reply and stale speech jobs drop.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from avatar.chunker import SentenceChunker
+from avatar.conversation import build_messages, log_event
+from avatar.db import ConversationTurn, session_scope
+from avatar.db.models import utcnow
+from avatar.domain import ErrorCode, TTSMode, TurnStatus
+from avatar.events import LLM_TOKEN, TURN_COMPLETE, TURN_RESTARTED, TURN_STARTED, get_emitter
+from avatar.redis import get_redis
+from avatar.settings import Settings, get_settings
+from tasks.jobs import SpeechJob
+from workers.completion import complete_turn_if_settled, fail_turn
+from workers.engines.base import EngineUnavailable
+from workers.engines.registry import get_llm_engine
+from workers.turn_state import TurnState
+
+log = logging.getLogger(__name__)
+
+EnqueueSpeech = Callable[[SpeechJob], None]
+
+
+def run_reply(
+    turn_id: str, *, accepted_at: float, enqueue_speech: EnqueueSpeech, settings: Settings | None = None
+) -> dict[str, Any]:
+    settings = settings or get_settings()
+    emitter = get_emitter(settings)
+    state = TurnState(get_redis(settings.redis_url), turn_id)
+
+    with session_scope() as db:
+        turn = db.get(ConversationTurn, uuid.UUID(turn_id))
+        if turn is None:
+            log.warning("reply job for unknown turn %s dropped", turn_id)
+            return {"skipped": "unknown turn"}
+        if turn.status not in (TurnStatus.PENDING, TurnStatus.GENERATING):
+            return {"skipped": f"turn already {turn.status}"}
+        restarted = turn.status == TurnStatus.GENERATING
+        turn.status = TurnStatus.GENERATING
+        messages = build_messages(db, turn, settings)
+        session_id, trace_id = str(turn.session_id), str(turn.trace_id)
+        mode = TTSMode((turn.session.meta or {}).get("tts_mode", "fast"))
+        voice_profile_id = (turn.session.meta or {}).get("voice_profile_id")
+
+    generation = state.start_generation()
+    event = TURN_RESTARTED if restarted else TURN_STARTED
+    emitter.emit(event, {"turn_id": turn_id, "generation": generation}, session_id)
+
+    engine = get_llm_engine(settings)
+    availability = engine.availability()
+    if not availability.ok:
+        raise EngineUnavailable(engine.name, availability.reason, availability.fix)
+
+    chunker = SentenceChunker()
+    parts: list[str] = []
+    seq = 0
+
+    def queue(fragment: str) -> None:
+        nonlocal seq
+        text = fragment.strip()
+        if not text:
+            return
+        enqueue_speech(
+            SpeechJob(
+                session_id=session_id, turn_id=turn_id, trace_id=trace_id, generation=generation,
+                seq=seq, text=text, mode=mode, voice_profile_id=voice_profile_id,
+                accepted_at=accepted_at,
+            )
+        )
+        seq += 1
+
+    for delta in engine.stream(messages):
+        if not delta:
+            continue
+        if not parts:
+            state.mark("first_token_ms", accepted_at)
+        parts.append(delta)
+        emitter.emit(LLM_TOKEN, {"turn_id": turn_id, "token": delta}, session_id)
+        for fragment in chunker.feed(delta):
+            queue(fragment)
+    for fragment in chunker.flush():
+        queue(fragment)
+
+    reply = "".join(parts).strip()
+    state.mark("text_done_ms", accepted_at)
+    with session_scope() as db:
+        turn = db.get(ConversationTurn, uuid.UUID(turn_id))
+        assert turn is not None
+        turn.ai_response = reply
+        turn.status = TurnStatus.SPEAKING if seq else TurnStatus.COMPLETED
+        if not seq:
+            turn.completed_at = utcnow()
+            turn.latency = {**state.latency(), "chunks": 0}
+    state.set_expected(seq)
+    emitter.emit(TURN_COMPLETE, {"turn_id": turn_id, "text": reply, "chunks": seq}, session_id)
+    if seq:
+        complete_turn_if_settled(state, session_id=session_id, settings=settings)
+    return {"turn_id": turn_id, "chunks": seq, "chars": len(reply), "elapsed_s": time.time() - accepted_at}
+
+
+def reply_failed(
+    turn_id: str, code: ErrorCode, message: str, *, settings: Settings | None = None, fix: str = ""
+) -> None:
+    """The reply cannot be produced: tell the session, mark the turn, keep a log row."""
+    settings = settings or get_settings()
+    with session_scope() as db:
+        turn = db.get(ConversationTurn, uuid.UUID(turn_id))
+        if turn is None:
+            return
+        session_id, trace_id = turn.session_id, turn.trace_id
+        log_event(db, "ERROR", f"reply failed: {message}", trace_id, turn_id=turn_id, code=str(code))
+    fail_turn(turn_id, code, message, session_id=session_id, trace_id=trace_id, settings=settings, fix=fix)

@@ -1,0 +1,113 @@
+"""The speech stage: one sentence -> audio -> the browser (in order) -> storage and DB.
+
+Storage and the database are written *after* the chunk is handed to the sequencer, so
+neither sits on the path to first audio.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from avatar.audio import encode_wav
+from avatar.conversation import log_event
+from avatar.db import ConversationTurn, SynthesizedAudio, session_scope
+from avatar.domain import ErrorCode
+from avatar.events import error_payload, get_emitter
+from avatar.redis import get_redis
+from avatar.settings import Settings, get_settings
+from avatar.storage import get_storage
+from avatar.storage.keys import synthesized_key
+from tasks.jobs import SpeechJob
+from workers.audio_sequencer import AudioSequencer
+from workers.completion import complete_turn_if_settled
+from workers.engines.base import EngineUnavailable
+from workers.engines.registry import get_tts_engine
+from workers.turn_state import TurnState
+
+log = logging.getLogger(__name__)
+
+
+def _sequencer(settings: Settings) -> AudioSequencer:
+    return AudioSequencer(get_redis(settings.redis_url), get_emitter(settings))
+
+
+def run_speech(job: SpeechJob, *, settings: Settings | None = None) -> dict[str, Any]:
+    settings = settings or get_settings()
+    state = TurnState(get_redis(settings.redis_url), job.turn_id)
+    if state.generation() != job.generation:
+        return {"skipped": "stale generation"}  # the reply was restarted; this sentence is gone
+
+    engine = get_tts_engine(job.mode, settings)
+    availability = engine.availability()
+    if not availability.ok:
+        raise EngineUnavailable(engine.name, availability.reason, availability.fix)
+
+    started = time.perf_counter()
+    clip = engine.synthesize(job.text, voice=None)
+    synthesis_ms = (time.perf_counter() - started) * 1000.0
+    wav = encode_wav(clip.samples, clip.sample_rate)
+    duration_ms = round(clip.duration_s * 1000.0, 1)
+
+    emitted = _sequencer(settings).deliver(
+        session_id=job.session_id, turn_id=job.turn_id, mode=job.mode.value,
+        generation=job.generation, seq=job.seq, audio=wav,
+        meta={"duration_ms": duration_ms, "text": job.text, "engine": engine.name},
+    )
+    if emitted and emitted[0] == 0:
+        state.mark("first_audio_ms", job.accepted_at)
+
+    # --- off the path to first audio ---------------------------------------------------
+    key = synthesized_key(job.mode.value, job.turn_id, job.seq, datetime.now(UTC))
+    get_storage(settings).put(key, wav, content_type="audio/wav")
+    with session_scope() as db:
+        exists = db.scalar(
+            select(SynthesizedAudio.audio_id).where(
+                SynthesizedAudio.turn_id == uuid.UUID(job.turn_id),
+                SynthesizedAudio.mode == job.mode.value,
+                SynthesizedAudio.seq == job.seq,
+            )
+        )
+        if exists is None:  # a redelivered job must not store the sentence twice
+            db.add(
+                SynthesizedAudio(
+                    turn_id=uuid.UUID(job.turn_id),
+                    voice_profile_id=uuid.UUID(job.voice_profile_id) if job.voice_profile_id else None,
+                    mode=job.mode.value, seq=job.seq, text=job.text, engine=engine.name,
+                    audio_url=key, duration_sec=clip.duration_s, synthesis_time_ms=synthesis_ms,
+                )
+            )
+    if state.generation() == job.generation:
+        state.settle()
+        complete_turn_if_settled(state, session_id=job.session_id, settings=settings)
+    return {"turn_id": job.turn_id, "seq": job.seq, "synthesis_ms": synthesis_ms, "key": key}
+
+
+def speech_failed(
+    job: SpeechJob, code: ErrorCode, message: str, *, settings: Settings | None = None, fix: str = ""
+) -> None:
+    """A sentence that cannot be spoken: a tombstone keeps the later ones flowing, the
+    session hears about it, and the turn ends in ``error``."""
+    settings = settings or get_settings()
+    state = TurnState(get_redis(settings.redis_url), job.turn_id)
+    if state.generation() != job.generation:
+        return
+    extra = {"fix": fix} if fix else {}
+    _sequencer(settings).deliver(
+        session_id=job.session_id, turn_id=job.turn_id, mode=job.mode.value,
+        generation=job.generation, seq=job.seq, audio=None,
+        meta={"error": error_payload(code, message, job.trace_id, **extra)},
+    )
+    with session_scope() as db:
+        log_event(db, "ERROR", f"speech failed: {message}", uuid.UUID(job.trace_id),
+                  turn_id=job.turn_id, seq=job.seq, code=str(code))
+        turn = db.get(ConversationTurn, uuid.UUID(job.turn_id))
+        if turn is not None and turn.error_code is None:
+            turn.error_code, turn.error_message = str(code), message
+    state.settle(failed=True)
+    complete_turn_if_settled(state, session_id=job.session_id, settings=settings)
