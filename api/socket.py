@@ -26,6 +26,11 @@ from tasks.llm import enqueue_reply
 log = logging.getLogger(__name__)
 
 
+def _refusal(code: str, message: str) -> socketio.exceptions.ConnectionRefusedError:
+    """The client's ``connect_error`` gets ``{message, data: {code, message}}``."""
+    return socketio.exceptions.ConnectionRefusedError(message, {"code": code, "message": message})
+
+
 def create_socket_server(settings: Settings) -> socketio.AsyncServer:
     manager = socketio.AsyncRedisManager(settings.redis_url, channel=settings.socketio_channel)
     sio = socketio.AsyncServer(
@@ -46,17 +51,13 @@ def create_socket_server(settings: Settings) -> socketio.AsyncServer:
     @sio.event
     async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         if not isinstance(auth, dict):
-            raise socketio.exceptions.ConnectionRefusedError(
-                {"code": "UNAUTHORIZED", "message": "缺少 session_id 與 token（auth required）"}
-            )
+            raise _refusal("UNAUTHORIZED", "缺少 session_id 與 token（auth required）")
         session_id = parse_uuid(auth.get("session_id"))
         token = auth.get("token")
         if session_id is None or not isinstance(token, str) or not verify_session_token(
             settings, str(session_id), token
         ):
-            raise socketio.exceptions.ConnectionRefusedError(
-                {"code": "UNAUTHORIZED", "message": "session_id 或 token 無效（invalid session credentials）"}
-            )
+            raise _refusal("UNAUTHORIZED", "session_id 或 token 無效（invalid session credentials）")
 
         def load_status() -> str | None:
             with session_scope() as db:
@@ -65,9 +66,7 @@ def create_socket_server(settings: Settings) -> socketio.AsyncServer:
 
         status = await asyncio.to_thread(load_status)
         if status != SessionStatus.ACTIVE:
-            raise socketio.exceptions.ConnectionRefusedError(
-                {"code": "SESSION_NOT_FOUND", "message": "找不到此對話或已結束（session not found）"}
-            )
+            raise _refusal("SESSION_NOT_FOUND", "找不到此對話或已結束（session not found）")
         await sio.save_session(sid, {"session_id": str(session_id)})
         await sio.enter_room(sid, session_room(session_id))
         SOCKET_CONNECTIONS.inc()

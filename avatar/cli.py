@@ -69,6 +69,63 @@ def flower(port: Annotated[Optional[int], typer.Option()] = None) -> None:
     ])
 
 
+@app.command()
+def chat(
+    text: Annotated[str, typer.Argument(help="What to say, e.g. 你好")],
+    url: Annotated[Optional[str], typer.Option(help="API base URL (default: from settings).")] = None,
+    save: Annotated[Optional[Path], typer.Option(help="Folder to save the audio chunks in.")] = None,
+) -> None:
+    """Send one typed message over Socket.IO and print the streamed reply."""
+    import asyncio
+
+    from avatar.chat_client import chat_once
+
+    result = asyncio.run(chat_once(url or get_settings().resolved_public_base_url, text, save_dir=save))
+    typer.echo(f"session {result['session_id']} turn {result.get('turn_id')}")
+    if result["errors"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def up(timeout: Annotated[float, typer.Option(help="Seconds to wait for a green /health.")] = 180) -> None:
+    """Start the API, one worker per lane and Flower in the background; wait until healthy."""
+    from avatar import launcher
+
+    settings = get_settings()
+    for service in launcher.services():
+        pid = launcher.start(settings, service)
+        typer.echo(f"started {service.name:18} pid {pid}")
+    typer.echo("waiting for /api/v1/health ...")
+    try:
+        body = launcher.wait_healthy(settings, timeout)
+    except RuntimeError as exc:
+        typer.echo(f"failed: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    if not body or body.get("status") != "ok":
+        typer.echo(f"not healthy after {timeout:.0f}s: {body and body.get('status')}; see {settings.log_dir}/", err=True)
+        raise typer.Exit(1)
+    typer.echo(launcher.summary(settings, body))
+
+
+@app.command()
+def down() -> None:
+    """Stop everything `avatar up` started."""
+    from avatar import launcher
+
+    settings = get_settings()
+    for service in reversed(launcher.services()):
+        if launcher.stop(settings, service.name):
+            typer.echo(f"stopped {service.name}")
+
+
+@app.command()
+def status() -> None:
+    """Which services run, and the health summary."""
+    from avatar import launcher
+
+    typer.echo(launcher.status_table(get_settings()))
+
+
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
     """Upgrade the configured database to ``revision`` (default: head)."""

@@ -118,7 +118,7 @@ class Settings(BaseSettings):
     task_max_retries: int = 3
 
     # --- worker pools (per lane) ------------------------------------------------------
-    llm_concurrency: int = 4
+    llm_concurrency: int = 2
     llm_pool: Literal["prefork", "threads"] = "prefork"
     tts_fast_concurrency: int = 1
     tts_hq_concurrency: int = 1

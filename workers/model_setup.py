@@ -25,7 +25,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from avatar.settings import Settings
@@ -131,7 +131,7 @@ def missing_llm_files(model_dir: Path) -> list[str]:
 # --- tiny models ---------------------------------------------------------------------------
 
 
-def _build_tiny_tokenizer(vocab_size: int) -> object:
+def _build_tiny_tokenizer(vocab_size: int) -> Any:
     """Train a byte-level BPE on TINY_CORPUS and wrap it in the real Qwen2 tokenizer class.
 
     Training uses the Qwen2 tokenizer's own normaliser and pre-tokeniser, so the merges fit
@@ -183,8 +183,8 @@ def make_tiny_llm(dest: Path, *, seed: int = 0, force: bool = False) -> Path:
         raise ModelSetupError(f"tiny LLM needs torch and transformers ({exc}); {INSTALL_HINT}") from exc
 
     tokenizer = _build_tiny_tokenizer(vocab_size=2000)
-    vocab_size = len(tokenizer)  # type: ignore[arg-type]
-    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}  # type: ignore[attr-defined]
+    vocab_size = len(tokenizer)  # the corpus yields ~1.5k merges; the model matches it exactly
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
     config = Qwen2Config(
         vocab_size=vocab_size,
         hidden_size=64,
@@ -199,8 +199,9 @@ def make_tiny_llm(dest: Path, *, seed: int = 0, force: bool = False) -> Path:
         eos_token_id=ids[IM_END],
         pad_token_id=ids[ENDOFTEXT],
     )
-    torch.manual_seed(seed)
-    model = Qwen2ForCausalLM(config).eval()
+    with torch.random.fork_rng(devices=[]):  # seed the weights without touching the caller's RNG
+        torch.manual_seed(seed)
+        model = Qwen2ForCausalLM(config).eval()
     model.generation_config = GenerationConfig(
         bos_token_id=ids[ENDOFTEXT],
         eos_token_id=[ids[IM_END], ids[ENDOFTEXT]],
@@ -215,7 +216,7 @@ def make_tiny_llm(dest: Path, *, seed: int = 0, force: bool = False) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
     try:
         model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)  # type: ignore[attr-defined]
+        tokenizer.save_pretrained(tmp)
         _make_readable(tmp)
         if dest.exists():
             shutil.rmtree(dest)
@@ -361,11 +362,11 @@ def llm_download_target(settings: Settings) -> tuple[str, Path]:
     ``models_dir/<name in lower case>``.
     """
     model = settings.llm_model or str(settings.resolved_models_dir / DEFAULT_LLM_DIR)
+    if _HUB_ID.fullmatch(model) and not Path(model).parent.is_dir():
+        return model, settings.resolved_models_dir / model.split("/")[1].lower()
     known = KNOWN_LLM_REPOS.get(Path(model).name.lower())
     if known:
         return known, Path(model)
-    if _HUB_ID.fullmatch(model) and not Path(model).exists():
-        return model, settings.resolved_models_dir / model.split("/")[1].lower()
     if settings.profile == "tiny":
         raise ModelSetupError("the tiny profile uses generated models: run `avatar models tiny`")
     raise ModelSetupError(

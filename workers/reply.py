@@ -21,6 +21,7 @@ from avatar.domain import ErrorCode, TTSMode, TurnStatus
 from avatar.events import LLM_TOKEN, TURN_COMPLETE, TURN_RESTARTED, TURN_STARTED, get_emitter
 from avatar.redis import get_redis
 from avatar.settings import Settings, get_settings
+from avatar.text import speakable_text
 from tasks.jobs import SpeechJob
 from workers.completion import complete_turn_if_settled, fail_turn
 from workers.engines.base import EngineUnavailable
@@ -68,7 +69,7 @@ def run_reply(
 
     def queue(fragment: str) -> None:
         nonlocal seq
-        text = fragment.strip()
+        text = speakable_text(fragment)
         if not text:
             return
         enqueue_speech(

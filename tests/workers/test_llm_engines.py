@@ -30,7 +30,14 @@ from workers.engines.base import EngineUnavailable, TransientEngineError
 from workers.engines.llm.base import ChatMessage
 from workers.engines.llm.openai_compat import OpenAICompatLLM
 from workers.engines.llm.transformers_local import TransformersLLM
-from workers.model_setup import CHECKSUM_FILE, ModelSetupError, verify_checksums, write_checksums
+from workers.model_setup import (
+    CHECKSUM_FILE,
+    ModelSetupError,
+    llm_download_target,
+    make_tiny_llm,
+    verify_checksums,
+    write_checksums,
+)
 
 TINY_REPO = "avatar-test/tiny-llm"
 CHAT: list[ChatMessage] = [
@@ -53,14 +60,21 @@ def _free_port() -> int:
 
 
 def test_transformers_streams_deltas_for_chinese_chat(tiny_llm_dir: Path) -> None:
-    engine = TransformersLLM(settings=_settings(profile="tiny", llm_model=str(tiny_llm_dir), llm_temperature=0))
+    import torch
+
+    # Sampling (greedy decoding of a random model just repeats one token), seeded: the
+    # generation thread draws from torch's global generator.
+    engine = TransformersLLM(settings=_settings(profile="tiny", llm_model=str(tiny_llm_dir), llm_temperature=0.7))
     assert engine.availability().ok
+    torch.manual_seed(0)
 
     deltas = list(engine.stream(CHAT, max_tokens=32))
 
     assert len(deltas) >= 3, deltas
     assert all(isinstance(d, str) and d for d in deltas)
-    assert "<|im_end|>" not in "".join(deltas)  # special tokens are skipped
+    text = "".join(deltas)
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in text), text  # the zh-TW vocabulary at work
+    assert "<|im_end|>" not in text and "<|im_start|>" not in text  # special tokens are skipped
 
 
 def test_transformers_unavailable_without_weights(tmp_path: Path) -> None:
@@ -229,3 +243,24 @@ def test_checksums_detect_a_changed_file(tmp_path: Path) -> None:
     (tmp_path / "model.safetensors").write_bytes(b"tampered")
     with pytest.raises(ModelSetupError, match="model.safetensors"):
         verify_checksums(tmp_path, log=lambda _: None)
+
+
+def test_tiny_llm_is_idempotent_and_deterministic(tiny_llm_dir: Path, tmp_path: Path) -> None:
+    weights = tiny_llm_dir / "model.safetensors"
+    before = weights.stat().st_mtime_ns
+    assert make_tiny_llm(tiny_llm_dir) == tiny_llm_dir
+    assert weights.stat().st_mtime_ns == before  # complete already: not rewritten
+
+    again = make_tiny_llm(tmp_path / "llm", seed=0)
+    for name in ("model.safetensors", "tokenizer.json", "config.json"):
+        assert (again / name).read_bytes() == (tiny_llm_dir / name).read_bytes(), name
+
+
+def test_download_target_follows_settings(tmp_path: Path) -> None:
+    local = _settings(profile="cpu", llm_model=str(tmp_path / "qwen2.5-1.5b-instruct"))
+    hub = _settings(profile="cpu", llm_model="Qwen/Qwen2.5-3B-Instruct", models_dir=tmp_path)
+
+    assert llm_download_target(local) == ("Qwen/Qwen2.5-1.5B-Instruct", tmp_path / "qwen2.5-1.5b-instruct")
+    assert llm_download_target(hub) == ("Qwen/Qwen2.5-3B-Instruct", tmp_path / "qwen2.5-3b-instruct")
+    with pytest.raises(ModelSetupError, match="avatar models tiny"):
+        llm_download_target(_settings(profile="tiny", llm_model=str(tmp_path / "tiny" / "llm")))

@@ -1,0 +1,1 @@
+"""Benchmarks of the running system (``python -m bench.<name>``); results go to docs/benchmarks.md."""
