@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session as DBSession
 
 from avatar.db.models import ConversationTurn, Session, SystemLog, utcnow
-from avatar.domain import OPEN_TURN_STATUSES, SessionStatus, TurnStatus
+from avatar.domain import OPEN_TURN_STATUSES, ErrorCode, SessionStatus, TurnStatus
 from avatar.settings import Settings
 
 
@@ -78,7 +78,7 @@ def accept_user_message(
             )
         # A reply job that never finished (its worker died for good): close it honestly.
         open_turn.status = TurnStatus.ERROR
-        open_turn.error_code = "STALE"
+        open_turn.error_code = ErrorCode.STALE_TURN.value
         open_turn.error_message = "reply never finished; superseded by a new message"
     number = (
         db.scalar(

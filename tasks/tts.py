@@ -35,12 +35,12 @@ def _speak(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
     return {"turn_id": job.turn_id, "seq": job.seq, "failed": True}
 
 
-@app.task(name="avatar.tts.fast.synthesize", bind=True, max_retries=2, **_limits)
+@app.task(name="avatar.tts.fast.synthesize", bind=True, max_retries=_settings.task_max_retries, **_limits)
 def synthesize_fast(self, payload: dict[str, Any]) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     return _speak(self, payload)
 
 
-@app.task(name="avatar.tts.hq.synthesize", bind=True, max_retries=2, **_limits)
+@app.task(name="avatar.tts.hq.synthesize", bind=True, max_retries=_settings.task_max_retries, **_limits)
 def synthesize_hq(self, payload: dict[str, Any]) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     return _speak(self, payload)
 

@@ -18,7 +18,14 @@ from avatar.conversation import build_messages, log_event
 from avatar.db import ConversationTurn, session_scope
 from avatar.db.models import utcnow
 from avatar.domain import ErrorCode, TTSMode, TurnStatus
-from avatar.events import LLM_TOKEN, TURN_COMPLETE, TURN_RESTARTED, TURN_STARTED, get_emitter
+from avatar.events import (
+    LLM_TOKEN,
+    TURN_AUDIO_COMPLETE,
+    TURN_COMPLETE,
+    TURN_RESTARTED,
+    TURN_STARTED,
+    get_emitter,
+)
 from avatar.redis import get_redis
 from avatar.settings import Settings, get_settings
 from avatar.text import speakable_text
@@ -107,6 +114,12 @@ def run_reply(
     emitter.emit(TURN_COMPLETE, {"turn_id": turn_id, "text": reply, "chunks": seq}, session_id)
     if seq:
         complete_turn_if_settled(state, session_id=session_id, settings=settings)
+    else:  # nothing to speak: the turn ends here, with the same closing event as always
+        emitter.emit(
+            TURN_AUDIO_COMPLETE,
+            {"turn_id": turn_id, "chunks": 0, "failed": 0, "latency": state.latency()},
+            session_id,
+        )
     return {"turn_id": turn_id, "chunks": seq, "chars": len(reply), "elapsed_s": time.time() - accepted_at}
 
 

@@ -1,0 +1,84 @@
+"""The overhead benchmark end to end at a tiny scale: a real system, real websockets, a report.
+
+Behaviour only: the file gets its section, its tables and finite numbers. No timing assertions
+(this machine's load says nothing about the code)."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+from avatar.settings import Settings
+from bench.overhead import (
+    SECTION_END,
+    SECTION_START,
+    BenchConfig,
+    engine_path,
+    run_overhead,
+    write_section,
+)
+
+
+def test_engine_path_replays_the_chunker_like_the_reply_worker() -> None:
+    settings = Settings(_env_file=None, bench_first_token_ms=20, bench_token_delay_ms=2, bench_tts_ms=30,
+                        bench_reply="好的，我來說明一下。今天台北天氣晴朗。")
+    path = engine_path(settings)
+    # The first fragment ends at "。" (token 5, "下。") but is only released once the next
+    # speakable unit arrives, with token 6 ("今天").
+    assert path.first_fragment == "好的，我來說明一下。"
+    assert (path.tokens, path.released_by) == (6, "今天")
+    assert path.engine_ms == 20 + 5 * 2 + 30
+
+    short = engine_path(Settings(_env_file=None, bench_reply="你好。"))
+    assert short.first_fragment == "你好。" and short.released_by == ""  # only the flush releases it
+    assert short.tokens == 2
+
+
+def test_write_section_keeps_the_rest_of_the_file(tmp_path: Path) -> None:
+    out = tmp_path / "benchmarks.md"
+    write_section(out, f"{SECTION_START}\nfirst\n{SECTION_END}\n")
+    text = out.read_text()
+    assert text.startswith("# ") and "first" in text
+    out.write_text(text + "\n<!-- bench:other:start -->\nother section\n<!-- bench:other:end -->\n")
+    write_section(out, f"{SECTION_START}\nsecond\n{SECTION_END}\n")
+    text = out.read_text()
+    assert "second" in text and "first" not in text and "other section" in text
+    assert text.count(SECTION_START) == 1 and text.count(SECTION_END) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_overhead_benchmark_writes_tables_with_finite_numbers(tmp_path: Path) -> None:
+    out = tmp_path / "benchmarks.md"
+    out.write_text("# Benchmarks\n\nkept intro\n")
+    config = BenchConfig(sessions=[1, 2], turns=3, warmup_turns=1, tts_concurrency=2, llm_concurrency=8)
+    report = run_overhead(config, out, work_dir=tmp_path / "run", log=lambda _line: None)
+
+    assert [(lv.sessions, len(lv.results), lv.failures) for lv in report.levels] == [(1, 3, []), (2, 6, [])]
+    text = out.read_text()
+    assert text.startswith("# Benchmarks\n\nkept intro\n")
+    section = text[text.index(SECTION_START): text.index(SECTION_END)]
+    assert "deterministic benchmark engines, not real models" in section
+    assert "orchestration overhead P95 <= 30 ms at 10 sessions: NOT MEASURED" in section
+    for needle in ("### Machine", "CPU", "Python", "### Configuration", "engine_ms =", "### Results (ms)"):
+        assert needle in section
+
+    summary = [line for line in section.splitlines() if re.match(r"\| [12] \| ", line)]
+    assert len(summary) == 2
+    for line in summary:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        assert len(cells) == 12
+        numbers = [float(c) for c in cells]
+        assert all(math.isfinite(n) for n in numbers)
+    for sessions, label in ((1, "#### 1 session"), (2, "#### 2 sessions")):
+        assert label in section
+        block = section.split(label, 1)[1].split("####", 1)[0]
+        rows = [line for line in block.splitlines() if line.startswith("| ") and "---" not in line][1:]
+        assert [r.split("|")[1].strip() for r in rows][:4] == [
+            "Orchestration overhead", "Time to first token", "Time to first audio", "Total"]
+        for row in rows:
+            values = [float(c) for c in row.strip("|").split("|")[1:]]
+            assert len(values) == 3 and all(math.isfinite(v) for v in values), row
