@@ -28,6 +28,7 @@ from avatar.events import (
 )
 from avatar.redis import get_redis
 from avatar.settings import Settings, get_settings
+from avatar.storage import get_storage
 from avatar.text import speakable_text
 from tasks.jobs import SpeechJob
 from workers.completion import complete_turn_if_settled, fail_turn
@@ -55,6 +56,11 @@ def run_reply(
         if turn.status not in (TurnStatus.PENDING, TurnStatus.GENERATING):
             return {"skipped": f"turn already {turn.status}"}
         restarted = turn.status == TurnStatus.GENERATING
+        if restarted:  # a redelivered job: the previous attempt's audio belongs to a dead reply
+            storage = get_storage(settings)
+            for audio in list(turn.audios):
+                storage.delete(audio.audio_url)
+                db.delete(audio)
         turn.status = TurnStatus.GENERATING
         messages = build_messages(db, turn, settings)
         session_id, trace_id = str(turn.session_id), str(turn.trace_id)

@@ -63,6 +63,8 @@ def run_speech(job: SpeechJob, *, settings: Settings | None = None) -> dict[str,
         state.mark("first_audio_ms", job.accepted_at)
 
     # --- off the path to first audio ---------------------------------------------------
+    if state.generation() != job.generation:
+        return {"skipped": "reply restarted while speaking"}
     key = synthesized_key(job.mode.value, job.turn_id, job.seq, datetime.now(UTC))
     get_storage(settings).put(key, wav, content_type="audio/wav")
     with session_scope() as db:

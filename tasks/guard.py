@@ -1,0 +1,41 @@
+"""How every job turns engine failures into what the user sees.
+
+- TransientEngineError: retried with exponential backoff, then reported as ENGINE_FAILED.
+- EngineUnavailable: reported at once as ENGINE_UNAVAILABLE with the command that fixes it.
+- The soft time limit: reported as ENGINE_FAILED (timed out).
+- Anything else: reported as INTERNAL and re-raised so Celery records the traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded
+
+from avatar.domain import ErrorCode
+from workers.engines.base import EngineUnavailable, TransientEngineError
+
+Fail = Callable[..., None]  # fail(code, message, fix="")
+
+
+def run_guarded(
+    task: Task, run: Callable[[], dict[str, Any]], fail: Fail, *, what: str, backoff_cap_s: int
+) -> dict[str, Any]:
+    """Run a job body; ``what`` names the stage for the user (e.g. 語言模型, 語音合成)."""
+    try:
+        return run()
+    except TransientEngineError as exc:
+        if task.request.retries < task.max_retries:
+            countdown = min(backoff_cap_s, 2 ** (task.request.retries + 1))
+            raise task.retry(exc=exc, countdown=countdown) from exc
+        fail(ErrorCode.ENGINE_FAILED, f"{what}暫時無法使用，已重試 {task.max_retries} 次：{exc}")
+    except EngineUnavailable as exc:
+        fail(ErrorCode.ENGINE_UNAVAILABLE, f"{what}無法使用：{exc.reason}", fix=exc.fix)
+    except SoftTimeLimitExceeded:
+        fail(ErrorCode.ENGINE_FAILED, f"{what}逾時（timed out）")
+    except Exception as exc:
+        fail(ErrorCode.INTERNAL, f"{what}發生錯誤：{type(exc).__name__}: {exc}")
+        raise
+    return {"failed": True}
