@@ -45,9 +45,10 @@ task_reject_on_worker_lost = True
 task_serializer = "json"
 result_serializer = "json"
 accept_content = ["json"]
+# Results travel to the browser as Socket.IO events, never through the result backend:
+# storing them would only add Redis writes on the path to first audio.
+task_ignore_result = True
 result_expires = 3600
-task_track_started = True
-task_send_sent_event = True
 worker_send_task_events = True  # Flower shows tasks live
 task_soft_time_limit = _settings.tts_soft_time_limit_s
 task_time_limit = _settings.tts_time_limit_s

@@ -187,13 +187,33 @@ class LevelResult:
     wall_s: float = 0.0
 
 
+class Interrupted(Exception):
+    """Ctrl-C/SIGTERM asked the measurement to stop."""
+
+
+async def _unless_stopped(awaitable: Any, stop: asyncio.Event) -> Any:
+    """Await ``awaitable`` unless ``stop`` is set first (then raise :class:`Interrupted`).
+    Stopping by an event, not by cancelling tasks: nothing in between can swallow it."""
+    task = asyncio.ensure_future(awaitable)
+    halt = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, halt}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        halt.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    raise Interrupted
+
+
 class BenchClient:
     """One session's websocket; events are filed by ``turn_id`` the moment they arrive, so an
     event that overtakes the ``user_message`` ack is not lost."""
 
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url
-        self.sio = socketio.AsyncClient(reconnection=False)
+        # handle_sigint=False: the benchmark handles Ctrl-C itself (see _StopRequest)
+        self.sio = socketio.AsyncClient(reconnection=False, handle_sigint=False)
         self.traces: dict[str, TurnTrace] = {}
         self.sio.on("llm_token", self._on_token)
         self.sio.on("audio_chunk", self._on_audio)
@@ -249,15 +269,15 @@ class BenchClient:
         except Exception:  # already gone: nothing to release
             pass
 
-    async def turn(self, text: str, engine_ms: float, timeout_s: float) -> TurnResult:
+    async def turn(self, text: str, engine_ms: float, timeout_s: float, stop: asyncio.Event) -> TurnResult:
         t0 = time.perf_counter()
-        ack = await self.sio.call("user_message", {"text": text}, timeout=timeout_s)
+        ack = await _unless_stopped(self.sio.call("user_message", {"text": text}, timeout=timeout_s), stop)
         if not isinstance(ack, dict) or not ack.get("ok"):
             raise RuntimeError(f"user_message refused: {ack!r}")
         turn_id = ack["turn_id"]
         trace = self.trace(turn_id)
         try:
-            await asyncio.wait_for(trace.done.wait(), timeout_s)
+            await _unless_stopped(asyncio.wait_for(trace.done.wait(), timeout_s), stop)
         except TimeoutError:
             raise RuntimeError(f"turn {turn_id} not complete after {timeout_s}s") from None
         finally:
@@ -279,32 +299,42 @@ class BenchClient:
 
 async def run_level(
     base_url: str, sessions: int, turns_per_session: int, engine_ms: float, timeout_s: float,
-    *, label: str = "bench",
+    *, stop: asyncio.Event | None = None, label: str = "bench",
 ) -> LevelResult:
     """``sessions`` concurrent sessions, each sending its next message as soon as its
-    previous turn's audio is complete (closed loop, no think time)."""
+    previous turn's audio is complete (closed loop, no think time). Returns early, with what
+    it has, once ``stop`` is set."""
+    stop = stop or asyncio.Event()
     level = LevelResult(sessions=sessions, turns_per_session=turns_per_session)
     clients = [BenchClient(base_url) for _ in range(sessions)]
     async with httpx.AsyncClient(timeout=30) as http:
         try:
             gate = asyncio.Semaphore(CREATE_CONCURRENCY)
-            await asyncio.gather(*(c.connect(http, gate) for c in clients))
+            await _unless_stopped(asyncio.gather(*(c.connect(http, gate) for c in clients)), stop)
 
             async def session_loop(index: int, client: BenchClient) -> None:
-                await asyncio.sleep(START_SPREAD_S * index / sessions)
+                await _unless_stopped(asyncio.sleep(START_SPREAD_S * index / sessions), stop)
                 for n in range(turns_per_session):
                     try:
                         level.results.append(
                             await client.turn(f"{label} {sessions}/{index} 第 {n + 1} 句：今天天氣如何？",
-                                              engine_ms, timeout_s)
+                                              engine_ms, timeout_s, stop)
                         )
                     except (RuntimeError, TimeoutError, socketio.exceptions.SocketIOError) as exc:
                         level.failures.append(str(exc))
                         return  # this session's state is unknown now; the others go on
 
+            async def guarded(index: int, client: BenchClient) -> None:
+                try:
+                    await session_loop(index, client)
+                except Interrupted:
+                    pass
+
             started = time.perf_counter()
-            await asyncio.gather(*(session_loop(i, c) for i, c in enumerate(clients)))
+            await asyncio.gather(*(guarded(i, c) for i, c in enumerate(clients)))
             level.wall_s = time.perf_counter() - started
+        except Interrupted:
+            pass
         finally:
             await asyncio.gather(*(c.disconnect() for c in clients))
     return level
@@ -324,7 +354,7 @@ def percentile(values: Sequence[float], q: float) -> float:
     return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
 
 
-def machine_info(redis_version: str = "") -> dict[str, str]:
+def machine_info() -> dict[str, str]:
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -362,8 +392,8 @@ def machine_info(redis_version: str = "") -> dict[str, str]:
         "OS": f"{os_name} (kernel {platform.release()})",
         "Date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
-    if redis_version:
-        info["Redis"] = redis_version
+    if hasattr(os, "getloadavg"):
+        info["Load average at start (1/5/15 min)"] = " / ".join(f"{x:.2f}" for x in os.getloadavg())
     return info
 
 
@@ -548,21 +578,36 @@ def write_section(out: Path, section: str) -> None:
 # --------------------------------------------------------------------------------------------
 # the whole run
 # --------------------------------------------------------------------------------------------
-@contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM behaves like Ctrl-C, so the ``finally`` that stops the system always runs."""
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
+class _StopRequest:
+    """Ctrl-C / SIGTERM: while the measurement's event loop runs, set its ``stop`` event (the
+    sessions end at once and the loop unwinds normally); otherwise, or on a second signal,
+    raise KeyboardInterrupt. Either way the ``finally`` that stops the system runs."""
 
+    def __init__(self) -> None:
+        self.requested = False
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.event: asyncio.Event | None = None
+
+    def handler(self, signum: int, frame: Any) -> None:
+        loop, event = self.loop, self.event
+        if self.requested or loop is None or event is None or not loop.is_running():
+            raise KeyboardInterrupt(f"signal {signum}")
+        self.requested = True
+        loop.call_soon_threadsafe(event.set)
+
+
+@contextmanager
+def _signals_to(stop: _StopRequest) -> Iterator[None]:
     try:
-        previous = signal.signal(signal.SIGTERM, handler)
+        previous = {sig: signal.signal(sig, stop.handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     except ValueError:  # not the main thread: leave signals alone
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def run_overhead(
@@ -581,8 +626,10 @@ def run_overhead(
     models_dir.mkdir(parents=True, exist_ok=True)
     system = None
     failed = True
-    with _terminate_as_interrupt():
+    stop = _StopRequest()
+    with _signals_to(stop):
         try:
+            machine = machine_info()  # before anything starts: the load average is other people's
             system = make_system(root, "bench", models_dir, **config.env())
             settings = settings_from_env(system.env)
             path = engine_path(settings)
@@ -591,20 +638,29 @@ def run_overhead(
             system.start_worker("llm", concurrency=config.llm_concurrency)
             system.start_worker("tts_fast", concurrency=config.tts_concurrency)
             system.wait_for_lanes("llm", "tts_fast")
-            redis_version = str(system.redis().info("server").get("redis_version", ""))
+            machine["Redis"] = str(system.redis().info("server").get("redis_version", "unknown"))
             log(f"system up at {system.base_url} (logs: {system.log_dir})")
 
             async def measure() -> list[LevelResult]:
+                stop.loop, stop.event = asyncio.get_running_loop(), asyncio.Event()
+                try:
+                    return await measure_levels(stop.event)
+                finally:
+                    stop.loop = stop.event = None
+
+            async def measure_levels(halt: asyncio.Event) -> list[LevelResult]:
                 warm = await run_level(system.base_url, 1, config.warmup_turns, path.engine_ms,
-                                       config.turn_timeout_s, label="warm-up")
+                                       config.turn_timeout_s, stop=halt, label="warm-up")
                 if warm.failures:
                     raise RuntimeError(f"warm-up failed: {warm.failures[0]}")
-                levels = []
+                levels: list[LevelResult] = []
                 for sessions in config.sessions:
+                    if halt.is_set():
+                        break
                     turns = config.turns_for(sessions)
                     log(f"{sessions} session(s) x {turns} turn(s) ...")
                     level = await run_level(system.base_url, sessions, turns, path.engine_ms,
-                                            config.turn_timeout_s)
+                                            config.turn_timeout_s, stop=halt)
                     over = [r.overhead_ms for r in level.results]
                     log(f"  {len(level.results)} turns, {len(level.failures)} failed, {level.wall_s:.1f} s; "
                         f"overhead median {_ms(percentile(over, 50))} ms, P95 {_ms(percentile(over, 95))} ms")
@@ -613,8 +669,10 @@ def run_overhead(
                 return levels
 
             levels = asyncio.run(measure())
+            if stop.requested:
+                raise KeyboardInterrupt("interrupted")
             report = Report(config=config, settings=settings, path=path,
-                            machine=machine_info(redis_version), levels=levels, command=command)
+                            machine=machine, levels=levels, command=command)
             write_section(out, render_section(report))
             verdict, p95 = report.target()
             log(f"wrote {out}; target (P95 <= {TARGET_P95_MS:g} ms at {TARGET_SESSIONS} sessions): "
@@ -626,7 +684,7 @@ def run_overhead(
                 system.stop_all()
             if own_dir:
                 if failed:
-                    log(f"benchmark failed; logs kept in {root / 'var' / 'log'}")
+                    log(f"benchmark did not finish; logs kept in {root / 'var' / 'log'}")
                 else:
                     shutil.rmtree(root, ignore_errors=True)
 

@@ -19,10 +19,39 @@ from avatar.events import AUDIO_CHUNK, ERROR, Emitter
 from workers.turn_state import TTL_S
 
 
+# Store chunk ARGV[1] and pop every chunk now due, in order, in one round trip.
+# KEYS: meta hash, audio hash, next-due counter. ARGV: seq, meta JSON, audio ("" = none), ttl.
+_STORE_AND_POP = """
+local next_due = tonumber(redis.call('GET', KEYS[3]) or '0')
+local seq = tonumber(ARGV[1])
+if seq < next_due then return {} end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], ARGV[1], ARGV[3]) end
+local due = {}
+while true do
+  local field = tostring(next_due)
+  local meta = redis.call('HGET', KEYS[1], field)
+  if not meta then break end
+  local audio = redis.call('HGET', KEYS[2], field)
+  table.insert(due, field)
+  table.insert(due, meta)
+  table.insert(due, audio or '')
+  redis.call('HDEL', KEYS[1], field)
+  redis.call('HDEL', KEYS[2], field)
+  next_due = next_due + 1
+end
+redis.call('SET', KEYS[3], next_due, 'EX', ARGV[4])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+return due
+"""
+
+
 class AudioSequencer:
     def __init__(self, client: redis.Redis, emitter: Emitter) -> None:
         self.r = client
         self.emitter = emitter
+        self._store_and_pop = client.register_script(_STORE_AND_POP)
 
     def _prefix(self, turn_id: str, mode: str, generation: int) -> str:
         return f"avatar:turn:{turn_id}:seq:{mode}:g{generation}"
@@ -41,30 +70,16 @@ class AudioSequencer:
         """Queue chunk ``seq`` (``audio=None`` with ``meta['error']`` is a tombstone);
         emit everything now due. Returns the seqs emitted by this call."""
         prefix = self._prefix(turn_id, mode, generation)
-        emitted: list[int] = []
+        keys = [f"{prefix}:meta", f"{prefix}:audio", f"{prefix}:next"]
+        # The lock spans popping *and* emitting, so two workers never publish out of order.
         with self.r.lock(f"{prefix}:lock", timeout=30, blocking_timeout=30):
-            next_due = int(self.r.get(f"{prefix}:next") or 0)
-            if seq < next_due:
-                return emitted  # a redelivered duplicate: already spoken
-            pipe = self.r.pipeline()
-            pipe.hset(f"{prefix}:meta", str(seq), json.dumps(meta))
-            if audio is not None:
-                pipe.hset(f"{prefix}:audio", str(seq), audio)
-            pipe.expire(f"{prefix}:meta", TTL_S)
-            pipe.expire(f"{prefix}:audio", TTL_S)
-            pipe.execute()
-            while True:
-                raw_meta = self.r.hget(f"{prefix}:meta", str(next_due))
-                if raw_meta is None:
-                    break
-                chunk_meta = json.loads(raw_meta)
-                chunk_audio = self.r.hget(f"{prefix}:audio", str(next_due))
-                self._emit(session_id, turn_id, mode, next_due, chunk_audio, chunk_meta)
-                self.r.hdel(f"{prefix}:meta", str(next_due))
-                self.r.hdel(f"{prefix}:audio", str(next_due))
-                emitted.append(next_due)
-                next_due += 1
-            self.r.set(f"{prefix}:next", next_due, ex=TTL_S)
+            due = self._store_and_pop(keys=keys, args=[seq, json.dumps(meta), audio or b"", TTL_S])
+            emitted: list[int] = []
+            for index in range(0, len(due), 3):
+                chunk_seq = int(due[index])
+                chunk_audio = due[index + 2] or None
+                self._emit(session_id, turn_id, mode, chunk_seq, chunk_audio, json.loads(due[index + 1]))
+                emitted.append(chunk_seq)
         return emitted
 
     def _emit(

@@ -1,0 +1,87 @@
+"""The audio sequencer on the real Redis: chunks that finish in any order (from several
+threads at once) reach the Socket.IO channel in ``seq`` order, once each; a failed sentence
+leaves an error in its place. Emitted messages are read off the same Redis pub/sub channel
+the API listens to (python-socketio's RedisManager message format)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import threading
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+from socketio.packet import Packet
+
+from avatar.events import Emitter
+from avatar.settings import Settings
+from workers.audio_sequencer import AudioSequencer
+
+REDIS_URL = "redis://127.0.0.1:6379/10"
+
+
+@pytest.fixture
+def channel() -> Iterator[tuple[AudioSequencer, redis.client.PubSub]]:
+    settings = Settings(redis_url=REDIS_URL, socketio_channel=f"seqtest-{uuid.uuid4().hex[:8]}")
+    client = redis.Redis.from_url(REDIS_URL)
+    pubsub = client.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(settings.socketio_channel)
+    yield AudioSequencer(client, Emitter(settings)), pubsub
+    pubsub.close()
+
+
+def _received(pubsub: redis.client.PubSub, count: int) -> list[tuple[str, dict]]:
+    out: list[tuple[str, dict]] = []
+    for _ in range(count * 20):
+        message = pubsub.get_message(timeout=0.5)
+        if message is None:
+            continue
+        body = json.loads(message["data"])  # python-socketio's pub/sub message
+        data = body["data"]
+        if body.get("binary"):
+            data = Packet.reconstruct_binary(data[0], [base64.b64decode(a) for a in data[1:]])
+        out.append((body["event"], data[0] if isinstance(data, list) else data))
+        if len(out) == count:
+            break
+    return out
+
+
+def test_out_of_order_chunks_from_many_threads_arrive_in_order(channel) -> None:
+    sequencer, pubsub = channel
+    turn, n = str(uuid.uuid4()), 12
+    order = list(range(n))
+    random.Random(7).shuffle(order)
+
+    def deliver(seq: int) -> None:
+        sequencer.deliver(
+            session_id="s1", turn_id=turn, mode="fast", generation=1, seq=seq,
+            audio=f"wav-{seq}".encode(), meta={"duration_ms": seq * 10.0},
+        )
+
+    threads = [threading.Thread(target=deliver, args=(seq,)) for seq in order]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    got = _received(pubsub, n)
+    assert [data["seq"] for _, data in got] == list(range(n))
+    assert all(event == "audio_chunk" and data["audio"] == f"wav-{data['seq']}".encode() for event, data in got)
+
+
+def test_tombstone_releases_later_chunks_and_duplicates_are_dropped(channel) -> None:
+    sequencer, pubsub = channel
+    turn = str(uuid.uuid4())
+    common = {"session_id": "s1", "turn_id": turn, "mode": "fast", "generation": 1}
+    assert sequencer.deliver(**common, seq=2, audio=b"two", meta={}) == []
+    assert sequencer.deliver(**common, seq=0, audio=b"zero", meta={}) == [0]
+    error = {"code": "ENGINE_FAILED", "message": "boom", "trace_id": "t"}
+    assert sequencer.deliver(**common, seq=1, audio=None, meta={"error": error}) == [1, 2]
+    assert sequencer.deliver(**common, seq=0, audio=b"zero", meta={}) == [], "redelivery is dropped"
+    got = _received(pubsub, 3)
+    assert [event for event, _ in got] == ["audio_chunk", "error", "audio_chunk"]
+    assert got[1][1]["seq"] == 1 and got[1][1]["code"] == "ENGINE_FAILED"
+    # Another generation of the same turn has its own order.
+    assert sequencer.deliver(**{**common, "generation": 2}, seq=0, audio=b"again", meta={}) == [0]
