@@ -9,21 +9,46 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from typing import Any
 
 import socketio
 from pydantic import ValidationError
 
 from api.security import verify_session_token
-from avatar.conversation import ConversationError, accept_user_message, parse_uuid
-from avatar.db import Session, session_scope
-from avatar.domain import ErrorCode, SessionStatus
+from avatar.conversation import AcceptedTurn, ConversationError, accept_user_message, parse_uuid
+from avatar.db import ConversationTurn, Session, session_scope
+from avatar.domain import ErrorCode, SessionStatus, TurnStatus
 from avatar.events import ERROR, USER_MESSAGE, UserMessage, error_payload, session_room
 from avatar.metrics import SOCKET_CONNECTIONS, SOCKET_ERRORS, TURNS_ACCEPTED
 from avatar.settings import Settings
 from tasks.llm import enqueue_reply
 
 log = logging.getLogger(__name__)
+
+
+class QueueUnavailable(Exception):
+    def __init__(self, turn_id: str) -> None:
+        super().__init__(turn_id)
+        self.turn_id = turn_id
+
+
+def _accept_and_enqueue(settings: Settings, session_id: uuid.UUID | None, text: str) -> AcceptedTurn:
+    """Store the turn and queue its reply (one thread hop). If the broker is down, the turn
+    is closed as an error instead of staying pending forever."""
+    with session_scope() as db:
+        accepted = accept_user_message(db, session_id, text, settings)  # type: ignore[arg-type]
+    try:
+        enqueue_reply(str(accepted.turn_id), accepted.accepted_at)
+    except Exception as exc:
+        log.exception("could not enqueue reply")
+        with session_scope() as db:
+            turn = db.get(ConversationTurn, accepted.turn_id)
+            if turn is not None:
+                turn.status, turn.error_code = TurnStatus.ERROR.value, ErrorCode.QUEUE_UNAVAILABLE.value
+                turn.error_message = str(exc)
+        raise QueueUnavailable(str(accepted.turn_id)) from exc
+    return accepted
 
 
 def _refusal(code: str, message: str) -> socketio.exceptions.ConnectionRefusedError:
@@ -94,32 +119,16 @@ def create_socket_server(settings: Settings) -> socketio.AsyncServer:
                 limit=settings.max_message_chars,
             )
 
-        def accept() -> Any:
-            with session_scope() as db:
-                return accept_user_message(db, parse_uuid(session_id), message.text, settings)  # type: ignore[arg-type]
-
         try:
-            accepted = await asyncio.to_thread(accept)
+            accepted = await asyncio.to_thread(
+                _accept_and_enqueue, settings, parse_uuid(session_id), message.text
+            )
         except ConversationError as exc:
             return await send_error(sid, ErrorCode(exc.code), exc.message)
-        try:
-            await asyncio.to_thread(enqueue_reply, str(accepted.turn_id), accepted.accepted_at)
-        except Exception as exc:  # broker down: the turn must not stay pending forever
-            log.exception("could not enqueue reply")
-
-            def mark_error() -> None:
-                from avatar.db import ConversationTurn
-
-                with session_scope() as db:
-                    turn = db.get(ConversationTurn, accepted.turn_id)
-                    if turn is not None:
-                        turn.status, turn.error_code = "error", ErrorCode.QUEUE_UNAVAILABLE.value
-                        turn.error_message = str(exc)
-
-            await asyncio.to_thread(mark_error)
+        except QueueUnavailable as exc:
             return await send_error(
                 sid, ErrorCode.QUEUE_UNAVAILABLE, "任務佇列暫時無法使用，請稍後再試（queue unavailable）",
-                turn_id=str(accepted.turn_id),
+                turn_id=exc.turn_id,
             )
         TURNS_ACCEPTED.inc()
         return {"ok": True, "turn_id": str(accepted.turn_id), "turn_number": accepted.turn_number}

@@ -34,6 +34,7 @@ import asyncio
 import math
 import os
 import platform
+import random
 import shutil
 import signal
 import sys
@@ -64,6 +65,7 @@ START_SPREAD_S = 0.25  # session starts are spread evenly over this window (no t
 # stall for the 30 s busy timeout (the write transaction stays open until the request's
 # dependency exits, while the response validation waits for a free threadpool worker).
 CREATE_CONCURRENCY = 4
+CONNECT_ATTEMPTS = 5
 
 Log = Callable[[str], None]
 
@@ -81,6 +83,7 @@ class BenchConfig:
     llm_concurrency: int = 64
     warmup_turns: int = 3
     turn_timeout_s: float = 60.0
+    think_ms: float = 0.0  # pause between a turn's audio completing and the session's next message
 
     def turns_for(self, sessions: int) -> int:
         if self.turns is not None:
@@ -258,10 +261,17 @@ class BenchClient:
             response = await http.post(f"{self.base_url}/api/v1/sessions")
         response.raise_for_status()
         session = response.json()
-        await self.sio.connect(
-            self.base_url, auth={"session_id": session["session_id"], "token": session["token"]},
-            transports=["websocket"], wait_timeout=30,
-        )
+        auth = {"session_id": session["session_id"], "token": session["token"]}
+        for attempt in range(CONNECT_ATTEMPTS):
+            try:
+                await self.sio.connect(self.base_url, auth=auth, transports=["websocket"], wait_timeout=30)
+                return
+            except socketio.exceptions.ConnectionError:
+                # The API may answer `POST /sessions` before its transaction commits, so a
+                # websocket that connects at once is (rarely) refused with SESSION_NOT_FOUND.
+                if attempt == CONNECT_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(0.05 * (attempt + 1))
 
     async def disconnect(self) -> None:
         try:
@@ -299,11 +309,11 @@ class BenchClient:
 
 async def run_level(
     base_url: str, sessions: int, turns_per_session: int, engine_ms: float, timeout_s: float,
-    *, stop: asyncio.Event | None = None, label: str = "bench",
+    *, stop: asyncio.Event | None = None, label: str = "bench", think_s: float = 0.0,
 ) -> LevelResult:
     """``sessions`` concurrent sessions, each sending its next message as soon as its
-    previous turn's audio is complete (closed loop, no think time). Returns early, with what
-    it has, once ``stop`` is set."""
+    previous turn's audio is complete (closed loop; ``think_s`` later, if given). Returns
+    early, with what it has, once ``stop`` is set."""
     stop = stop or asyncio.Event()
     level = LevelResult(sessions=sessions, turns_per_session=turns_per_session)
     clients = [BenchClient(base_url) for _ in range(sessions)]
@@ -315,6 +325,8 @@ async def run_level(
             async def session_loop(index: int, client: BenchClient) -> None:
                 await _unless_stopped(asyncio.sleep(START_SPREAD_S * index / sessions), stop)
                 for n in range(turns_per_session):
+                    if n and think_s > 0:  # uniform 0..2x the mean, so sessions drift out of step
+                        await _unless_stopped(asyncio.sleep(random.uniform(0, 2 * think_s)), stop)
                     try:
                         level.results.append(
                             await client.turn(f"{label} {sessions}/{index} 第 {n + 1} 句：今天天氣如何？",
@@ -464,7 +476,9 @@ def render_section(report: Report) -> str:
         "- Load: for each level, that many sessions, each with its own websocket "
         "(python-socketio `AsyncClient`, all in one client process). Each session sends its next "
         "`user_message` as soon as the previous turn's `turn_audio_complete` arrives (closed loop, "
-        f"no think time); session starts are spread over the first {START_SPREAD_S * 1000:g} ms. "
+        + (f"then a think time drawn uniformly from 0 to {2 * cfg.think_ms:g} ms" if cfg.think_ms > 0
+           else "no think time")
+        + f"); session starts are spread over the first {START_SPREAD_S * 1000:g} ms. "
         f"{cfg.warmup_turns} warm-up turn(s) before the first level are not counted. Sessions "
         f"are created and connected before each level starts ({CREATE_CONCURRENCY} at a time; not "
         "measured).",
@@ -660,7 +674,8 @@ def run_overhead(
                     turns = config.turns_for(sessions)
                     log(f"{sessions} session(s) x {turns} turn(s) ...")
                     level = await run_level(system.base_url, sessions, turns, path.engine_ms,
-                                            config.turn_timeout_s, stop=halt)
+                                            config.turn_timeout_s, stop=halt,
+                                            think_s=config.think_ms / 1000.0)
                     over = [r.overhead_ms for r in level.results]
                     log(f"  {len(level.results)} turns, {len(level.failures)} failed, {level.wall_s:.1f} s; "
                         f"overhead median {_ms(percentile(over, 50))} ms, P95 {_ms(percentile(over, 95))} ms")
@@ -710,6 +725,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tts-concurrency", type=int, default=4, help="tts_fast prefork processes (default 4)")
     parser.add_argument("--llm-concurrency", type=int, default=64, help="llm lane threads (default 64)")
     parser.add_argument("--warmup", type=int, default=3, help="warm-up turns, not counted (default 3)")
+    parser.add_argument("--think-ms", type=float, default=0.0,
+                        help="mean pause before a session's next message, drawn uniformly from 0 to twice "
+                        "this (default 0: closed loop, no pause)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="markdown file (default docs/benchmarks.md)")
     parser.add_argument("--check", action="store_true",
                         help=f"exit with status 1 when the target (P95 <= {TARGET_P95_MS:g} ms at "
@@ -720,7 +738,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = BenchConfig(
         sessions=args.sessions, turns=args.turns, target_turns=args.target_turns,
         tts_concurrency=args.tts_concurrency, llm_concurrency=args.llm_concurrency,
-        warmup_turns=max(1, args.warmup),
+        warmup_turns=max(1, args.warmup), think_ms=max(0.0, args.think_ms),
     )
     shown = ["python -m bench.overhead", "--sessions", ",".join(map(str, args.sessions))]
     if args.turns is not None:
@@ -729,6 +747,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         shown += ["--tts-concurrency", str(args.tts_concurrency)]
     if args.llm_concurrency != 64:
         shown += ["--llm-concurrency", str(args.llm_concurrency)]
+    if args.think_ms > 0:
+        shown += ["--think-ms", f"{args.think_ms:g}"]
     try:
         report = run_overhead(config, args.out, command=" ".join(shown))
     except KeyboardInterrupt:

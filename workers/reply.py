@@ -48,6 +48,8 @@ def run_reply(
     emitter = get_emitter(settings)
     state = TurnState(get_redis(settings.redis_url), turn_id)
 
+    # Read-only on the path to first token: the turn stays ``pending`` in the database
+    # until its text is saved whole.
     with session_scope() as db:
         turn = db.get(ConversationTurn, uuid.UUID(turn_id))
         if turn is None:
@@ -55,19 +57,15 @@ def run_reply(
             return {"skipped": "unknown turn"}
         if turn.status not in (TurnStatus.PENDING, TurnStatus.GENERATING):
             return {"skipped": f"turn already {turn.status}"}
-        restarted = turn.status == TurnStatus.GENERATING
-        if restarted:  # a redelivered job: the previous attempt's audio belongs to a dead reply
-            storage = get_storage(settings)
-            for audio in list(turn.audios):
-                storage.delete(audio.audio_url)
-                db.delete(audio)
-        turn.status = TurnStatus.GENERATING
         messages = build_messages(db, turn, settings)
         session_id, trace_id = str(turn.session_id), str(turn.trace_id)
         mode = TTSMode((turn.session.meta or {}).get("tts_mode", "fast"))
         voice_profile_id = (turn.session.meta or {}).get("voice_profile_id")
 
     generation = state.start_generation()
+    restarted = generation > 1  # a redelivered or retried job
+    if restarted:
+        _discard_previous_attempt(turn_id, settings)
     event = TURN_RESTARTED if restarted else TURN_STARTED
     emitter.emit(event, {"turn_id": turn_id, "generation": generation}, session_id)
 
@@ -100,9 +98,10 @@ def run_reply(
         if not parts:
             state.mark("first_token_ms", accepted_at)
         parts.append(delta)
-        emitter.emit(LLM_TOKEN, {"turn_id": turn_id, "token": delta}, session_id)
+        # A finished sentence goes to its TTS lane before the token is shown: audio first.
         for fragment in chunker.feed(delta):
             queue(fragment)
+        emitter.emit(LLM_TOKEN, {"turn_id": turn_id, "token": delta}, session_id)
     for fragment in chunker.flush():
         queue(fragment)
 
@@ -127,6 +126,16 @@ def run_reply(
             session_id,
         )
     return {"turn_id": turn_id, "chunks": seq, "chars": len(reply), "elapsed_s": time.time() - accepted_at}
+
+
+def _discard_previous_attempt(turn_id: str, settings: Settings) -> None:
+    """The audio a dead attempt already stored belongs to a reply that will not be saved."""
+    storage = get_storage(settings)
+    with session_scope() as db:
+        turn = db.get(ConversationTurn, uuid.UUID(turn_id))
+        for audio in list(turn.audios if turn else []):
+            storage.delete(audio.audio_url)
+            db.delete(audio)
 
 
 def reply_failed(

@@ -38,6 +38,8 @@ def _get_session(db: DBDep, session_id: uuid.UUID) -> Session:
 @router.post("", status_code=201, response_model=SessionCreated)
 def create(db: DBDep, settings: SettingsDep) -> SessionCreated:
     session = create_session(db)
+    # Commit before answering: a client may connect with the token at once.
+    db.commit()
     SESSIONS_CREATED.inc()
     ws_base = settings.resolved_public_base_url.replace("http", "ws", 1)
     return SessionCreated(
