@@ -49,7 +49,7 @@ accept_content = ["json"]
 # storing them would only add Redis writes on the path to first audio.
 task_ignore_result = True
 result_expires = 3600
-worker_send_task_events = True  # Flower shows tasks live
+worker_send_task_events = _settings.task_events  # Flower shows tasks live
 task_soft_time_limit = _settings.tts_soft_time_limit_s
 task_time_limit = _settings.tts_time_limit_s
 worker_max_tasks_per_child = None

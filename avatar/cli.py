@@ -52,8 +52,10 @@ def worker(
     pool = settings.llm_pool if lane == "llm" else "prefork"
     argv = [
         "worker", "-Q", lane, "-n", f"{lane}@%h", "-l", loglevel, "-P", pool,
-        "-c", str(concurrency or settings.lane_concurrency(lane)), "-E",
+        "-c", str(concurrency or settings.lane_concurrency(lane)),
     ]
+    if settings.task_events:
+        argv.append("-E")
     celery_app.worker_main(argv)
 
 
