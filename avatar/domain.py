@@ -28,8 +28,10 @@ class SessionStatus(StrEnum):
 
 
 class TurnStatus(StrEnum):
-    PENDING = "pending"  # stored, reply job queued
-    GENERATING = "generating"  # LLM streaming
+    # The reply worker keeps the database off the path to first token, so a turn stays
+    # ``pending`` while its reply streams; the live state is in the events.
+    PENDING = "pending"  # stored; reply queued or being written
+    GENERATING = "generating"  # kept for clients/tools that mark a turn explicitly
     SPEAKING = "speaking"  # text complete, audio still being synthesised/stored
     COMPLETED = "completed"
     ERROR = "error"
