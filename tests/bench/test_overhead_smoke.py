@@ -6,20 +6,18 @@ Behaviour only: the file gets its section, its tables and finite numbers. No tim
 from __future__ import annotations
 
 import math
+import random
 import re
 from pathlib import Path
 
 import pytest
 
 from avatar.settings import Settings
-from bench.overhead import (
-    SECTION_END,
-    SECTION_START,
-    BenchConfig,
-    engine_path,
-    run_overhead,
-    write_section,
-)
+from bench.client import TurnResult
+from bench.config import PACED, STRESS, BenchConfig, engine_path
+from bench.load import Pacing
+from bench.overhead import run_overhead
+from bench.report import SECTION_END, SECTION_START, write_section
 
 
 def test_engine_path_replays_the_chunker_like_the_reply_worker() -> None:
@@ -35,6 +33,23 @@ def test_engine_path_replays_the_chunker_like_the_reply_worker() -> None:
     short = engine_path(Settings(_env_file=None, bench_reply="你好。"))
     assert short.first_fragment == "你好。" and short.released_by == ""  # only the flush releases it
     assert short.tokens == 2
+
+
+def _turn(t0: float, ttfa_ms: float, total_ms: float, audio_ms: float) -> TurnResult:
+    return TurnResult(ttft_ms=10, ttfa_ms=ttfa_ms, total_ms=total_ms, overhead_ms=0,
+                      server_first_token_ms=None, server_first_audio_ms=None, t0=t0, audio_ms=audio_ms)
+
+
+def test_pacing_waits_for_the_reply_to_be_heard_then_a_reaction_time() -> None:
+    pacing, rng = Pacing(0.5, 2.0), random.Random(1)
+    # seq 0 arrives at 100.1 s and the reply plays 7.2 s: heard at 107.3 s, then 0.5..2 s
+    turn = _turn(t0=100.0, ttfa_ms=100, total_ms=300, audio_ms=7200)
+    sends = [pacing.next_send_at(turn, rng) for _ in range(200)]
+    assert all(107.8 <= t <= 109.3 for t in sends)
+    assert min(sends) < 108.0 and max(sends) > 109.1  # uniform over the whole range
+    # audio that completes after it would have finished playing: the reaction counts from there
+    late = _turn(t0=100.0, ttfa_ms=100, total_ms=5000, audio_ms=1000)
+    assert 105.5 <= pacing.next_send_at(late, rng) <= 107.0
 
 
 def test_write_section_keeps_the_rest_of_the_file(tmp_path: Path) -> None:
@@ -54,31 +69,41 @@ def test_write_section_keeps_the_rest_of_the_file(tmp_path: Path) -> None:
 def test_overhead_benchmark_writes_tables_with_finite_numbers(tmp_path: Path) -> None:
     out = tmp_path / "benchmarks.md"
     out.write_text("# Benchmarks\n\nkept intro\n")
-    config = BenchConfig(sessions=[1, 2], turns=3, warmup_turns=1, tts_concurrency=2, llm_concurrency=8)
+    config = BenchConfig(sessions=[1, 2], turns=3, warmup_turns=1, tts_concurrency=2, llm_concurrency=8,
+                         paced_turns=2, paced_window_s=1.0, reaction_min_s=0.05, reaction_max_s=0.1)
     report = run_overhead(config, out, work_dir=tmp_path / "run", log=lambda _line: None)
 
-    assert [(lv.sessions, len(lv.results), lv.failures) for lv in report.levels] == [(1, 3, []), (2, 6, [])]
+    # paced, 2 sessions: both start inside the 1 s window, and the reply (several seconds of
+    # audio) is still playing when it closes, so each sends exactly one message
+    assert [(lv.scenario, lv.sessions, len(lv.results), lv.failures) for lv in report.levels] == [
+        (PACED, 1, 2, []), (PACED, 2, 2, []), (STRESS, 1, 3, []), (STRESS, 2, 6, [])]
+    assert all(r.audio_ms > 0 for lv in report.levels for r in lv.results)
+    paced_one = report.level(PACED, 1)
+    assert paced_one is not None and len(paced_one.pauses_s) == 1
     text = out.read_text()
     assert text.startswith("# Benchmarks\n\nkept intro\n")
     section = text[text.index(SECTION_START): text.index(SECTION_END)]
     assert "deterministic benchmark engines, not real models" in section
-    assert "orchestration overhead P95 <= 30 ms at 10 sessions: NOT MEASURED" in section
-    for needle in ("### Machine", "CPU", "Python", "### Configuration", "engine_ms =", "### Results (ms)"):
+    assert "orchestration overhead P95 <= 30 ms at 10 sessions (conversational pacing): NOT MEASURED" in section
+    for needle in ("### Machine", "CPU", "Python", "### Configuration", "AVATAR_TASK_EVENTS",
+                   "### Load models", "engine_ms =", "### Results: conversational pacing (ms)",
+                   "### Results: stress, closed loop"):
         assert needle in section
 
     summary = [line for line in section.splitlines() if re.match(r"\| [12] \| ", line)]
-    assert len(summary) == 2
+    assert len(summary) == 4  # two levels in each of the two tables
     for line in summary:
         cells = [c.strip() for c in line.strip("|").split("|")]
         assert len(cells) == 12
         numbers = [float(c) for c in cells]
         assert all(math.isfinite(n) for n in numbers)
-    for sessions, label in ((1, "#### 1 session"), (2, "#### 2 sessions")):
-        assert label in section
-        block = section.split(label, 1)[1].split("####", 1)[0]
-        rows = [line for line in block.splitlines() if line.startswith("| ") and "---" not in line][1:]
-        assert [r.split("|")[1].strip() for r in rows][:4] == [
-            "Orchestration overhead", "Time to first token", "Time to first audio", "Total"]
-        for row in rows:
-            values = [float(c) for c in row.strip("|").split("|")[1:]]
-            assert len(values) == 3 and all(math.isfinite(v) for v in values), row
+    for title in ("Conversational pacing", "Stress, closed loop"):
+        for label in (f"#### {title}, 1 session\n", f"#### {title}, 2 sessions\n"):
+            assert label in section
+            block = section.split(label, 1)[1].split("####", 1)[0]
+            rows = [line for line in block.splitlines() if line.startswith("| ") and "---" not in line][1:]
+            assert [r.split("|")[1].strip() for r in rows][:4] == [
+                "Orchestration overhead", "Time to first token", "Time to first audio", "Total"]
+            for row in rows:
+                values = [float(c) for c in row.strip("|").split("|")[1:]]
+                assert len(values) == 3 and all(math.isfinite(v) for v in values), row
