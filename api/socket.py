@@ -20,8 +20,10 @@ from avatar.conversation import AcceptedTurn, ConversationError, accept_user_mes
 from avatar.db import ConversationTurn, Session, session_scope
 from avatar.domain import ErrorCode, SessionStatus, TurnStatus
 from avatar.events import ERROR, USER_MESSAGE, UserMessage, error_payload, session_room
+from avatar.redis import get_redis
 from avatar.metrics import SOCKET_CONNECTIONS, SOCKET_ERRORS, TURNS_ACCEPTED
 from avatar.settings import Settings
+from gpu_scheduler.admission import AdmissionControl
 from tasks.llm import enqueue_reply
 
 log = logging.getLogger(__name__)
@@ -51,9 +53,9 @@ def _accept_and_enqueue(settings: Settings, session_id: uuid.UUID | None, text: 
     return accepted
 
 
-def _refusal(code: str, message: str) -> socketio.exceptions.ConnectionRefusedError:
-    """The client's ``connect_error`` gets ``{message, data: {code, message}}``."""
-    return socketio.exceptions.ConnectionRefusedError(message, {"code": code, "message": message})
+def _refusal(code: str, message: str, **extra: Any) -> socketio.exceptions.ConnectionRefusedError:
+    """The client's ``connect_error`` gets ``{message, data: {code, message, ...}}``."""
+    return socketio.exceptions.ConnectionRefusedError(message, {"code": code, "message": message, **extra})
 
 
 def create_socket_server(settings: Settings) -> socketio.AsyncServer:
@@ -65,6 +67,12 @@ def create_socket_server(settings: Settings) -> socketio.AsyncServer:
         max_http_buffer_size=2_000_000,
         logger=False,
         engineio_logger=False,
+    )
+
+    admission = AdmissionControl(
+        get_redis(settings.redis_url),
+        max_active=settings.max_active_sessions,
+        idle_timeout_s=settings.session_idle_timeout_s,
     )
 
     async def send_error(sid: str, code: ErrorCode, message: str, **extra: Any) -> dict[str, Any]:
@@ -92,13 +100,21 @@ def create_socket_server(settings: Settings) -> socketio.AsyncServer:
         status = await asyncio.to_thread(load_status)
         if status != SessionStatus.ACTIVE:
             raise _refusal("SESSION_NOT_FOUND", "找不到此對話或已結束（session not found）")
+        verdict = await asyncio.to_thread(admission.admit, str(session_id))
+        if not verdict.admitted:
+            SOCKET_ERRORS.labels(code=ErrorCode.BUSY.value).inc()
+            busy = verdict.as_error()
+            raise _refusal(ErrorCode.BUSY.value, str(busy.pop("message")), **{k: v for k, v in busy.items() if k != "code"})
         await sio.save_session(sid, {"session_id": str(session_id)})
         await sio.enter_room(sid, session_room(session_id))
         SOCKET_CONNECTIONS.inc()
 
     @sio.event
     async def disconnect(sid: str, *args: Any) -> None:
-        SOCKET_CONNECTIONS.dec()
+        session_id = (await sio.get_session(sid) or {}).get("session_id")
+        if session_id:
+            SOCKET_CONNECTIONS.dec()
+            await asyncio.to_thread(admission.leave, session_id)
 
     @sio.on(USER_MESSAGE)
     async def user_message(sid: str, data: Any = None) -> dict[str, Any]:
@@ -119,6 +135,14 @@ def create_socket_server(settings: Settings) -> socketio.AsyncServer:
                 limit=settings.max_message_chars,
             )
 
+        if not await asyncio.to_thread(admission.is_active, session_id):
+            # Idle past the timeout: the slot went to someone else unless one is free again.
+            verdict = await asyncio.to_thread(admission.admit, session_id)
+            if not verdict.admitted:
+                busy = verdict.as_error()
+                return await send_error(sid, ErrorCode.BUSY, str(busy["message"]),
+                                        position=verdict.position, retry_after_s=verdict.retry_after_s)
+        await asyncio.to_thread(admission.touch, session_id)
         try:
             accepted = await asyncio.to_thread(
                 _accept_and_enqueue, settings, parse_uuid(session_id), message.text

@@ -53,6 +53,7 @@ class ErrorCode(StrEnum):
     ENGINE_UNAVAILABLE = "ENGINE_UNAVAILABLE"
     ENGINE_FAILED = "ENGINE_FAILED"
     QUEUE_UNAVAILABLE = "QUEUE_UNAVAILABLE"
+    BUSY = "BUSY"  # admission control: too many active sessions; retry_after_s says when
     STALE_TURN = "STALE_TURN"  # a reply that never finished, closed when a new message came
     INTERNAL = "INTERNAL"
 

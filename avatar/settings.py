@@ -108,6 +108,9 @@ class Settings(BaseSettings):
 
     # --- limits -------------------------------------------------------------------------
     max_message_chars: int = Field(2000, ge=1)
+    # Admission control: the seed sizes one RTX 4090 for 3-5 concurrent conversations.
+    max_active_sessions: int = Field(5, ge=1)
+    session_idle_timeout_s: float = Field(600.0, ge=5.0)
     turn_stale_after_s: float = 300.0
     llm_soft_time_limit_s: int = 180
     llm_time_limit_s: int = 210

@@ -66,6 +66,9 @@ class BenchConfig:
             "AVATAR_LLM_POOL": "threads",
             "AVATAR_LLM_CONCURRENCY": str(self.llm_concurrency),
             "AVATAR_TTS_FAST_CONCURRENCY": str(self.tts_concurrency),
+            # Measure the plumbing at every level: admission control (5 sessions on one
+            # RTX 4090 by default) would turn sessions 6..50 away.
+            "AVATAR_MAX_ACTIVE_SESSIONS": "1000",
         }
 
 

@@ -14,7 +14,7 @@ from tests.system import System, free_port
 
 REDIS_BASE = os.environ.get("AVATAR_TEST_REDIS", "redis://127.0.0.1:6379")
 # Each kind of system gets its own Redis database so queues never mix between fixtures.
-REDIS_DB = {"tiny": 11, "bench": 12, "faults": 13, "priorities": 14, "noweights": 15}
+REDIS_DB = {"admission": 8, "tiny": 11, "bench": 12, "faults": 13, "priorities": 14, "noweights": 15}
 
 
 def _require_redis(url: str) -> None:
@@ -56,6 +56,8 @@ def make_system(
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
         "TOKENIZERS_PARALLELISM": "false",
+        # Admission control has its own test; elsewhere many sessions come and go.
+        "AVATAR_MAX_ACTIVE_SESSIONS": "200",
         **overrides,
     }
     port = free_port()
