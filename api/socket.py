@@ -23,7 +23,7 @@ from avatar.events import ERROR, USER_MESSAGE, UserMessage, error_payload, sessi
 from avatar.redis import get_redis
 from avatar.metrics import SOCKET_CONNECTIONS, SOCKET_ERRORS, TURNS_ACCEPTED
 from avatar.settings import Settings
-from gpu_scheduler.admission import AdmissionControl
+from gpu_scheduler.state import admission_control
 from tasks.llm import enqueue_reply
 
 log = logging.getLogger(__name__)
@@ -69,11 +69,7 @@ def create_socket_server(settings: Settings) -> socketio.AsyncServer:
         engineio_logger=False,
     )
 
-    admission = AdmissionControl(
-        get_redis(settings.redis_url),
-        max_active=settings.max_active_sessions,
-        idle_timeout_s=settings.session_idle_timeout_s,
-    )
+    admission = admission_control(get_redis(settings.redis_url), settings)
 
     async def send_error(sid: str, code: ErrorCode, message: str, **extra: Any) -> dict[str, Any]:
         SOCKET_ERRORS.labels(code=str(code)).inc()

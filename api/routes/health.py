@@ -15,6 +15,7 @@ from api.deps import SettingsDep, StorageDep
 from avatar.db import get_engine
 from avatar.lanes import lane_workers, queue_lengths
 from avatar.redis import get_redis
+from gpu_scheduler.state import scheduler_snapshot
 from tasks.celery_app import app as celery_app
 from workers.engines.registry import engine_report
 
@@ -67,6 +68,12 @@ def health(settings: SettingsDep, storage: StorageDep, response: Response) -> di
             lanes = {lane: {"workers": workers[lane], "queued": depth[lane]} for lane in workers}
         except Exception as exc:
             components["lanes"] = {"ok": False, "error": str(exc)}
+    scheduler: dict[str, Any] = {}
+    if components["redis"]["ok"]:
+        try:
+            scheduler = scheduler_snapshot(client, settings)
+        except Exception as exc:
+            scheduler = {"error": f"{type(exc).__name__}: {exc}"}
     all_lanes_served = bool(lanes) and all(info["workers"] for info in lanes.values())
     infra_ok = all(c["ok"] for c in components.values())
     status = "ok" if infra_ok and all_lanes_served else ("degraded" if infra_ok else "down")
@@ -78,5 +85,6 @@ def health(settings: SettingsDep, storage: StorageDep, response: Response) -> di
         "components": components,
         "lanes": lanes,
         "engines": engine_report(settings),
+        "scheduler": scheduler,
         "versions": _versions(),
     }

@@ -146,7 +146,11 @@ def test_rest_sessions_and_health_and_metrics(tiny_system: System) -> None:
     assert health["engines"]["llm"]["available"] is True
     assert health["engines"]["tts_fast"]["engine"] == "espeak"
     assert health["versions"]["celery"]
+    scheduler = health["scheduler"]
+    assert scheduler["admission"]["max_active"] == 200 and scheduler["hq_slot"] is None
+    assert scheduler["hq_breaker"]["state"] == "closed"
 
     metrics = httpx.get(f"{base}/api/v1/metrics", timeout=10)
     assert metrics.status_code == 200 and "avatar_queue_length" in metrics.text
+    assert "avatar_active_sessions" in metrics.text and "avatar_hq_breaker_state 0.0" in metrics.text
     assert httpx.get(f"{base}/docs", timeout=10).status_code == 200
