@@ -17,9 +17,17 @@ from pydantic import ValidationError
 
 from api.security import verify_session_token
 from avatar.conversation import AcceptedTurn, ConversationError, accept_user_message, parse_uuid
-from avatar.db import ConversationTurn, Session, session_scope
+from avatar.db import ConversationTurn, Session, VoiceProfile, session_scope
 from avatar.domain import ErrorCode, SessionStatus, TurnStatus
-from avatar.events import ERROR, USER_MESSAGE, UserMessage, error_payload, session_room
+from avatar.events import (
+    ERROR,
+    SET_TTS_MODE,
+    USER_MESSAGE,
+    TTSModeChoice,
+    UserMessage,
+    error_payload,
+    session_room,
+)
 from avatar.redis import get_redis
 from avatar.metrics import SOCKET_CONNECTIONS, SOCKET_ERRORS, TURNS_ACCEPTED
 from avatar.settings import Settings
@@ -152,6 +160,35 @@ def create_socket_server(settings: Settings) -> socketio.AsyncServer:
             )
         TURNS_ACCEPTED.inc()
         return {"ok": True, "turn_id": str(accepted.turn_id), "turn_number": accepted.turn_number}
+
+    @sio.on(SET_TTS_MODE)
+    async def set_tts_mode(sid: str, data: Any = None) -> dict[str, Any]:
+        session_id = (await sio.get_session(sid)).get("session_id")
+        if not isinstance(data, dict):
+            return await send_error(sid, ErrorCode.BAD_REQUEST, "set_tts_mode 需要 {mode, voice_profile_id?}（malformed payload）")
+        try:
+            choice = TTSModeChoice.model_validate(data)
+        except ValidationError as exc:
+            detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            return await send_error(sid, ErrorCode.BAD_REQUEST, f"set_tts_mode 格式錯誤：{detail}")
+
+        def store() -> str | None:
+            with session_scope() as db:
+                if choice.voice_profile_id and db.get(VoiceProfile, choice.voice_profile_id) is None:
+                    return f"找不到聲音檔案 {choice.voice_profile_id}（voice profile not found）"
+                row = db.get(Session, parse_uuid(session_id))
+                if row is None:
+                    return "找不到此對話（session not found）"
+                meta = dict(row.meta or {})
+                meta["tts_mode"] = choice.mode.value
+                meta["voice_profile_id"] = str(choice.voice_profile_id) if choice.voice_profile_id else None
+                row.meta = meta
+            return None
+
+        problem = await asyncio.to_thread(store)
+        if problem:
+            return await send_error(sid, ErrorCode.BAD_REQUEST, problem)
+        return {"ok": True, "mode": choice.mode.value, "voice_profile_id": choice.voice_profile_id and str(choice.voice_profile_id)}
 
     @sio.on("*")
     async def unknown_event(event: str, sid: str, data: Any = None) -> dict[str, Any]:

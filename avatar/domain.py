@@ -53,6 +53,8 @@ class ErrorCode(StrEnum):
     ENGINE_UNAVAILABLE = "ENGINE_UNAVAILABLE"
     ENGINE_FAILED = "ENGINE_FAILED"
     QUEUE_UNAVAILABLE = "QUEUE_UNAVAILABLE"
+    VRAM_EXHAUSTED = "VRAM_EXHAUSTED"  # GPU out of memory: the sentence was degraded to fast
+    HQ_UNAVAILABLE = "HQ_UNAVAILABLE"  # HQ breaker open: degraded to fast
     BUSY = "BUSY"  # admission control: too many active sessions; retry_after_s says when
     STALE_TURN = "STALE_TURN"  # a reply that never finished, closed when a new message came
     INTERNAL = "INTERNAL"

@@ -15,13 +15,14 @@ from typing import Any
 import socketio
 from pydantic import BaseModel, ConfigDict, Field
 
-from avatar.domain import ErrorCode
+from avatar.domain import ErrorCode, TTSMode
 from avatar.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
 # client -> server
 USER_MESSAGE = "user_message"
+SET_TTS_MODE = "set_tts_mode"
 # server -> client
 LLM_TOKEN = "llm_token"
 AUDIO_CHUNK = "audio_chunk"
@@ -41,6 +42,15 @@ class UserMessage(BaseModel):
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
     text: str = Field(min_length=1)
+
+
+class TTSModeChoice(BaseModel):
+    """``set_tts_mode {mode, voice_profile_id}``: which tier speaks this session's replies.
+    (``both``, fast first then the HQ upgrade, arrives with the cloning tiers.)"""
+
+    model_config = ConfigDict(extra="ignore")
+    mode: TTSMode
+    voice_profile_id: uuid.UUID | None = None
 
 
 def error_payload(

@@ -104,6 +104,9 @@ class Settings(BaseSettings):
     bench_token_delay_ms: float = 2.0
     bench_first_token_ms: float = 20.0
     bench_tts_ms: float = 30.0
+    # Fault injection for drills and tests on machines without a GPU: "oom" makes the
+    # benchmark TTS raise torch's real CUDA out-of-memory error type.
+    bench_tts_fail: Literal["", "oom"] = ""
     bench_reply: str = "好的，我來說明一下。今天台北天氣晴朗，氣溫大約二十五度，很適合出門走走。"
 
     # --- limits -------------------------------------------------------------------------

@@ -342,13 +342,16 @@ class VRAMBudget:
         return [
             name
             for name, state in snap["models"].items()
-            if state["residency"] == "on_demand" and state["in_use"] == 0 and state["idle_s"] > self.idle_unload_s
+            if state["residency"] == "on_demand"
+            and state["in_use"] == 0
+            and state["idle_s"] > self.idle_unload_s
         ]
 
     def unload_idle(self, *, owner: str | None = None, now: float | None = None) -> list[str]:
         """Atomically remove every idle on-demand model (only ``owner``'s if given)."""
         now = self.clock() if now is None else now
-        names = self._unload_idle(keys=self._keys, args=[repr(float(now)), repr(self.idle_unload_s), owner or ""])
+        args = [repr(float(now)), repr(self.idle_unload_s), owner or ""]
+        names = self._unload_idle(keys=self._keys, args=args)
         return [_s(n) for n in names]
 
     # --- reporting ----------------------------------------------------------------------

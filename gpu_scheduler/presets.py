@@ -62,7 +62,9 @@ class GPUPlan:
 
     def __post_init__(self) -> None:
         if self.budget_mb > self.total_mb:
-            raise ValueError(f"gpu {self.gpu}: budget {self.budget_mb} MiB exceeds the device's {self.total_mb}")
+            raise ValueError(
+                f"gpu {self.gpu}: budget {self.budget_mb} MiB exceeds the device's {self.total_mb}"
+            )
         resident = sum(m.footprint_mb for m in self.models if m.residency == "resident")
         if resident > self.budget_mb:
             raise ValueError(f"gpu {self.gpu}: resident models need {resident} MiB > budget {self.budget_mb}")

@@ -21,11 +21,20 @@ Fail = Callable[..., None]  # fail(code, message, fix="")
 
 
 def run_guarded(
-    task: Task, run: Callable[[], dict[str, Any]], fail: Fail, *, what: str, backoff_cap_s: int
+    task: Task,
+    run: Callable[[], dict[str, Any]],
+    fail: Fail,
+    *,
+    what: str,
+    backoff_cap_s: int,
+    passthrough: tuple[type[Exception], ...] = (),
 ) -> dict[str, Any]:
-    """Run a job body; ``what`` names the stage for the user (e.g. 語言模型, 語音合成)."""
+    """Run a job body; ``what`` names the stage for the user (e.g. 語言模型, 語音合成).
+    Exceptions in ``passthrough`` are the caller's to handle (e.g. waiting for a GPU slot)."""
     try:
         return run()
+    except passthrough:
+        raise
     except TransientEngineError as exc:
         if task.request.retries < task.max_retries:
             countdown = min(backoff_cap_s, 2 ** (task.request.retries + 1))

@@ -19,3 +19,10 @@ class SpeechJob(BaseModel):
     mode: TTSMode = TTSMode.FAST
     voice_profile_id: str | None = None
     accepted_at: float  # unix time the API accepted the user's message
+    # An HQ sentence re-routed to the fast engine (VRAM exhausted, HQ breaker open): it keeps
+    # its place in the HQ order but is synthesised, stored and labelled as ``fast``.
+    degraded: bool = False
+
+    @property
+    def synth_mode(self) -> TTSMode:
+        return TTSMode.FAST if self.degraded else self.mode

@@ -12,6 +12,8 @@ from avatar.settings import get_settings
 from tasks.celery_app import app
 from tasks.guard import run_guarded
 from tasks.jobs import SpeechJob
+from avatar.events import get_emitter
+from workers.hq_guard import DegradeToFast, SlotBusy
 from workers.speech import run_speech, speech_failed
 
 _settings = get_settings()
@@ -23,11 +25,26 @@ _options: dict[str, Any] = {
 }
 
 
+# Waiting for the HQ slot: a retry a second for up to ten minutes (a hung holder is killed
+# by its time limit long before, and a dead one's lock expires).
+SLOT_WAIT_MAX_RETRIES = 600
+
+
 def _speak(task: Task, payload: dict[str, Any]) -> dict[str, Any]:
     job = SpeechJob.model_validate(payload)
-    return run_guarded(
-        task, partial(run_speech, job), partial(speech_failed, job), what="語音合成", backoff_cap_s=10
-    )
+    try:
+        return run_guarded(
+            task, partial(run_speech, job), partial(speech_failed, job), what="語音合成",
+            backoff_cap_s=10, passthrough=(SlotBusy, DegradeToFast),
+        )
+    except SlotBusy as exc:
+        # Wait for the single HQ slot without spinning, apart from the engine's own retries
+        # (max_retries=None would mean the task's default in Celery, not "unlimited").
+        raise task.retry(exc=exc, countdown=1, max_retries=SLOT_WAIT_MAX_RETRIES) from exc
+    except DegradeToFast as exc:
+        get_emitter().error(job.session_id, exc.code, exc.message, job.trace_id, turn_id=job.turn_id, seq=job.seq)
+        enqueue_speech(job.model_copy(update={"degraded": True}))
+        return {"turn_id": job.turn_id, "seq": job.seq, "degraded": exc.code}
 
 
 @app.task(name="avatar.tts.fast.synthesize", **_options)
@@ -43,7 +60,7 @@ def synthesize_hq(self: Task, payload: dict[str, Any]) -> dict[str, Any]:
 def enqueue_speech(job: SpeechJob) -> None:
     """Send a sentence to its lane; a turn's first sentence gets the highest priority."""
     payload = [job.model_dump(mode="json")]
-    if job.mode is TTSMode.HQ:
+    if job.synth_mode is TTSMode.HQ:
         synthesize_hq.apply_async(args=payload, queue=Lane.TTS_HQ.value, priority=Priority.HQ_UPGRADE)
     else:
         synthesize_fast.apply_async(

@@ -14,7 +14,7 @@ from tests.system import System, free_port
 
 REDIS_BASE = os.environ.get("AVATAR_TEST_REDIS", "redis://127.0.0.1:6379")
 # Each kind of system gets its own Redis database so queues never mix between fixtures.
-REDIS_DB = {"admission": 8, "tiny": 11, "bench": 12, "faults": 13, "priorities": 14, "noweights": 15}
+REDIS_DB = {"hq_oom": 6, "hq": 7, "admission": 8, "tiny": 11, "bench": 12, "faults": 13, "priorities": 14, "noweights": 15}
 
 
 def _require_redis(url: str) -> None:

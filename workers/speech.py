@@ -17,7 +17,7 @@ from sqlalchemy import select
 from avatar.audio import encode_wav
 from avatar.conversation import log_event
 from avatar.db import ConversationTurn, SynthesizedAudio, session_scope
-from avatar.domain import ErrorCode
+from avatar.domain import ErrorCode, TTSMode
 from avatar.events import error_payload, get_emitter
 from avatar.redis import get_redis
 from avatar.settings import Settings, get_settings
@@ -28,6 +28,8 @@ from workers.audio_sequencer import AudioSequencer
 from workers.completion import complete_turn_if_settled
 from workers.engines.base import EngineUnavailable
 from workers.engines.registry import get_tts_engine
+from workers.engines.tts.base import SynthesizedClip
+from workers.hq_guard import hq_breaker, hq_slot, synthesize_hq
 from workers.turn_state import TurnState
 
 log = logging.getLogger(__name__)
@@ -43,35 +45,55 @@ def run_speech(job: SpeechJob, *, settings: Settings | None = None) -> dict[str,
     if state.generation() != job.generation:
         return {"skipped": "stale generation"}  # the reply was restarted; this sentence is gone
 
-    engine = get_tts_engine(job.mode, settings)
+    client = get_redis(settings.redis_url)
+    engine = get_tts_engine(job.synth_mode, settings)
     availability = engine.availability()
     if not availability.ok:
         raise EngineUnavailable(engine.name, availability.reason, availability.fix)
 
-    started = time.perf_counter()
-    clip = engine.synthesize(job.text, voice=None)
-    synthesis_ms = (time.perf_counter() - started) * 1000.0
-    wav = encode_wav(clip.samples, clip.sample_rate)
-    duration_ms = round(clip.duration_s * 1000.0, 1)
+    def speak() -> tuple[SynthesizedClip, float]:
+        started = time.perf_counter()
+        if job.synth_mode is TTSMode.HQ:
+            clip = synthesize_hq(lambda: engine.synthesize(job.text, voice=None), hq_breaker(client))
+        else:
+            clip = engine.synthesize(job.text, voice=None)
+        return clip, (time.perf_counter() - started) * 1000.0
 
-    emitted = _sequencer(settings).deliver(
-        session_id=job.session_id, turn_id=job.turn_id, mode=job.mode.value,
-        generation=job.generation, seq=job.seq, audio=wav,
-        meta={"duration_ms": duration_ms, "text": job.text, "engine": engine.name},
-    )
+    def publish(clip: SynthesizedClip) -> tuple[bytes, list[int]]:
+        wav = encode_wav(clip.samples, clip.sample_rate)
+        emitted = _sequencer(settings).deliver(
+            session_id=job.session_id, turn_id=job.turn_id, mode=job.mode.value,
+            generation=job.generation, seq=job.seq, audio=wav,
+            meta={
+                "duration_ms": round(clip.duration_s * 1000.0, 1), "text": job.text,
+                "engine": engine.name, "mode": job.synth_mode.value,
+            },
+        )
+        return wav, emitted
+
+    if job.synth_mode is TTSMode.HQ:
+        with hq_slot(client, settings) as fence:
+            clip, synthesis_ms = speak()
+            if not fence.is_current():  # lost the slot meanwhile: a late publish is refused
+                return {"skipped": "lost the HQ slot", "seq": job.seq}
+            wav, emitted = publish(clip)
+    else:
+        clip, synthesis_ms = speak()
+        wav, emitted = publish(clip)
     if emitted and emitted[0] == 0:
         state.mark("first_audio_ms", job.accepted_at)
 
     # --- off the path to first audio ---------------------------------------------------
     if state.generation() != job.generation:
         return {"skipped": "reply restarted while speaking"}
-    key = synthesized_key(job.mode.value, job.turn_id, job.seq, datetime.now(UTC))
+    stored_mode = job.synth_mode.value
+    key = synthesized_key(stored_mode, job.turn_id, job.seq, datetime.now(UTC))
     get_storage(settings).put(key, wav, content_type="audio/wav")
     with session_scope() as db:
         exists = db.scalar(
             select(SynthesizedAudio.audio_id).where(
                 SynthesizedAudio.turn_id == uuid.UUID(job.turn_id),
-                SynthesizedAudio.mode == job.mode.value,
+                SynthesizedAudio.mode == stored_mode,
                 SynthesizedAudio.seq == job.seq,
             )
         )
@@ -80,7 +102,7 @@ def run_speech(job: SpeechJob, *, settings: Settings | None = None) -> dict[str,
                 SynthesizedAudio(
                     turn_id=uuid.UUID(job.turn_id),
                     voice_profile_id=uuid.UUID(job.voice_profile_id) if job.voice_profile_id else None,
-                    mode=job.mode.value, seq=job.seq, text=job.text, engine=engine.name,
+                    mode=stored_mode, seq=job.seq, text=job.text, engine=engine.name,
                     audio_url=key, duration_sec=clip.duration_s, synthesis_time_ms=synthesis_ms,
                 )
             )

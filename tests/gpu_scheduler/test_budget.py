@@ -76,11 +76,15 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-def make_budget(client: redis.Redis, prefix: str, clock: FakeClock, budget_mb: int, idle_s: float = 60.0) -> VRAMBudget:
+def make_budget(
+    client: redis.Redis, prefix: str, clock: FakeClock, budget_mb: int, idle_s: float = 60.0
+) -> VRAMBudget:
     return VRAMBudget(client, "0", budget_mb=budget_mb, idle_unload_s=idle_s, clock=clock, key_prefix=prefix)
 
 
-def test_no_gpu_here_so_the_configured_budget_is_used(client: redis.Redis, prefix: str, clock: FakeClock) -> None:
+def test_no_gpu_here_so_the_configured_budget_is_used(
+    client: redis.Redis, prefix: str, clock: FakeClock
+) -> None:
     budget = make_budget(client, prefix, clock, 1000)
     assert budget.free_device_mb() is None
     snap = budget.snapshot()
@@ -160,10 +164,11 @@ def test_models_in_use_and_resident_models_are_never_evicted(
         # A is the oldest idle-looking one, but in use: only X may go.
         clock.now += 1
         assert budget.reserve(on_demand("B", 250)) == ["X"]
-        # Now only R (resident) and A (in use) could make room: nothing may be evicted.
+        # C needs 350 more: B (idle) frees only 250, R is resident and A in use, so it
+        # fails without evicting anything.
         clock.now += 1
         with pytest.raises(BudgetExceeded) as info:
-            budget.reserve(on_demand("C", 200))
+            budget.reserve(on_demand("C", 400))
         assert info.value.capacity_mb == 1000
         with pytest.raises(ModelInUse):
             budget.unload("A")
@@ -172,7 +177,7 @@ def test_models_in_use_and_resident_models_are_never_evicted(
     assert set(budget.snapshot()["models"]) == {"R", "A", "B"}  # the failures evicted nothing
 
     clock.now += 1
-    assert budget.reserve(on_demand("C", 200)) == ["A"]  # released: evictable again
+    assert budget.reserve(on_demand("C", 400)) == ["B", "A"]  # A released: evictable again
     with pytest.raises(BudgetExceeded):
         budget.reserve(on_demand("too-big", 600))  # would need R's room
     assert "R" in budget.snapshot()["models"]
@@ -311,7 +316,8 @@ def test_model_host_loads_evicts_and_drops_real_models(
     snap = budget.snapshot()
     assert snap["used_mb"] == 1200 and snap["free_mb"] == 100 and snap["peak_mb"] == 1200
     assert snap["pending_evictions"] == []
-    assert {name: (m["footprint_mb"], m["residency"], m["in_use"], m["owner"]) for name, m in snap["models"].items()} == {
+    states = {name: (m["footprint_mb"], m["residency"], m["in_use"], m["owner"]) for name, m in snap["models"].items()}
+    assert states == {
         "tiny-a": (600, "on_demand", 0, host.owner),
         "tiny-c": (600, "on_demand", 0, host.owner),
     }

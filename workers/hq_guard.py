@@ -1,0 +1,100 @@
+"""What stands between an HQ sentence and the GPU: the single slot, the breaker, OOM.
+
+- The slot (``gpu_scheduler.lock.FencedSlot``) admits one HQ synthesis at a time across
+  every HQ worker; a job that finds it taken raises ``SlotBusy`` and its task retries with
+  a countdown instead of spinning. The fence is checked right before the audio is
+  published, so a job that lost its slot (its heartbeat died, the lock expired and another
+  job took it) cannot publish.
+- The breaker (shared in Redis) stops every worker from calling a broken HQ engine: while
+  it is open, HQ sentences are degraded to the fast engine.
+- A CUDA out-of-memory error frees what it can (idle models, the allocator's cache),
+  retries once, then degrades the sentence to the fast engine and the session is told
+  ``VRAM_EXHAUSTED`` (the seed's 顯存不足，已降級至快速模式). The worker survives.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import redis
+
+from avatar.settings import Settings
+from gpu_scheduler.breaker import CircuitBreaker
+from gpu_scheduler.lock import Fence, FencedSlot
+from gpu_scheduler.state import HQ_SLOT, hq_breaker
+from workers.engines.tts.base import SynthesizedClip
+
+log = logging.getLogger(__name__)
+
+
+class SlotBusy(RuntimeError):
+    """Another HQ synthesis holds the single slot: retry later."""
+
+
+class DegradeToFast(RuntimeError):
+    """This HQ sentence must be spoken by the fast engine instead."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def is_cuda_oom(exc: BaseException) -> bool:
+    """torch.cuda.OutOfMemoryError, recognised without importing torch in CPU workers."""
+    kind = type(exc)
+    return kind.__name__ == "OutOfMemoryError" and kind.__module__.startswith("torch")
+
+
+def free_gpu_memory(evict_idle: Callable[[], object] | None = None) -> None:
+    if evict_idle is not None:
+        evict_idle()
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:
+        pass
+
+
+@contextmanager
+def hq_slot(client: redis.Redis, settings: Settings) -> Iterator[Fence]:
+    # The slot outlives a hung job by at most one TTL; the heartbeat renews it meanwhile.
+    fence = FencedSlot(client, HQ_SLOT, ttl_s=max(10.0, settings.tts_time_limit_s / 3)).acquire()
+    if fence is None:
+        raise SlotBusy("HQ slot held by another job")
+    with fence:
+        yield fence
+
+
+def synthesize_hq(
+    synthesize: Callable[[], SynthesizedClip],
+    breaker: CircuitBreaker,
+    *,
+    evict_idle: Callable[[], object] | None = None,
+) -> SynthesizedClip:
+    if not breaker.allow():
+        raise DegradeToFast("HQ_UNAVAILABLE", "高品質模式暫不可用，已改用快速模式（HQ engine circuit open）")
+    for attempt in (1, 2):
+        try:
+            clip = synthesize()
+        except Exception as exc:
+            if is_cuda_oom(exc) and attempt == 1:
+                log.warning("CUDA out of memory in HQ synthesis; freeing memory and retrying once")
+                free_gpu_memory(evict_idle)
+                continue
+            if is_cuda_oom(exc):
+                raise DegradeToFast("VRAM_EXHAUSTED", "顯存不足，已降級至快速模式") from exc
+            breaker.record_failure()
+            raise
+        breaker.record_success()
+        return clip
+    raise AssertionError("unreachable")
+
+
+__all__ = ["DegradeToFast", "SlotBusy", "hq_breaker", "hq_slot", "is_cuda_oom", "synthesize_hq"]
