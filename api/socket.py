@@ -61,6 +61,10 @@ def _accept_and_enqueue(settings: Settings, session_id: uuid.UUID | None, text: 
     return accepted
 
 
+def _detail(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+
+
 def _refusal(code: str, message: str, **extra: Any) -> socketio.exceptions.ConnectionRefusedError:
     """The client's ``connect_error`` gets ``{message, data: {code, message, ...}}``."""
     return socketio.exceptions.ConnectionRefusedError(message, {"code": code, "message": message, **extra})
@@ -130,8 +134,7 @@ def create_socket_server(settings: Settings) -> socketio.AsyncServer:
         try:
             message = UserMessage.model_validate(data)
         except ValidationError as exc:
-            detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            return await send_error(sid, ErrorCode.BAD_REQUEST, f"user_message 格式錯誤：{detail}")
+            return await send_error(sid, ErrorCode.BAD_REQUEST, f"user_message 格式錯誤：{_detail(exc)}")
         if len(message.text) > settings.max_message_chars:
             return await send_error(
                 sid, ErrorCode.MESSAGE_TOO_LONG,
@@ -169,8 +172,7 @@ def create_socket_server(settings: Settings) -> socketio.AsyncServer:
         try:
             choice = TTSModeChoice.model_validate(data)
         except ValidationError as exc:
-            detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            return await send_error(sid, ErrorCode.BAD_REQUEST, f"set_tts_mode 格式錯誤：{detail}")
+            return await send_error(sid, ErrorCode.BAD_REQUEST, f"set_tts_mode 格式錯誤：{_detail(exc)}")
 
         def store() -> str | None:
             with session_scope() as db:

@@ -111,6 +111,8 @@ class Settings(BaseSettings):
 
     # --- limits -------------------------------------------------------------------------
     max_message_chars: int = Field(2000, ge=1)
+    # GPU placement plan (gpu_scheduler/presets.py): single-4090, two-box-llm, two-box-speech.
+    gpu_preset: str = "single-4090"
     # Admission control: the seed sizes one RTX 4090 for 3-5 concurrent conversations.
     max_active_sessions: int = Field(5, ge=1)
     session_idle_timeout_s: float = Field(600.0, ge=5.0)

@@ -9,7 +9,9 @@ import redis
 from avatar.settings import Settings
 from gpu_scheduler.admission import AdmissionControl
 from gpu_scheduler.breaker import CircuitBreaker
+from gpu_scheduler.budget import VRAMBudget
 from gpu_scheduler.lock import FencedSlot
+from gpu_scheduler.presets import PRESETS
 
 # One HQ synthesis at a time (the seed's single-slot HQ lane), guarded by one breaker.
 HQ_SLOT = "avatar:lock:tts_hq"
@@ -26,8 +28,27 @@ def hq_breaker(client: redis.Redis) -> CircuitBreaker:
     return CircuitBreaker(client, HQ_BREAKER)
 
 
+def gpu_budgets(client: redis.Redis, settings: Settings) -> dict[str, Any]:
+    """Per GPU of the configured preset: its budget and what is loaded (never touches CUDA)."""
+    preset = PRESETS.get(settings.gpu_preset)
+    if preset is None:
+        return {"error": f"unknown AVATAR_GPU_PRESET {settings.gpu_preset!r}; choose one of {sorted(PRESETS)}"}
+    return {
+        str(plan.gpu): {
+            "lanes": list(plan.lanes),
+            **VRAMBudget(
+                client, str(plan.gpu), budget_mb=plan.budget_mb, idle_unload_s=plan.idle_unload_s,
+                probe_device=False,
+            ).snapshot(),
+        }
+        for plan in preset.gpus
+    }
+
+
 def scheduler_snapshot(client: redis.Redis, settings: Settings) -> dict[str, Any]:
     return {
+        "preset": settings.gpu_preset,
+        "gpus": gpu_budgets(client, settings),
         "admission": admission_control(client, settings).snapshot(),
         "hq_slot": FencedSlot(client, HQ_SLOT).holder(),
         "hq_breaker": hq_breaker(client).snapshot(),

@@ -149,6 +149,7 @@ def test_rest_sessions_and_health_and_metrics(tiny_system: System) -> None:
     scheduler = health["scheduler"]
     assert scheduler["admission"]["max_active"] == 200 and scheduler["hq_slot"] is None
     assert scheduler["hq_breaker"]["state"] == "closed"
+    assert scheduler["preset"] == "single-4090" and scheduler["gpus"]["0"]["budget_mb"] > 0
 
     metrics = httpx.get(f"{base}/api/v1/metrics", timeout=10)
     assert metrics.status_code == 200 and "avatar_queue_length" in metrics.text

@@ -16,7 +16,7 @@ import redis
 
 from gpu_scheduler.breaker import CircuitBreaker, CircuitOpen
 
-REDIS_URL = os.environ.get("AVATAR_TEST_REDIS", "redis://127.0.0.1:6379") + "/9"
+from tests.gpu_scheduler.conftest import REDIS_URL
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -28,15 +28,6 @@ class FakeClock:
         return self.now
 
 
-@pytest.fixture
-def client() -> Iterator[redis.Redis]:
-    try:
-        c = redis.Redis.from_url(REDIS_URL, socket_timeout=5)
-        c.ping()
-    except redis.RedisError as exc:  # pragma: no cover - environment problem
-        pytest.fail(f"these tests need the local Redis at {REDIS_URL}: {exc}")
-    yield c
-    c.close()
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
-import os
 import random
 import time
 import uuid
@@ -32,7 +31,7 @@ from gpu_scheduler.budget import (
 from gpu_scheduler.presets import PRESETS, RTX_4090_MB
 from gpu_scheduler.registry import DEFAULT_SPECS, LLM_VLLM, ModelSpec, override_from_measurement
 
-REDIS_URL = os.environ.get("AVATAR_TEST_REDIS", "redis://127.0.0.1:6379") + "/9"
+from tests.gpu_scheduler.conftest import REDIS_URL
 
 
 class FakeClock:
@@ -51,15 +50,6 @@ def resident(name: str, mb: int) -> ModelSpec:
     return ModelSpec(name, weights_mb=mb, working_mb=0, residency="resident")
 
 
-@pytest.fixture
-def client() -> Iterator[redis.Redis]:
-    c = redis.Redis.from_url(REDIS_URL, socket_timeout=5)
-    try:
-        c.ping()
-    except redis.RedisError as exc:  # pragma: no cover - environment problem
-        pytest.fail(f"these tests need the local Redis at {REDIS_URL}: {exc}")
-    yield c
-    c.close()
 
 
 @pytest.fixture

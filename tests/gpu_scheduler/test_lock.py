@@ -17,7 +17,7 @@ import redis
 
 from gpu_scheduler.lock import FencedSlot, check_fence
 
-REDIS_URL = os.environ.get("AVATAR_TEST_REDIS", "redis://127.0.0.1:6379") + "/9"
+from tests.gpu_scheduler.conftest import REDIS_URL
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -32,15 +32,6 @@ def wait_for(cond: Callable[[], object], timeout: float, what: str, every: float
         time.sleep(every)
 
 
-@pytest.fixture
-def client() -> Iterator[redis.Redis]:
-    c = redis.Redis.from_url(REDIS_URL, socket_timeout=5)
-    try:
-        c.ping()
-    except redis.RedisError as exc:
-        pytest.fail(f"these tests need the local Redis at {REDIS_URL}: {exc}")
-    yield c
-    c.close()
 
 
 @pytest.fixture

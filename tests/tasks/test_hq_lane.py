@@ -75,7 +75,7 @@ async def _hq_turns(system: System, sessions: int) -> list[tuple[EventClient, st
 
 def test_hq_sessions_share_the_single_slot_and_get_hq_audio(hq_system: System) -> None:
     results = asyncio.run(_hq_turns(hq_system, 2))
-    for client, turn_id in results:
+    for client, _turn_id in results:
         chunks = client.named("audio_chunk")
         (complete,) = client.named("turn_complete")
         assert [c["seq"] for c in chunks] == list(range(complete["chunks"]))
