@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from typing import Any
+from typing import Any, TypeVar
 
 import socketio
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from api.security import verify_session_token
 from avatar.conversation import AcceptedTurn, ConversationError, accept_user_message, parse_uuid
@@ -35,6 +35,8 @@ from gpu_scheduler.state import admission_control
 from tasks.llm import enqueue_reply
 
 log = logging.getLogger(__name__)
+
+Payload = TypeVar("Payload", bound=BaseModel)
 
 
 class QueueUnavailable(Exception):
@@ -61,8 +63,15 @@ def _accept_and_enqueue(settings: Settings, session_id: uuid.UUID | None, text: 
     return accepted
 
 
-def _detail(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+def _parse(model: type[Payload], data: Any, event: str, shape: str) -> tuple[Payload | None, str]:
+    """A client payload as ``model``, or the BAD_REQUEST message saying what is wrong."""
+    if not isinstance(data, dict):
+        return None, f"{event} 需要 {shape}（malformed payload）"
+    try:
+        return model.model_validate(data), ""
+    except ValidationError as exc:
+        detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        return None, f"{event} 格式錯誤：{detail}"
 
 
 def _refusal(code: str, message: str, **extra: Any) -> socketio.exceptions.ConnectionRefusedError:
@@ -111,8 +120,10 @@ def create_socket_server(settings: Settings) -> socketio.AsyncServer:
         verdict = await asyncio.to_thread(admission.admit, str(session_id))
         if not verdict.admitted:
             SOCKET_ERRORS.labels(code=ErrorCode.BUSY.value).inc()
-            busy = verdict.as_error()
-            raise _refusal(ErrorCode.BUSY.value, str(busy.pop("message")), **{k: v for k, v in busy.items() if k != "code"})
+            raise _refusal(
+                ErrorCode.BUSY.value, verdict.message,
+                position=verdict.position, retry_after_s=verdict.retry_after_s,
+            )
         await sio.save_session(sid, {"session_id": str(session_id)})
         await sio.enter_room(sid, session_room(session_id))
         SOCKET_CONNECTIONS.inc()
@@ -129,12 +140,9 @@ def create_socket_server(settings: Settings) -> socketio.AsyncServer:
         session_id = (await sio.get_session(sid)).get("session_id")
         if isinstance(data, str):  # a bare string is accepted as the text
             data = {"text": data}
-        if not isinstance(data, dict):
-            return await send_error(sid, ErrorCode.BAD_REQUEST, "user_message 需要 {text: string}（malformed payload）")
-        try:
-            message = UserMessage.model_validate(data)
-        except ValidationError as exc:
-            return await send_error(sid, ErrorCode.BAD_REQUEST, f"user_message 格式錯誤：{_detail(exc)}")
+        message, problem = _parse(UserMessage, data, USER_MESSAGE, "{text: string}")
+        if message is None:
+            return await send_error(sid, ErrorCode.BAD_REQUEST, problem)
         if len(message.text) > settings.max_message_chars:
             return await send_error(
                 sid, ErrorCode.MESSAGE_TOO_LONG,
@@ -142,14 +150,13 @@ def create_socket_server(settings: Settings) -> socketio.AsyncServer:
                 limit=settings.max_message_chars,
             )
 
-        if not await asyncio.to_thread(admission.is_active, session_id):
-            # Idle past the timeout: the slot went to someone else unless one is free again.
-            verdict = await asyncio.to_thread(admission.admit, session_id)
-            if not verdict.admitted:
-                busy = verdict.as_error()
-                return await send_error(sid, ErrorCode.BUSY, str(busy["message"]),
-                                        position=verdict.position, retry_after_s=verdict.retry_after_s)
-        await asyncio.to_thread(admission.touch, session_id)
+        # Activity keeps the slot; a session idle past the timeout must find a free one.
+        verdict = await asyncio.to_thread(admission.admit, session_id, new_socket=False)
+        if not verdict.admitted:
+            return await send_error(
+                sid, ErrorCode.BUSY, verdict.message,
+                position=verdict.position, retry_after_s=verdict.retry_after_s,
+            )
         try:
             accepted = await asyncio.to_thread(
                 _accept_and_enqueue, settings, parse_uuid(session_id), message.text
@@ -167,12 +174,9 @@ def create_socket_server(settings: Settings) -> socketio.AsyncServer:
     @sio.on(SET_TTS_MODE)
     async def set_tts_mode(sid: str, data: Any = None) -> dict[str, Any]:
         session_id = (await sio.get_session(sid)).get("session_id")
-        if not isinstance(data, dict):
-            return await send_error(sid, ErrorCode.BAD_REQUEST, "set_tts_mode 需要 {mode, voice_profile_id?}（malformed payload）")
-        try:
-            choice = TTSModeChoice.model_validate(data)
-        except ValidationError as exc:
-            return await send_error(sid, ErrorCode.BAD_REQUEST, f"set_tts_mode 格式錯誤：{_detail(exc)}")
+        choice, problem = _parse(TTSModeChoice, data, SET_TTS_MODE, "{mode, voice_profile_id?}")
+        if choice is None:
+            return await send_error(sid, ErrorCode.BAD_REQUEST, problem)
 
         def store() -> str | None:
             with session_scope() as db:

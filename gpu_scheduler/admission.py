@@ -19,7 +19,8 @@ PREFIX = "avatar:admission"
 
 # KEYS: active zset (session -> last activity), sockets hash (session -> open sockets),
 #       waiting zset (session -> first refusal time)
-# ARGV: session, now, idle_timeout_s, max_active
+# ARGV: session, now, idle_timeout_s, max_active, new_socket ("1": a socket is opening;
+#       "0": activity on an open socket, which only refreshes the session's slot)
 # Returns {admitted (1/0), position in the waiting line (0 when admitted), active count}
 _ADMIT = """
 local now = tonumber(ARGV[2])
@@ -32,7 +33,8 @@ local is_member = redis.call('ZSCORE', KEYS[1], ARGV[1])
 local active = redis.call('ZCARD', KEYS[1])
 if is_member or active < tonumber(ARGV[4]) then
   redis.call('ZADD', KEYS[1], now, ARGV[1])
-  redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
+  -- a (re-)admitted session has one open socket at least: the one asking
+  if ARGV[5] == '1' or not is_member then redis.call('HINCRBY', KEYS[2], ARGV[1], 1) end
   redis.call('ZREM', KEYS[3], ARGV[1])
   return {1, 0, redis.call('ZCARD', KEYS[1])}
 end
@@ -60,16 +62,13 @@ class Admission:
     active: int
     retry_after_s: float
 
-    def as_error(self) -> dict[str, object]:
-        return {
-            "code": "BUSY",
-            "message": (
-                f"系統忙碌中：目前有 {self.active} 個對話進行中，您排在第 {self.position} 位，"
-                f"請約 {self.retry_after_s:.0f} 秒後再試（server busy）"
-            ),
-            "position": self.position,
-            "retry_after_s": self.retry_after_s,
-        }
+    @property
+    def message(self) -> str:
+        """What a refused user reads (the ``BUSY`` error)."""
+        return (
+            f"系統忙碌中：目前有 {self.active} 個對話進行中，您排在第 {self.position} 位，"
+            f"請約 {self.retry_after_s:.0f} 秒後再試（server busy）"
+        )
 
 
 class AdmissionControl:
@@ -84,20 +83,15 @@ class AdmissionControl:
         self._admit = client.register_script(_ADMIT)
         self._leave = client.register_script(_LEAVE)
 
-    def admit(self, session_id: str) -> Admission:
-        """A socket of ``session_id`` wants in (called on connect)."""
+    def admit(self, session_id: str, *, new_socket: bool = True) -> Admission:
+        """A socket of ``session_id`` opens (``new_socket``), or an open one is active again:
+        either way the session keeps or regains a slot if it can, in one round trip. A
+        session that went idle past the timeout competes for a slot like a new one."""
         admitted, position, active = self._admit(
-            keys=self._keys, args=[session_id, time.time(), self.idle_timeout_s, self.max_active]
+            keys=self._keys,
+            args=[session_id, time.time(), self.idle_timeout_s, self.max_active, int(new_socket)],
         )
         return Admission(bool(admitted), int(position), int(active), self.retry_after_s)
-
-    def touch(self, session_id: str) -> None:
-        """Record activity (keeps an admitted session from timing out)."""
-        self.r.zadd(self._keys[0], {session_id: time.time()}, xx=True)
-
-    def is_active(self, session_id: str) -> bool:
-        score = self.r.zscore(self._keys[0], session_id)
-        return score is not None and score > time.time() - self.idle_timeout_s
 
     def leave(self, session_id: str) -> None:
         """A socket of ``session_id`` closed."""

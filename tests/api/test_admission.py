@@ -43,14 +43,19 @@ async def _try_connect(system: System, session: dict) -> tuple[EventClient | Non
     return client, None
 
 
+async def _fill_five_slots(system: System, sessions: list[dict]) -> list[EventClient]:
+    clients = []
+    for session in sessions:
+        client, refused = await _try_connect(system, session)
+        assert client is not None, refused
+        clients.append(client)
+    return clients
+
+
 def test_sixth_session_is_busy_until_one_ends(five_slot_system: System) -> None:
     async def scenario() -> None:
         sessions = [five_slot_system.new_session() for _ in range(6)]
-        clients = []
-        for session in sessions[:5]:
-            client, refused = await _try_connect(five_slot_system, session)
-            assert client is not None, refused
-            clients.append(client)
+        clients = await _fill_five_slots(five_slot_system, sessions[:5])
 
         client, refused = await _try_connect(five_slot_system, sessions[5])
         assert client is None and refused is not None
@@ -76,11 +81,7 @@ def test_sixth_session_is_busy_until_one_ends(five_slot_system: System) -> None:
 def test_idle_session_loses_its_slot(five_slot_system: System) -> None:
     async def scenario() -> None:
         sessions = [five_slot_system.new_session() for _ in range(6)]
-        clients = []
-        for session in sessions[:5]:
-            client, refused = await _try_connect(five_slot_system, session)
-            assert client is not None, refused
-            clients.append(client)
+        clients = await _fill_five_slots(five_slot_system, sessions[:5])
         await asyncio.sleep(6.5)  # every admitted session is now idle past the 6 s timeout
         client, refused = await _try_connect(five_slot_system, sessions[5])
         assert client is not None, refused
