@@ -26,7 +26,6 @@ from avatar.storage.keys import synthesized_key
 from tasks.jobs import SpeechJob
 from workers.audio_sequencer import AudioSequencer
 from workers.completion import complete_turn_if_settled
-from workers.engines.base import EngineUnavailable
 from workers.engines.registry import get_tts_engine
 from workers.engines.tts.base import SynthesizedClip
 from workers.hq_guard import hq_breaker, hq_slot, synthesize_hq
@@ -46,10 +45,9 @@ def run_speech(job: SpeechJob, *, settings: Settings | None = None) -> dict[str,
         return {"skipped": "stale generation"}  # the reply was restarted; this sentence is gone
 
     client = get_redis(settings.redis_url)
+    # No availability pre-check per sentence: an engine that cannot run raises
+    # EngineUnavailable (with its fix) from synthesize() itself.
     engine = get_tts_engine(job.synth_mode, settings)
-    availability = engine.availability()
-    if not availability.ok:
-        raise EngineUnavailable(engine.name, availability.reason, availability.fix)
 
     def speak() -> tuple[SynthesizedClip, float]:
         started = time.perf_counter()
