@@ -72,6 +72,9 @@ class Priority:
     LATER_SENTENCE = 3
     REPLY = 2
     HQ_UPGRADE = 6
+    ASR_FINAL = 0  # end of speech: the reply waits for this transcript
+    ASR_PARTIAL = 4  # live partials: dropped when stale, never ahead of a final
+    PROSODY = 5
     BATCH = 9
 
     @staticmethod

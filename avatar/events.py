@@ -23,6 +23,11 @@ log = logging.getLogger(__name__)
 # client -> server
 USER_MESSAGE = "user_message"
 SET_TTS_MODE = "set_tts_mode"
+# ``audio_chunk`` in this direction is a microphone frame (PCM16 mono 16 kHz); Socket.IO
+# events are per direction, so it shares its name with the spoken reply below (the seed's).
+AUDIO_CHUNK_IN = "audio_chunk"
+AUDIO_END = "audio_end"  # push-to-talk released: the utterance ends now
+PLAYBACK_STATE = "playback_state"  # {turn_id, state: playing|idle, played_ms, played_seq}
 # server -> client
 LLM_TOKEN = "llm_token"
 AUDIO_CHUNK = "audio_chunk"
@@ -31,6 +36,13 @@ TURN_RESTARTED = "turn_restarted"
 TURN_COMPLETE = "turn_complete"
 TURN_AUDIO_COMPLETE = "turn_audio_complete"
 ERROR = "error"
+VAD_STATE = "vad_state"  # {state: speech_start|speech_end, at_ms}
+TRANSCRIPTION_PARTIAL = "transcription_partial"  # {text, confidence, is_final: false}
+TRANSCRIPTION_FINAL = "transcription_final"  # {transcription_id, turn_id, text, confidence, latency_ms}
+TRANSCRIPTION_REJECTED = "transcription_rejected"  # {reason, message}
+INTERRUPT = "interrupt"  # {turn_id}: barge-in; stop playing that turn
+HQ_AUDIO_READY = "hq_audio_ready"  # {turn_id, url, duration_ms}
+PROSODY_ANALYSIS = "prosody_analysis"  # {transcription_id, scores, quality, explanation}
 
 
 def session_room(session_id: str | uuid.UUID) -> str:

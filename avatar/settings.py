@@ -109,6 +109,18 @@ class Settings(BaseSettings):
     bench_tts_fail: Literal["", "oom"] = ""
     bench_reply: str = "好的，我來說明一下。今天台北天氣晴朗，氣溫大約二十五度，很適合出門走走。"
 
+    # --- speech input: audio in, VAD, ASR (speech-input issue) ----------------------------
+    # (settings of the speech-input issue go here)
+
+    # --- voice cloning: voice profiles, lite/F5/CosyVoice, re-synthesis (cloning issue) -----
+    # (settings of the cloning issue go here)
+
+    # --- prosody analysis (prosody issue) -----------------------------------------------------
+    # (settings of the prosody issue go here)
+
+    # --- deployment: metrics, model downloads, capacity plan (deploy issue) ------------------
+    # (settings of the deploy issue go here)
+
     # --- limits -------------------------------------------------------------------------
     max_message_chars: int = Field(2000, ge=1)
     # GPU placement plan (gpu_scheduler/presets.py): single-4090, two-box-llm, two-box-speech.

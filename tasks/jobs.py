@@ -26,3 +26,16 @@ class SpeechJob(BaseModel):
     @property
     def synth_mode(self) -> TTSMode:
         return TTSMode.FAST if self.degraded else self.mode
+
+
+class ProsodyJob(BaseModel):
+    """Analyse one stored user utterance (the speech-input lane enqueues it; the prosody
+    lane scores it). Never on the path to the assistant's reply."""
+
+    session_id: str
+    turn_id: str
+    transcription_id: str
+    trace_id: str
+    audio_key: str  # storage key of the 16 kHz mono WAV (raw_inputs/...)
+    transcript: str = ""  # final ASR text: one Chinese character = one syllable for the rate
+    speech_ended_at: float  # unix time the utterance ended (end of speech → event latency)

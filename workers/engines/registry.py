@@ -12,6 +12,7 @@ from typing import Any
 
 from avatar.domain import TTSMode
 from avatar.settings import Settings
+from workers.engines.asr.base import ASREngine
 from workers.engines.llm.base import LLMEngine
 from workers.engines.tts.base import TTSEngine
 
@@ -23,6 +24,10 @@ LLM_PROVIDERS: dict[str, str] = {
 TTS_PROVIDERS: dict[str, str] = {
     "espeak": "workers.engines.tts.espeak:EspeakTTS",
     "benchmark": "workers.engines.tts.benchmark:BenchmarkTTS",
+}
+
+ASR_PROVIDERS: dict[str, str] = {
+    "faster_whisper": "workers.engines.asr.faster_whisper:FasterWhisperASR",
 }
 
 _instances: dict[tuple[Any, ...], Any] = {}
@@ -41,6 +46,14 @@ def get_llm_engine(settings: Settings) -> LLMEngine:
     key = ("llm", os.getpid(), _settings_key(settings))
     if key not in _instances:
         _instances[key] = _load(LLM_PROVIDERS[settings.llm_engine])(settings=settings)
+    return _instances[key]
+
+
+def get_asr_engine(settings: Settings) -> ASREngine:
+    name = getattr(settings, "asr_engine", "faster_whisper")
+    key = ("asr", os.getpid(), name, _settings_key(settings))
+    if key not in _instances:
+        _instances[key] = _load(ASR_PROVIDERS[name])(settings=settings)
     return _instances[key]
 
 

@@ -1,0 +1,49 @@
+"""The ASR engine protocol: a 16 kHz mono utterance in, a Traditional Chinese transcript out."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from avatar.settings import Settings
+from workers.engines.base import Availability
+
+SAMPLE_RATE = 16_000
+
+
+@dataclass(frozen=True)
+class TranscriptSegment:
+    start_s: float
+    end_s: float
+    text: str
+    avg_logprob: float
+    no_speech_prob: float
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str  # zh-TW (Traditional characters)
+    confidence: float  # 0..1, from the segments' log-probabilities and no-speech probability
+    no_speech_prob: float  # 0..1, the highest of the segments'
+    language: str
+    duration_s: float
+    segments: list[TranscriptSegment] = field(default_factory=list)
+
+
+class ASREngine(ABC):
+    name: ClassVar[str]
+
+    def __init__(self, *, settings: Settings) -> None:
+        self.settings = settings
+
+    @abstractmethod
+    def availability(self) -> Availability:
+        """Cheap check; never loads the model."""
+
+    @abstractmethod
+    def transcribe(self, samples: np.ndarray, *, partial: bool = False) -> Transcript:
+        """Transcribe float32 mono samples at 16 kHz. ``partial``: a live, cheaper pass while
+        the user is still speaking. Raise EngineUnavailable or TransientEngineError."""
