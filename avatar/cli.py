@@ -47,6 +47,7 @@ def worker(
         # Before anything can initialise CUDA: the worker then sees only this device.
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     settings = get_settings()
+    _worker_metrics(settings, lane)
     from tasks.celery_app import app as celery_app
 
     pool = settings.llm_pool if lane == "llm" else "prefork"
@@ -57,6 +58,16 @@ def worker(
     if settings.task_events:
         argv.append("-E")
     celery_app.worker_main(argv)
+
+
+def _worker_metrics(settings, lane: str) -> None:  # noqa: ANN001
+    # Multiprocess mode before prometheus_client is first imported (see avatar.worker_metrics).
+    from avatar import worker_metrics
+
+    custom = str(settings.metrics_dir) not in ("", ".")
+    worker_metrics.prepare(settings.metrics_dir if custom else settings.data_dir / "metrics", lane)
+    if settings.worker_metrics_port:
+        worker_metrics.serve(settings.worker_metrics_port)
 
 
 @app.command()

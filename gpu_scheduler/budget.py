@@ -38,6 +38,7 @@ from typing import Any, TypedDict
 
 import redis
 
+from avatar.metrics import MODEL_EVICTIONS, observe_model_load
 from gpu_scheduler.registry import ModelSpec
 
 DEFAULT_KEY_PREFIX = "avatar"
@@ -274,7 +275,10 @@ class VRAMBudget:
             raise BudgetExceeded(spec.name, spec.footprint_mb, used, cap)
         if status == 1:
             return []
-        return [_s(name) for name in result[3:]]
+        victims = [_s(name) for name in result[3:]]
+        if victims:
+            MODEL_EVICTIONS.labels(gpu=self.gpu, reason="lru").inc(len(victims))
+        return victims
 
     def owner_of(self, name: str) -> str | None:
         value = self.client.hget(self._keys[3], name)
@@ -351,8 +355,10 @@ class VRAMBudget:
         """Atomically remove every idle on-demand model (only ``owner``'s if given)."""
         now = self.clock() if now is None else now
         args = [repr(float(now)), repr(self.idle_unload_s), owner or ""]
-        names = self._unload_idle(keys=self._keys, args=args)
-        return [_s(n) for n in names]
+        names = [_s(n) for n in self._unload_idle(keys=self._keys, args=args)]
+        if names:
+            MODEL_EVICTIONS.labels(gpu=self.gpu, reason="idle").inc(len(names))
+        return names
 
     # --- reporting ----------------------------------------------------------------------
 
@@ -456,6 +462,7 @@ class ModelHost:
                 raise
             self._objects[spec.name] = obj
             self.load_seconds[spec.name] = time.perf_counter() - started
+            observe_model_load(self.load_seconds[spec.name], gpu=self.budget.gpu, model=spec.name)
             return obj
 
     def get(self, name: str) -> Any:
