@@ -158,18 +158,19 @@ def models_tiny() -> None:
         typer.echo(f"{name}: {path}")
 
 
-@models_app.command("download")
+@models_app.command("download", hidden=True)
 def models_download(
     what: Annotated[str, typer.Argument(help="Which model: llm.")] = "llm",
 ) -> None:
-    """Download real weights once (needs internet), with progress and checksums."""
-    from workers.model_setup import download_models
+    """Old name of `avatar models pull --profile cpu` (the cpu profile's LLM)."""
+    if what not in ("llm", "all"):
+        raise typer.BadParameter(f"unknown model kind {what!r}; choose llm")
+    cli_deploy.models_pull(profile="cpu", lock=False, manifest=None)
 
-    try:
-        download_models(get_settings(), what)
-    except Exception as exc:
-        typer.echo(f"download failed: {exc}", err=True)
-        raise typer.Exit(1) from exc
+
+from avatar import cli_deploy  # noqa: E402  (deployment commands live in their own module)
+
+cli_deploy.register(app, models_app)
 
 
 def main() -> None:  # pragma: no cover
