@@ -33,5 +33,20 @@ def models_pull(
     typer.echo(f"{profile}: {sum(len(p) for p in done.values())} files in {len(done)} models verified")
 
 
+def capacity(
+    sessions: Annotated[int, typer.Option(min=1, help="Concurrent sessions to plan for.")],
+    gpu: Annotated[str, typer.Option(help="GPU of the box: rtx4090 (the MAXER-2100) or 48gb.")] = "rtx4090",
+    slo_p95: Annotated[float, typer.Option(help="P95 end of speech -> first audio, seconds.")] = 3.5,
+    minutes: Annotated[float, typer.Option(help="Simulated minutes per run (more: steadier figures).")] = 20.0,
+) -> None:
+    """Boxes needed, where each model goes, each stage's P95 and the bottleneck (simulated)."""
+    from avatar.capacity_report import GPU_CHOICES, render
+
+    if gpu not in GPU_CHOICES:
+        raise typer.BadParameter(f"unknown GPU {gpu!r}; choose one of {', '.join(GPU_CHOICES)}")
+    typer.echo(render(sessions, gpu, slo_p95, minutes))
+
+
 def register(app: typer.Typer, models_app: typer.Typer) -> None:
     models_app.command("pull")(models_pull)
+    app.command()(capacity)
