@@ -158,14 +158,23 @@ def models_tiny() -> None:
         typer.echo(f"{name}: {path}")
 
 
-@models_app.command("download", hidden=True)
+@models_app.command("download")
 def models_download(
     what: Annotated[str, typer.Argument(help="Which model: llm.")] = "llm",
 ) -> None:
-    """Old name of `avatar models pull --profile cpu` (the cpu profile's LLM)."""
-    if what not in ("llm", "all"):
-        raise typer.BadParameter(f"unknown model kind {what!r}; choose llm")
-    cli_deploy.models_pull(profile="cpu", lock=False, manifest=None)
+    """The configured local LLM (cpu profile); `avatar models pull` once its manifest entry is locked."""
+    from workers.model_pull import DEFAULT_MANIFEST, Manifest
+    from workers.model_setup import download_models
+
+    if all(entry.locked for entry in Manifest.load(DEFAULT_MANIFEST).entries("cpu")):
+        cli_deploy.models_pull(profile="cpu", lock=False, manifest=None)
+        return
+    # Not locked yet: fetch the configured LLM and record its SHA256SUMS on first download.
+    try:
+        download_models(get_settings(), what)
+    except Exception as exc:
+        typer.echo(f"download failed: {exc}", err=True)
+        raise typer.Exit(1) from exc
 
 
 from avatar import cli_deploy  # noqa: E402  (deployment commands live in their own module)
