@@ -10,9 +10,12 @@ hooked on Celery's ``worker_process_shutdown`` signal in ``tasks.celery_app``).
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -31,7 +34,10 @@ def serve(port: int, host: str = "0.0.0.0") -> None:
 
     registry = CollectorRegistry()
     MultiProcessCollector(registry)
-    start_http_server(port, addr=host, registry=registry)
+    try:
+        start_http_server(port, addr=host, registry=registry)
+    except OSError as exc:  # e.g. two workers on one host with the same port: keep working
+        log.warning("worker metrics exporter not started on port %s: %s", port, exc)
 
 
 def child_exited(pid: int) -> None:
