@@ -52,11 +52,14 @@ def queries() -> list[tuple[str, str, str]]:
     return found
 
 
-def test_the_seeds_four_dashboards_exist_and_match_their_generator() -> None:
+def test_the_seeds_four_dashboards_exist_and_match_their_generator(tmp_path: Path) -> None:
     assert {p.stem for p in DASHBOARDS.glob("*.json")} == {"overview", "llm", "speech", "infrastructure"}
-    before = {p.name: p.read_text() for p in DASHBOARDS.glob("*.json")}
-    subprocess.run([sys.executable, str(DASHBOARDS.parent / "build_dashboards.py")], check=True, capture_output=True)
-    assert before == {p.name: p.read_text() for p in DASHBOARDS.glob("*.json")}, "dashboards are stale"
+    subprocess.run([sys.executable, str(DASHBOARDS.parent / "build_dashboards.py"), str(tmp_path)],
+                   check=True, capture_output=True)
+    fresh = {p.name: p.read_text() for p in tmp_path.glob("*.json")}
+    assert fresh == {p.name: p.read_text() for p in DASHBOARDS.glob("*.json")}, (
+        "dashboards are stale: run python docker/monitoring/grafana/build_dashboards.py"
+    )
 
 
 @pytest.mark.parametrize("dashboard,title,expr", queries())

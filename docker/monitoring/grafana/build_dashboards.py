@@ -1,6 +1,6 @@
 """Writes the four provisioned Grafana dashboards (the seed's 4.1.2) as JSON.
 
-    python docker/monitoring/grafana/build_dashboards.py
+    python docker/monitoring/grafana/build_dashboards.py [OUT_DIR]
 
 Panels are (title, PromQL, unit); `tests/deploy/test_dashboards.py` checks that every
 metric a query names is exported by AVATAR or by one of the listed exporters.
@@ -92,13 +92,15 @@ def dashboard(uid: str, title: str, panels: list[tuple[str, list[str], str]]) ->
     }
 
 
-def main() -> None:
-    HERE.mkdir(parents=True, exist_ok=True)
+def main(out: Path = HERE) -> None:
+    out.mkdir(parents=True, exist_ok=True)
     for uid, (title, panels) in DASHBOARDS.items():
-        path = HERE / f"{uid}.json"
+        path = out / f"{uid}.json"
         path.write_text(json.dumps(dashboard(uid, title, panels), indent=2, ensure_ascii=False) + "\n")
         print(path)
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE)
