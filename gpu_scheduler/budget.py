@@ -39,9 +39,11 @@ from typing import Any, TypedDict
 import redis
 
 from avatar.metrics import MODEL_EVICTIONS, observe_model_load
-from gpu_scheduler.registry import ModelSpec
+from gpu_scheduler.registry import TTS_FAST_F5, TTS_HQ_COSYVOICE, ModelSpec
 
 DEFAULT_KEY_PREFIX = "avatar"
+# TTS models also feed the seed's tts_model_load_seconds{mode}.
+TTS_MODES = {TTS_FAST_F5: "fast", TTS_HQ_COSYVOICE: "hq"}
 _FIELDS = ("footprint", "residency", "in_use", "owner", "last_used", "evict_requests", "peak_mb")
 _SEP = "\t"
 
@@ -462,7 +464,8 @@ class ModelHost:
                 raise
             self._objects[spec.name] = obj
             self.load_seconds[spec.name] = time.perf_counter() - started
-            observe_model_load(self.load_seconds[spec.name], gpu=self.budget.gpu, model=spec.name)
+            observe_model_load(self.load_seconds[spec.name], gpu=self.budget.gpu, model=spec.name,
+                               tts_mode=TTS_MODES.get(spec.name))
             return obj
 
     def get(self, name: str) -> Any:

@@ -69,3 +69,30 @@ def test_lock_wait_and_breaker_events_are_recorded(client: redis.Redis) -> None:
     assert not breaker.allow()
     assert sample("gpu_breaker_events_total", breaker=breaker.name, event="failure") == 1
     assert sample("gpu_breaker_events_total", breaker=breaker.name, event="refused") == 1
+
+
+def test_hq_oom_retry_and_degrade_are_counted(client: redis.Redis) -> None:
+    """The real torch.cuda.OutOfMemoryError type, raised twice: one retry, then degrade."""
+    import torch
+
+    from workers.hq_guard import DegradeToFast, synthesize_hq
+
+    def out_of_memory() -> None:
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory (raised by the test: no GPU here)")
+
+    before = (sample("gpu_oom_total", outcome="retried"), sample("gpu_oom_total", outcome="degraded"))
+    breaker = CircuitBreaker(client, f"test-{uuid.uuid4().hex[:6]}")
+    with pytest.raises(DegradeToFast):
+        synthesize_hq(out_of_memory, breaker)
+    assert sample("gpu_oom_total", outcome="retried") == before[0] + 1
+    assert sample("gpu_oom_total", outcome="degraded") == before[1] + 1
+
+
+def test_tts_models_feed_tts_model_load_seconds(client: redis.Redis) -> None:
+    from gpu_scheduler.registry import TTS_FAST_F5
+
+    budget = VRAMBudget(client, f"m{uuid.uuid4().hex[:6]}", budget_mb=5000, idle_unload_s=300, probe_device=False,
+                        key_prefix=f"t{uuid.uuid4().hex[:6]}")
+    before = sample("tts_model_load_seconds_count", mode="fast")
+    ModelHost(budget).load(ModelSpec(TTS_FAST_F5, 800, 600, "on_demand"), lambda: object())
+    assert sample("tts_model_load_seconds_count", mode="fast") == before + 1
