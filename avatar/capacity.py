@@ -155,13 +155,18 @@ class Result:
     hq_lag: list[float]
     stalls: list[float]  # how late each later sentence was for gap-free playback
     utilisation: dict[str, float]
+    asr_latency: list[float] = field(default_factory=list)  # end of speech -> transcript
 
     def p95(self, samples: list[float]) -> float:
         return percentile(samples, 95)
 
     @property
     def bottleneck(self) -> str:
-        return max(self.utilisation, key=self.utilisation.get)  # type: ignore[arg-type]
+        """The busiest pool; or, when nothing is busy but first audio is still late, the slow stage."""
+        busiest = max(self.utilisation, key=self.utilisation.get)  # type: ignore[arg-type]
+        if self.utilisation[busiest] < 0.5 and self.asr_latency and self.p95(self.asr_latency) > self.p95(self.e2e) / 2:
+            return "asr (latency)"
+        return busiest
 
     def meets(self, slo_p95_s: float, ttft_p95_s: float = 0.8) -> bool:
         return (
@@ -216,6 +221,7 @@ def simulate(sessions: int, layout: Layout | str = "single-4090", *, minutes: fl
         def after_asr(queued: float) -> None:
             if record:
                 out.asr_wait.append(pools["asr"].waits[-1] if pools["asr"].waits else 0.0)
+                out.asr_latency.append(sim.now - end_of_speech)
             accepted = sim.now + fig("orchestration_p95_s") / 2
             llm_mark()
             llm_active[0] += 1
@@ -319,7 +325,7 @@ class Plan:
 def plan(sessions: int, layout: str = "single-4090", slo_p95_s: float = 3.5, *, minutes: float = 20.0) -> Plan:
     per_unit, _ = sessions_per_unit(layout, slo_p95_s, minutes=minutes)
     units = math.ceil(sessions / per_unit) if per_unit else 0
-    load = math.ceil(sessions / units) if units else sessions
+    load = math.ceil(sessions / units) if units else 1  # infeasible: show why, at one session
     return Plan(sessions, LAYOUTS[layout], per_unit, units, simulate(load, layout, minutes=minutes))
 
 

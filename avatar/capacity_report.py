@@ -48,7 +48,7 @@ def render(sessions: int, gpu: str = "rtx4090", slo_p95_s: float = 3.5, minutes:
     ]
     for p in plans:
         r = p.at_load
-        util = r.utilisation[r.bottleneck]
+        util = r.utilisation.get(r.bottleneck, max(r.utilisation.values()))
         boxes = str(p.boxes) if p.per_unit else "-"
         lines.append(
             f"{p.layout.name:<22}{p.per_unit:>14}{(p.units if p.per_unit else '-'):>7}{boxes:>7}"
@@ -60,7 +60,7 @@ def render(sessions: int, gpu: str = "rtx4090", slo_p95_s: float = 3.5, minutes:
         f"Recommended: {best.boxes} box(es), layout {best.layout.name}: {best.layout.description}",
         f"  at {r.sessions} sessions per unit: P95 ASR wait {r.p95(r.asr_wait):.2f} s, TTFT {r.p95(r.ttft):.2f} s, "
         f"first audio {r.p95(r.e2e):.2f} s, HQ sentence lag {r.p95(r.hq_lag):.1f} s; "
-        f"bottleneck {r.bottleneck} at {r.utilisation[r.bottleneck]:.0%}",
+        f"bottleneck {r.bottleneck} at {r.utilisation.get(r.bottleneck, 0.0):.0%}",
         "",
         "Where each model goes (VRAM from gpu_scheduler/presets.py):",
     ]

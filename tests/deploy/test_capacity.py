@@ -38,6 +38,7 @@ def test_the_same_seed_gives_the_same_run() -> None:
 def test_asr_on_two_cpu_cores_misses_the_slo_as_measured() -> None:
     cpu = simulate(2, "single-4090-cpu-asr", minutes=10)
     assert cpu.p95(cpu.e2e) > 3.5 and not cpu.meets(3.5)
+    assert cpu.bottleneck == "asr (latency)"
 
 
 def test_cli_prints_the_plan_for_20_sessions() -> None:
