@@ -68,13 +68,15 @@ def make_handler(hub: Hub) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(data) if length is None else length))
             self.send_header("Accept-Ranges", "bytes")
 
+        def _not_found(self) -> None:
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
         def do_HEAD(self) -> None:  # noqa: N802
             found = self._resolve()
             if found is None:
-                self.send_response(404)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
+                return self._not_found()
             self._headers(*found)
             self.end_headers()
 
@@ -95,10 +97,7 @@ def make_handler(hub: Hub) -> type[BaseHTTPRequestHandler]:
                 return
             found = self._resolve()
             if found is None:
-                self.send_response(404)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
+                return self._not_found()
             name, data = found
             hub.gets.append(name)
             start = 0

@@ -18,19 +18,14 @@ from gpu_scheduler.breaker import CircuitBreaker
 from gpu_scheduler.budget import ModelHost, VRAMBudget
 from gpu_scheduler.lock import FencedSlot
 from gpu_scheduler.registry import ModelSpec
+from tests.gpu_scheduler.conftest import connect
 
 REDIS_URL = os.environ.get("AVATAR_TEST_REDIS", "redis://127.0.0.1:6379") + "/2"
 
 
 @pytest.fixture
-def client() -> Iterator[redis.Redis]:
-    c = redis.Redis.from_url(REDIS_URL, socket_timeout=5)
-    try:
-        c.ping()
-    except redis.RedisError as exc:  # pragma: no cover - environment problem, say so loudly
-        pytest.fail(f"these tests need the local Redis at {REDIS_URL}: {exc}")
-    yield c
-    c.close()
+def client() -> Iterator[redis.Redis]:  # the deploy issue's database, not the scheduler tests' 9
+    yield from connect(REDIS_URL)
 
 
 def sample(name: str, **labels: str) -> float:
