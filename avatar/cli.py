@@ -16,6 +16,7 @@ db_app = typer.Typer(help="Database schema (Alembic).", no_args_is_help=True)
 models_app = typer.Typer(help="Model weights: tiny random models for offline runs, real ones for users.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(models_app, name="models")
+app.command()(__import__("avatar.cli_cloning", fromlist=["resynth"]).resynth)  # cloning: avatar resynth
 
 
 @app.command()
