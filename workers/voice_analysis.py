@@ -101,15 +101,11 @@ def ltas_db(samples: np.ndarray, sample_rate: int, n_bins: int = 128) -> np.ndar
 def mean_formants(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     """Median F1..F3 (Hz) over the voiced part."""
     import parselmouth
+    from parselmouth.praat import call
 
     sound = parselmouth.Sound(np.asarray(samples, dtype=np.float64), sample_rate)
     formant = sound.to_formant_burg(time_step=0.01, max_number_of_formants=5, maximum_formant=5500.0)
-    values = []
-    for i in (1, 2, 3):
-        track = np.array([formant.get_value_at_time(i, t) for t in formant.ts()])
-        track = track[np.isfinite(track)]
-        values.append(float(np.median(track)) if len(track) else float("nan"))
-    return np.array(values)
+    return np.array([call(formant, "Get quantile", i, 0, 0, "hertz", 0.5) for i in (1, 2, 3)], dtype=float)
 
 
 # --- speaker embeddings (resemblyzer's 256-dim encoder ships inside its wheel) ------------

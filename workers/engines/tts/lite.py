@@ -20,6 +20,7 @@ CosyVoice cannot run here.
 
 from __future__ import annotations
 
+import functools
 import io
 import shutil
 import subprocess
@@ -160,6 +161,17 @@ def peak_normalise(samples: np.ndarray, peak: float = 0.9) -> np.ndarray:
     return samples if top <= 0 else (samples * (peak / top)).astype(np.float32)
 
 
+@functools.lru_cache(maxsize=32)
+def _calibration(variant: str, voice: str, words_per_minute: int) -> tuple[np.ndarray, float, float, np.ndarray]:
+    """A variant's calibration sentence and its pitch and formants (the same for every
+    reference: measured once per process)."""
+    from workers.voice_analysis import mean_formants
+
+    source = espeak(CALIBRATION_TEXT, variant=variant, voice=voice, words_per_minute=words_per_minute)
+    median, spread = _range_st(source, ESPEAK_SR)
+    return source, median, spread, mean_formants(source, ESPEAK_SR)
+
+
 def fit_adaptation(reference: np.ndarray, sr: int, *, voice: str = "cmn", words_per_minute: int = 190) -> LiteAdaptation:
     """Choose and tune the espeak-ng variant for a reference (analysis by synthesis)."""
     from workers.audio_io import resample
@@ -172,9 +184,8 @@ def fit_adaptation(reference: np.ndarray, sr: int, *, voice: str = "cmn", words_
     ref_embedding = speaker_embedding(reference, ESPEAK_SR)
     best: LiteAdaptation | None = None
     for variant in VARIANTS:
-        source = espeak(CALIBRATION_TEXT, variant=variant, voice=voice, words_per_minute=words_per_minute)
-        median, spread = _range_st(source, ESPEAK_SR)
-        ratio = float(np.nanmean(ref_formants / mean_formants(source, ESPEAK_SR)))
+        source, median, spread, source_formants = _calibration(variant, voice, words_per_minute)
+        ratio = float(np.nanmean(ref_formants / source_formants))
         ratio = float(np.clip(ratio if np.isfinite(ratio) else 1.0, 0.85, 1.2))
         shaped = change_voice(source, ESPEAK_SR, source_median=median, source_range=spread,
                               target_median=target.f0_median_hz, target_range=target.f0_range_st,
