@@ -25,7 +25,7 @@ from avatar.storage import get_storage
 from avatar.storage.keys import synthesized_key
 from tasks.jobs import SpeechJob
 from workers.audio_sequencer import AudioSequencer
-from workers.cloning import speak
+from workers.cloning import speak as speak_normalised
 from workers.completion import complete_turn_if_settled
 from workers.engines.registry import get_tts_engine
 from workers.engines.tts.base import SynthesizedClip
@@ -55,9 +55,9 @@ def run_speech(job: SpeechJob, *, settings: Settings | None = None) -> dict[str,
     def speak() -> tuple[SynthesizedClip, float]:
         started = time.perf_counter()
         if job.synth_mode is TTSMode.HQ:
-            clip = synthesize_hq(lambda: speak(engine, job.text, voice), hq_breaker(client))
+            clip = synthesize_hq(lambda: speak_normalised(engine, job.text, voice), hq_breaker(client))
         else:
-            clip = speak(engine, job.text, voice)
+            clip = speak_normalised(engine, job.text, voice)
         return clip, (time.perf_counter() - started) * 1000.0
 
     def publish(clip: SynthesizedClip) -> tuple[bytes, list[int]]:
