@@ -109,14 +109,19 @@ class Report:
                 f"{_measured(self.overhead_p95(STRESS))}")
 
 
-def write_section(out: Path, section: str) -> None:
-    """Replace the ``bench:overhead`` section of ``out`` (or add it), keeping everything else."""
+def section_markers(name: str) -> tuple[str, str]:
+    return f"<!-- bench:{name}:start -->", f"<!-- bench:{name}:end -->"
+
+
+def write_section(out: Path, section: str, *, name: str = "overhead") -> None:
+    """Replace the ``bench:{name}`` section of ``out`` (or add it), keeping everything else."""
     section = section.rstrip("\n")
+    section_start, section_end = section_markers(name)
     if out.exists():
         text = out.read_text(encoding="utf-8")
-        start, end = text.find(SECTION_START), text.find(SECTION_END)
+        start, end = text.find(section_start), text.find(section_end)
         if start != -1 and end > start:
-            text = text[:start] + section + text[end + len(SECTION_END):]
+            text = text[:start] + section + text[end + len(section_end):]
         else:
             text = text.rstrip("\n") + "\n\n" + section + "\n"
     else:

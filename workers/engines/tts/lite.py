@@ -13,8 +13,8 @@ espeak-ng speaks Mandarin; the result is then adapted toward the reference voice
    and the synthetic voice's, smoothed, applied as a linear-phase filter.
 4. **Energy dynamics**: the loud/soft contrast of the clip is scaled to the reference's.
 
-``lite_hq`` is the same engine at its highest-quality settings (an equaliser fitted per
-sentence, 24 kHz output). Tests and CPU-only machines use it for the HQ lane, labelled as such:
+``lite_hq`` is the same engine at its highest-quality settings (pitch and equaliser fitted
+per sentence, 24 kHz output). Tests and CPU-only machines use it for the HQ lane, labelled as such:
 CosyVoice cannot run here.
 """
 
@@ -56,6 +56,7 @@ class LiteAdaptation:
     f0_range_st: float  # the reference's
     energy_sd_db: float  # the reference's
     source_f0_range_st: float  # the chosen variant's own range (for the fast path)
+    source_f0_median_hz: float = 0.0  # the chosen variant's own median (for the fast path)
     eq_db: list[float] = field(default_factory=list)
     reference_ltas_db: list[float] = field(default_factory=list)  # for the per-clip equaliser
     similarity: float = 0.0  # calibration score (resemblyzer cosine)
@@ -119,10 +120,12 @@ def apply_eq(samples: np.ndarray, eq_db: list[float]) -> np.ndarray:
     """A zero-phase filter whose gain follows ``eq_db`` (bands from 0 to Nyquist)."""
     if not eq_db:
         return samples
+    from scipy.fft import irfft, next_fast_len, rfft
+
     n = len(samples)
-    spectrum = np.fft.rfft(samples, n=n + 1024)
+    spectrum = rfft(samples, n=next_fast_len(n + 1024, real=True))
     gains = np.interp(np.linspace(0, 1, len(spectrum)), np.linspace(0, 1, len(eq_db)), 10 ** (np.asarray(eq_db) / 20))
-    return np.fft.irfft(spectrum * gains)[:n].astype(np.float32)
+    return irfft(spectrum * gains)[:n].astype(np.float32)
 
 
 def eq_toward(reference_ltas: np.ndarray, samples: np.ndarray, sr: int, *, max_db: float = 15.0) -> list[float]:
@@ -197,7 +200,7 @@ def fit_adaptation(reference: np.ndarray, sr: int, *, voice: str = "cmn", words_
             best = LiteAdaptation(
                 variant=variant, formant_ratio=round(ratio, 4), f0_median_hz=target.f0_median_hz,
                 f0_range_st=target.f0_range_st, energy_sd_db=target.energy_sd_db,
-                source_f0_range_st=spread, eq_db=eq, similarity=round(score, 4),
+                source_f0_range_st=spread, source_f0_median_hz=median, eq_db=eq, similarity=round(score, 4),
                 reference_ltas_db=[round(float(v), 2) for v in ref_ltas],
             )
     assert best is not None
@@ -206,7 +209,8 @@ def fit_adaptation(reference: np.ndarray, sr: int, *, voice: str = "cmn", words_
 
 class LiteCloneTTS(TTSEngine):
     name: ClassVar[str] = "lite"
-    # Fast path: the equaliser fitted once per voice, 22,050 Hz out.
+    # Fast path: the variant's pitch and the equaliser measured once per voice (espeak-ng
+    # keeps a variant's pitch level and range from sentence to sentence), 22,050 Hz out.
     per_clip_eq: ClassVar[bool] = False
     output_sr: ClassVar[int] = ESPEAK_SR
 
@@ -253,7 +257,10 @@ class LiteCloneTTS(TTSEngine):
             raise EngineUnavailable(self.name, "praat-parselmouth is not installed", INSTALL_HINT) from exc
         fit = self.adaptation_for(voice)
         source = espeak(text, variant=fit.variant, voice=self.settings.espeak_voice, words_per_minute=wpm)
-        median, spread = _range_st(source, ESPEAK_SR)
+        if self.per_clip_eq or fit.source_f0_median_hz <= 0:
+            median, spread = _range_st(source, ESPEAK_SR)
+        else:
+            median, spread = fit.source_f0_median_hz, fit.source_f0_range_st
         target_range = fit.f0_range_st * STYLE_RANGE.get((style or "").lower(), 1.0)
         shaped = change_voice(source, ESPEAK_SR, source_median=median, source_range=spread,
                               target_median=fit.f0_median_hz, target_range=target_range,
@@ -270,8 +277,8 @@ class LiteCloneTTS(TTSEngine):
 
 
 class LiteCloneHQTTS(LiteCloneTTS):
-    """The ``lite`` engine at its highest-quality settings: an equaliser fitted to each
-    sentence's own spectrum, 24 kHz out. Stands in for CosyVoice on machines without a GPU (labelled ``lite_hq``)."""
+    """The ``lite`` engine at its highest-quality settings: pitch measured and an equaliser
+    fitted on each sentence itself, 24 kHz out. Stands in for CosyVoice on machines without a GPU (labelled ``lite_hq``)."""
 
     name: ClassVar[str] = "lite_hq"
     per_clip_eq: ClassVar[bool] = True
