@@ -14,7 +14,7 @@ from avatar.settings import get_settings
 def resynth(
     session: Annotated[Optional[str], typer.Option("--session", help="Re-synthesise this session's turns.")] = None,
     since: Annotated[Optional[datetime], typer.Option("--since", help="Every turn since this date/time (UTC).")] = None,
-    voice: Annotated[Optional[str], typer.Option("--voice", help="Voice profile id (default: no cloning).")] = None,
+    voice: Annotated[Optional[str], typer.Option("--voice", help="Voice profile id (default: the voice each turn was spoken with).")] = None,
     mode: Annotated[str, typer.Option("--mode", help="fast or hq.")] = "hq",
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Follow the progress until done.")] = True,
 ) -> None:

@@ -89,11 +89,15 @@ def _sentences(db: Any, turn: ConversationTurn) -> list[str]:
 def resynthesize_turn(turn_id: str, *, voice_profile_id: str | None, mode: TTSMode, settings: Settings) -> str:
     """``done`` or ``skipped`` (already rendered with this voice in this mode)."""
     storage = get_storage(settings)
-    voice_uuid = uuid.UUID(voice_profile_id) if voice_profile_id else None
     with session_scope() as db:
         turn = db.get(ConversationTurn, uuid.UUID(turn_id))
         if turn is None:
             return "skipped"
+        if voice_profile_id is None:  # no voice given: the one the turn was spoken with live
+            live = db.scalar(select(SynthesizedAudio.voice_profile_id).where(
+                SynthesizedAudio.turn_id == turn.turn_id, SynthesizedAudio.mode == TTSMode.FAST.value))
+            voice_profile_id = str(live) if live else None
+        voice_uuid = uuid.UUID(voice_profile_id) if voice_profile_id else None
         existing = db.scalars(select(SynthesizedAudio).where(
             SynthesizedAudio.turn_id == turn.turn_id, SynthesizedAudio.mode == mode.value)).all()
         sentences = _sentences(db, turn)

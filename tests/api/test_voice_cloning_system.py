@@ -172,10 +172,12 @@ def test_cloned_turns_in_mode_both_fast_first_then_hq_never_overlapping(
     pytest.session_for_resynth = results[0][2]  # type: ignore[attr-defined]
 
 
-def test_resynthesis_completes_with_progress_and_is_idempotent(system: System, profile: dict[str, Any]) -> None:
+def test_resynthesis_completes_with_progress_and_is_idempotent(system: System, tmp_path: Path) -> None:
     session_id = getattr(pytest, "session_for_resynth", None) or pytest.skip("needs the mode-both turn above")
+    other = _upload(system, espeak_reference(tmp_path / "other.wav", variant="m1", pitch=30).read_bytes(), "o.wav")
+    voice = other.json()["profile_id"]
     start = httpx.post(f"{system.base_url}/api/v1/resynthesis",
-                       json={"session_id": session_id, "mode": "fast"}, timeout=10)
+                       json={"session_id": session_id, "mode": "fast", "voice_profile_id": voice}, timeout=10)
     assert start.status_code == 202, start.text
     job = start.json()
     assert job["total"] == 1 and job["status_url"].endswith(job["job_id"])
@@ -192,7 +194,7 @@ def test_resynthesis_completes_with_progress_and_is_idempotent(system: System, p
     fast = [a for a in turn["audio"] if a["mode"] == "fast"]
     assert fast and {a["engine"] for a in fast} == {"lite"}
     # The same (turn, voice, mode) again: skipped; from the command line, with its progress bar.
-    out = system.run_cli("resynth", "--session", session_id, "--mode", "fast", timeout=180)
+    out = system.run_cli("resynth", "--session", session_id, "--mode", "fast", "--voice", voice, timeout=180)
     assert "skipped 1" in out.stdout and "re-synthesising" in (out.stdout + out.stderr)
 
 
