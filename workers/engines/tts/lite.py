@@ -116,15 +116,17 @@ def change_voice(samples: np.ndarray, sr: int, *, source_median: float, source_r
     return np.asarray(out.values[0], dtype=np.float32)
 
 
-def apply_eq(samples: np.ndarray, eq_db: list[float]) -> np.ndarray:
-    """A zero-phase filter whose gain follows ``eq_db`` (bands from 0 to Nyquist)."""
+def apply_eq(samples: np.ndarray, eq_db: list[float], sr: int = ESPEAK_SR) -> np.ndarray:
+    """A zero-phase filter whose gain follows ``eq_db`` (bands from 0 to espeak-ng's Nyquist,
+    11,025 Hz, whatever rate ``samples`` are at)."""
     if not eq_db:
         return samples
     from scipy.fft import irfft, next_fast_len, rfft
 
     n = len(samples)
     spectrum = rfft(samples, n=next_fast_len(n + 1024, real=True))
-    gains = np.interp(np.linspace(0, 1, len(spectrum)), np.linspace(0, 1, len(eq_db)), 10 ** (np.asarray(eq_db) / 20))
+    gains = np.interp(np.linspace(0, sr / 2, len(spectrum)), np.linspace(0, ESPEAK_SR / 2, len(eq_db)),
+                      10 ** (np.asarray(eq_db) / 20))
     return irfft(spectrum * gains)[:n].astype(np.float32)
 
 
@@ -210,9 +212,11 @@ def fit_adaptation(reference: np.ndarray, sr: int, *, voice: str = "cmn", words_
 class LiteCloneTTS(TTSEngine):
     name: ClassVar[str] = "lite"
     # Fast path: the variant's pitch and the equaliser measured once per voice (espeak-ng
-    # keeps a variant's pitch level and range from sentence to sentence), 22,050 Hz out.
+    # keeps a variant's pitch level and range from sentence to sentence); processed and
+    # delivered at 16 kHz (wideband speech; PSOLA's cost grows with the sample count).
     per_clip_eq: ClassVar[bool] = False
-    output_sr: ClassVar[int] = ESPEAK_SR
+    work_sr: ClassVar[int] = 16_000
+    output_sr: ClassVar[int] = 16_000
 
     def __init__(self, *, settings: Settings) -> None:
         super().__init__(settings=settings)
@@ -257,22 +261,23 @@ class LiteCloneTTS(TTSEngine):
             raise EngineUnavailable(self.name, "praat-parselmouth is not installed", INSTALL_HINT) from exc
         fit = self.adaptation_for(voice)
         source = espeak(text, variant=fit.variant, voice=self.settings.espeak_voice, words_per_minute=wpm)
+        from workers.audio_io import resample
+
         if self.per_clip_eq or fit.source_f0_median_hz <= 0:
             median, spread = _range_st(source, ESPEAK_SR)
         else:
             median, spread = fit.source_f0_median_hz, fit.source_f0_range_st
+        rate = self.work_sr
+        source = resample(source, ESPEAK_SR, rate)
         target_range = fit.f0_range_st * STYLE_RANGE.get((style or "").lower(), 1.0)
-        shaped = change_voice(source, ESPEAK_SR, source_median=median, source_range=spread,
+        shaped = change_voice(source, rate, source_median=median, source_range=spread,
                               target_median=fit.f0_median_hz, target_range=target_range,
                               formant_ratio=fit.formant_ratio)
         eq = fit.eq_db
         if self.per_clip_eq and fit.reference_ltas_db:  # this sentence's own spectrum, matched
-            eq = eq_toward(np.asarray(fit.reference_ltas_db), shaped, ESPEAK_SR)
-        clip = peak_normalise(shape_dynamics(apply_eq(shaped, eq), ESPEAK_SR, fit.energy_sd_db))
-        if self.output_sr != ESPEAK_SR:
-            from workers.audio_io import resample
-
-            clip = resample(clip, ESPEAK_SR, self.output_sr)
+            eq = eq_toward(np.asarray(fit.reference_ltas_db), shaped, rate)
+        clip = peak_normalise(shape_dynamics(apply_eq(shaped, eq, rate), rate, fit.energy_sd_db))
+        clip = resample(clip, rate, self.output_sr)
         return SynthesizedClip(samples=clip, sample_rate=self.output_sr)
 
 
@@ -282,4 +287,5 @@ class LiteCloneHQTTS(LiteCloneTTS):
 
     name: ClassVar[str] = "lite_hq"
     per_clip_eq: ClassVar[bool] = True
+    work_sr: ClassVar[int] = ESPEAK_SR
     output_sr: ClassVar[int] = 24_000
