@@ -24,7 +24,7 @@ import httpx
 import numpy as np
 import soundfile as sf
 
-from bench.report import machine_info, percentile, section_markers, write_section
+from bench.report import machine_info, percentile, write_section
 
 TEXT_50 = "今天台北天氣晴朗，氣溫大約二十五度，很適合出門走走。我們可以一起去公園散步，再找一家咖啡店坐坐，聊聊"
 REPLY = "好的，我來說明。今天台北天氣晴朗，氣溫大約二十五度。很適合出門走走，也可以去公園散步。"
@@ -138,7 +138,7 @@ def measure_system(turns: int, folder: Path) -> dict[str, Any]:
 
 
 def render(engine: dict[str, Any], system: dict[str, Any] | None, machine: dict[str, str], args: Any) -> str:
-    start, end = section_markers("cloning")
+    start, end = "<!-- bench:cloning:start -->", "<!-- bench:cloning:end -->"
     s, r = engine["seconds"], engine["rtf"]
     lines = [start, "## Voice cloning (`python -m bench.cloning`)", "",
              f"Machine: {', '.join(f'{k} {v}' for k, v in machine.items())}. A short run "

@@ -114,11 +114,21 @@ _encoder: Any = None
 _encoder_lock = threading.Lock()
 
 
+def _import_resemblyzer() -> Any:
+    # Its webrtcvad dependency imports pkg_resources, which warns on every import.
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+        import resemblyzer
+    return resemblyzer
+
+
 def _voice_encoder() -> Any:
     global _encoder
     with _encoder_lock:
         if _encoder is None:
-            from resemblyzer import VoiceEncoder
+            VoiceEncoder = _import_resemblyzer().VoiceEncoder  # noqa: N806
 
             _encoder = VoiceEncoder("cpu", verbose=False)
         return _encoder
@@ -126,9 +136,9 @@ def _voice_encoder() -> Any:
 
 def speaker_embedding(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     """256-dim, L2-normalised: the cosine similarity of two voices is their dot product."""
-    from resemblyzer import preprocess_wav
-
     from workers.audio_io import resample
+
+    preprocess_wav = _import_resemblyzer().preprocess_wav
 
     wav = preprocess_wav(resample(samples, sample_rate, EMBEDDING_SR), source_sr=EMBEDDING_SR)
     if len(wav) < EMBEDDING_SR // 2:  # resemblyzer trims silence; too little speech is left
