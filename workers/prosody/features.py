@@ -193,3 +193,10 @@ def egemaps_features(x: np.ndarray) -> dict[str, float]:
     """All 88 eGeMAPSv02 functionals (one Smile object per process)."""
     frame = _smile().process_signal(x.astype(np.float32), ANALYSIS_RATE)
     return {name: float(value) for name, value in frame.iloc[0].items()}
+
+
+def warm_up() -> None:
+    """Load openSMILE and Praat once (a worker process does this before its first job)."""
+    x = np.sin(2 * np.pi * 150 * np.arange(ANALYSIS_RATE) / ANALYSIS_RATE) * 0.1
+    egemaps_features(x)
+    praat_features(x)

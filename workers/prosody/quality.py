@@ -15,6 +15,7 @@ from workers.prosody.features import Tracks
 REASONS: dict[str, str] = {
     "empty": "錄音是空的（empty recording）",
     "unreadable": "無法讀取錄音檔（unreadable audio file）",
+    "missing_audio": "找不到這句話的錄音檔（stored recording not found）",
     "invalid_samples": "錄音含有無效的數值（NaN or infinite samples）",
     "too_short": "錄音太短，無法分析語調（recording too short）",
     "too_long": "錄音太長，超過單句分析上限（recording too long for one utterance）",
