@@ -5,14 +5,21 @@ from __future__ import annotations
 
 import re
 
-# Hesitation markers of Taiwanese Mandarin (Traditional and Simplified forms). 那個 and 就是
-# are also ordinary words; as fillers they dominate in spontaneous speech, so counting every
-# occurrence over-counts a little (documented in docs/prosody.md).
-FILLERS: tuple[str, ...] = ("嗯", "呃", "額", "欸", "誒", "那個", "那个", "就是", "然後", "然后")
-_LATIN_FILLERS = re.compile(r"\b(um+|uh+|erm*|hmm+)\b", re.IGNORECASE)
+# Hesitation sounds: always fillers.
+HESITATIONS: tuple[str, ...] = ("嗯", "呃", "額", "欸", "誒")
+# Discourse fillers of Taiwanese Mandarin (Traditional and Simplified). They are ordinary
+# words too (这就是我: "this is me"), so they count only where fillers sit: at the start of a
+# clause, or followed by a pause mark or another filler ("就是，那個，我想問").
+DISCOURSE_FILLERS: tuple[str, ...] = ("那個", "那个", "就是", "然後", "然后")
+_PUNCT = "，。！？、；：,.!?;: …"
+_LATIN_FILLERS = re.compile(r"(?<![A-Za-z])(?:um+|uh+|erm*|hmm+)(?![A-Za-z])", re.IGNORECASE)
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN_WORD = re.compile(r"[A-Za-z]+")
 _VOWEL_GROUP = re.compile(r"[aeiouy]+", re.IGNORECASE)
+_DISCOURSE = re.compile(
+    "(?:(?<=^)|(?<=[" + _PUNCT + "]))(?:" + "|".join(DISCOURSE_FILLERS) + ")"
+    "|(?:" + "|".join(DISCOURSE_FILLERS) + ")(?=[" + _PUNCT + "]|$|" + "|".join(DISCOURSE_FILLERS + HESITATIONS) + ")"
+)
 
 
 def count_syllables(text: str) -> int:
@@ -23,9 +30,6 @@ def count_syllables(text: str) -> int:
 
 
 def count_filled_pauses(text: str) -> int:
-    # Longest markers first so 那個 is not also counted as something shorter.
-    rest, count = text, 0
-    for marker in sorted(FILLERS, key=len, reverse=True):
-        count += rest.count(marker)
-        rest = rest.replace(marker, " ")
-    return count + len(_LATIN_FILLERS.findall(rest))
+    text = text.strip()
+    hesitations = sum(text.count(h) for h in HESITATIONS)
+    return hesitations + len(_DISCOURSE.findall(text)) + len(_LATIN_FILLERS.findall(text))
