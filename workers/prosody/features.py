@@ -132,12 +132,16 @@ def praat_features(x: np.ndarray, transcript: str = "") -> tuple[dict[str, float
     gaps = gaps[gaps < MIN_PAUSE_S * 3]  # intervals across a pause are not rhythm
     rate_cv = float(gaps.std() / gaps.mean()) if gaps.size >= 3 else 0.0
 
-    pp = call(snd, "To PointProcess (periodic, cc)", PITCH_FLOOR_HZ, PITCH_CEILING_HZ)
+    # The speaker's own floor (Hirst's 0.75 x low quantile) for the voice-quality measures:
+    # shorter analysis windows for higher voices, faster and fewer subharmonic errors.
+    floor = float(np.clip(0.75 * np.percentile(voiced, 5), PITCH_FLOOR_HZ, 150.0)) if voiced.size else PITCH_FLOOR_HZ
+    pp = call(snd, "To PointProcess (periodic, cc)", floor, PITCH_CEILING_HZ)
     jitter = call(pp, "Get jitter (local)", 0, 0, 0.0001, 0.02, 1.3)
     shimmer = call([snd, pp], "Get shimmer (local_dB)", 0, 0, 0.0001, 0.02, 1.3, 1.6)
-    harmonicity = call(snd, "To Harmonicity (cc)", 0.02, PITCH_FLOOR_HZ, 0.1, 1.0)
+    speech_only = _speech_only(snd, tr.speech)
+    harmonicity = call(speech_only, "To Harmonicity (cc)", 0.02, floor, 0.1, 1.0)
     hnr = call(harmonicity, "Get mean", 0, 0)
-    cepstrogram = call(_speech_only(snd, tr.speech), "To PowerCepstrogram", 60, 0.02, 5000, 50)
+    cepstrogram = call(speech_only, "To PowerCepstrogram", 60, 0.02, 5000, 50)
     cpps = call(cepstrogram, "Get CPPS", "yes", 0.02, 0.0005, 60, 330, 0.05, "Parabolic", 0.001, 0, "Straight", "Robust")
 
     loud = tr.intensity_db[tr.speech] if tr.speech.any() else tr.intensity_db
