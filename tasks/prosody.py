@@ -7,6 +7,8 @@ holds the GIL.
 
 from __future__ import annotations
 
+import logging
+import time
 from functools import partial
 from typing import Any
 
@@ -20,6 +22,7 @@ from tasks.guard import run_guarded
 from tasks.jobs import ProsodyJob
 from workers.prosody.service import prosody_failed, run_prosody
 
+log = logging.getLogger(__name__)
 _settings = get_settings()
 _serves_prosody: list[bool] = []
 
@@ -36,7 +39,9 @@ def _warm_up(**_: Any) -> None:
     if any(_serves_prosody):
         from workers.prosody.features import warm_up
 
+        started = time.perf_counter()
         warm_up()
+        log.info("prosody worker process warmed up in %.2f s", time.perf_counter() - started)
 
 
 @app.task(

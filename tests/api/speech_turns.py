@@ -29,12 +29,15 @@ from tasks.jobs import ProsodyJob
 from tasks.prosody import enqueue_prosody
 
 
-def store_utterance(session_id: str, wav: Path, text: str, enqueue: bool = True) -> dict[str, str]:
+def store_utterance(
+    session_id: str, wav: Path, text: str, enqueue: bool = True, store_audio: bool = True
+) -> dict[str, str]:
     settings = get_settings()
     with session_scope() as db:
         accepted = accept_user_message(db, uuid.UUID(session_id), text, settings)
         key = raw_input_key(session_id, accepted.turn_id, datetime.now(UTC))
-        get_storage(settings).put(key, wav.read_bytes(), content_type="audio/wav")
+        if store_audio:  # False: the row points at a WAV that is not there
+            get_storage(settings).put(key, wav.read_bytes(), content_type="audio/wav")
         transcription = Transcription(
             turn_id=accepted.turn_id, final_text=text, confidence=0.9, latency_ms=300.0, audio_url=key
         )
@@ -56,4 +59,6 @@ def store_utterance(session_id: str, wav: Path, text: str, enqueue: bool = True)
 if __name__ == "__main__":
     session, utterances = sys.argv[1], json.loads(sys.argv[2])
     for u in utterances:
-        print(json.dumps(store_utterance(session, Path(u["wav"]), u["text"], u.get("enqueue", True))))
+        print(json.dumps(store_utterance(
+            session, Path(u["wav"]), u["text"], u.get("enqueue", True), u.get("store_audio", True)
+        )))

@@ -144,3 +144,23 @@ def test_spoken_turns_are_scored_stored_and_served(system: System, wavs: dict[st
         missing_session = http.get(f"/api/v1/sessions/{uuid.uuid4()}/prosody")
         assert missing_session.status_code == 404 and "not found" in missing_session.json()["detail"]
         assert http.get("/api/v1/prosody/not-a-uuid").status_code == 422
+
+
+def test_a_missing_recording_is_reported_not_lost(system: System, wavs: dict[str, Path]) -> None:
+    session = system.new_session()
+    sid = session["session_id"]
+
+    async def scenario() -> tuple[EventClient, dict[str, str]]:
+        client = EventClient(system.base_url)
+        await client.connect({"session_id": sid, "token": session["token"]})
+        [ids] = speak(system, sid, [{"wav": str(wavs[SENTENCES[0]]), "text": SENTENCES[0], "store_audio": False}])
+        await client.wait_for(lambda: client.named("prosody_analysis"), 60, "the analysis")
+        await client.disconnect()
+        return client, ids
+
+    client, ids = asyncio.run(scenario())
+    [event] = client.named("prosody_analysis")
+    assert event["transcription_id"] == ids["transcription_id"]
+    assert event["status"] == "insufficient_quality" and event["quality"]["reasons"] == ["missing_audio"]
+    body = httpx.get(f"{system.base_url}/api/v1/prosody/{ids['transcription_id']}", timeout=10).json()
+    assert body["status"] == "insufficient_quality" and body["quality"]["reasons"] == ["missing_audio"]
