@@ -50,9 +50,11 @@ def analyze(
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole report as JSON.")] = False,
 ) -> None:
     """Analyse one recording's prosody: confidence, stability, affability and why."""
+    from avatar.settings import get_settings
     from workers.prosody.analysis import analyze_wav
+    from workers.prosody.quality import QualityLimits
 
-    report = analyze_wav(file.read_bytes(), transcript)
+    report = analyze_wav(file.read_bytes(), transcript, limits=QualityLimits.from_settings(get_settings()))
     if as_json:
         out = {"status": report.status, "scores": report.scores, **report.features()}
         typer.echo(json.dumps(out, ensure_ascii=False, indent=2))

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from avatar.settings import Settings
+
 from workers.prosody.audio import ANALYSIS_RATE
 from workers.prosody.features import Tracks
 
@@ -27,15 +29,28 @@ REASONS: dict[str, str] = {
 }
 
 
+def _setting(name: str) -> float:
+    # One source of truth for the defaults a deployment can change: avatar.settings.
+    return float(Settings.model_fields[name].default)
+
+
 @dataclass(frozen=True)
 class QualityLimits:
     min_duration_s: float = 0.5
-    max_duration_s: float = 120.0
-    min_voiced_s: float = 0.8
-    min_snr_db: float = 20.0
+    max_duration_s: float = _setting("prosody_max_duration_s")
+    min_voiced_s: float = _setting("prosody_min_voiced_s")
+    min_snr_db: float = _setting("prosody_min_snr_db")
     max_clipped_fraction: float = 0.001
     max_octave_jump_rate: float = 0.05
     silence_peak: float = 1e-4  # a peak below -80 dBFS is silence whatever the gain
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> QualityLimits:
+        return cls(
+            min_voiced_s=settings.prosody_min_voiced_s,
+            min_snr_db=settings.prosody_min_snr_db,
+            max_duration_s=settings.prosody_max_duration_s,
+        )
 
 
 @dataclass

@@ -24,14 +24,6 @@ log = logging.getLogger(__name__)
 BASELINE_SIZE = 20  # the speaker's latest scored utterances that form their own reference
 
 
-def quality_limits(settings: Settings) -> QualityLimits:
-    return QualityLimits(
-        min_voiced_s=settings.prosody_min_voiced_s,
-        min_snr_db=settings.prosody_min_snr_db,
-        max_duration_s=settings.prosody_max_duration_s,
-    )
-
-
 def speaker_baseline(db: Any, transcription: Transcription) -> list[dict[str, float]]:
     """Praat features of the same session's earlier utterances that passed the gate."""
     turn = transcription.turn
@@ -77,7 +69,7 @@ def run_prosody(job: ProsodyJob, *, settings: Settings | None = None) -> dict[st
         report = ProsodyReport(quality=refused("missing_audio"))
     else:
         report = analyze_wav(
-            audio, job.transcript, baseline=baseline, limits=quality_limits(settings)
+            audio, job.transcript, baseline=baseline, limits=QualityLimits.from_settings(settings)
         )
 
     stored = transcription is not None
