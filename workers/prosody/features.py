@@ -37,6 +37,7 @@ class Tracks:
     intensity_db: np.ndarray
     speech: np.ndarray  # bool: frame is above the silence threshold
     duration_s: float
+    pitch: Any = None  # the Praat Pitch object, reused for the glottal pulses
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -50,13 +51,12 @@ def tracks(snd: parselmouth.Sound) -> Tracks:
     pitch = snd.to_pitch(time_step=FRAME_S, pitch_floor=PITCH_FLOOR_HZ, pitch_ceiling=PITCH_CEILING_HZ)
     f0 = np.nan_to_num(pitch.selected_array["frequency"])
     intensity = snd.to_intensity(minimum_pitch=PITCH_FLOOR_HZ, time_step=FRAME_S)
-    level = intensity.values[0]
-    # Map the intensity frames onto the pitch frames' times (both 10 ms, offsets differ).
-    level = np.interp(pitch.xs(), intensity.xs(), level) if level.size > 1 else np.full(f0.size, level.mean() if level.size else -100.0)
-    level = np.maximum(level, -100.0)
+    # Map the intensity frames onto the pitch frames' times (both 10 ms, offsets differ);
+    # digital silence reads as -300 dB in Praat: floor it.
+    level = np.maximum(np.interp(pitch.xs(), intensity.xs(), intensity.values[0]), -100.0)
     loud = np.percentile(level, 95) if level.size else 0.0
     speech = level >= loud - SILENCE_BELOW_PEAK_DB
-    return Tracks(f0_hz=f0, intensity_db=level, speech=speech, duration_s=snd.duration)
+    return Tracks(f0_hz=f0, intensity_db=level, speech=speech, duration_s=snd.duration, pitch=pitch)
 
 
 def _semitones(hz: np.ndarray) -> np.ndarray:
@@ -135,7 +135,7 @@ def praat_features(x: np.ndarray, transcript: str = "") -> tuple[dict[str, float
     # The speaker's own floor (Hirst's 0.75 x low quantile) for the voice-quality measures:
     # shorter analysis windows for higher voices, faster and fewer subharmonic errors.
     floor = float(np.clip(0.75 * np.percentile(voiced, 5), PITCH_FLOOR_HZ, 150.0)) if voiced.size else PITCH_FLOOR_HZ
-    pp = call(snd, "To PointProcess (periodic, cc)", floor, PITCH_CEILING_HZ)
+    pp = call([snd, tr.pitch], "To PointProcess (cc)")  # glottal pulses from the pitch above
     jitter = call(pp, "Get jitter (local)", 0, 0, 0.0001, 0.02, 1.3)
     shimmer = call([snd, pp], "Get shimmer (local_dB)", 0, 0, 0.0001, 0.02, 1.3, 1.6)
     speech_only = _speech_only(snd, tr.speech)
