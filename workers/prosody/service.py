@@ -62,7 +62,7 @@ def run_prosody(job: ProsodyJob, *, settings: Settings | None = None) -> dict[st
         audio = get_storage(settings).get(job.audio_key)
     except StorageKeyNotFound:
         audio = None
-    with session_scope() as db:
+    with session_scope(settings.resolved_database_url) as db:
         transcription = db.get(Transcription, transcription_id)
         baseline = speaker_baseline(db, transcription) if transcription is not None else []
     if audio is None:
@@ -75,7 +75,7 @@ def run_prosody(job: ProsodyJob, *, settings: Settings | None = None) -> dict[st
     stored = transcription is not None
     if stored:
         scores = report.scores or {}
-        with session_scope() as db:
+        with session_scope(settings.resolved_database_url) as db:
             row = db.scalar(select(ProsodyScore).where(ProsodyScore.transcription_id == transcription_id))
             if row is None:  # a redelivered job updates the row it wrote before
                 row = ProsodyScore(transcription_id=transcription_id)
