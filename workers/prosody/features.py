@@ -132,8 +132,8 @@ def praat_features(x: np.ndarray, transcript: str = "") -> tuple[dict[str, float
     gaps = gaps[gaps < MIN_PAUSE_S * 3]  # intervals across a pause are not rhythm
     rate_cv = float(gaps.std() / gaps.mean()) if gaps.size >= 3 else 0.0
 
-    # The speaker's own floor (Hirst's 0.75 x low quantile) for the voice-quality measures:
-    # shorter analysis windows for higher voices, faster and fewer subharmonic errors.
+    # The speaker's own floor (Hirst's 0.75 x low quantile) for the harmonicity: shorter
+    # analysis windows for higher voices, faster and fewer subharmonic errors.
     floor = float(np.clip(0.75 * np.percentile(voiced, 5), PITCH_FLOOR_HZ, 150.0)) if voiced.size else PITCH_FLOOR_HZ
     pp = call([snd, tr.pitch], "To PointProcess (cc)")  # glottal pulses from the pitch above
     jitter = call(pp, "Get jitter (local)", 0, 0, 0.0001, 0.02, 1.3)
