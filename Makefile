@@ -27,4 +27,5 @@ test: install
 bench: install
 	@scripts/services.sh
 	@$(VENV)/bin/python -m bench.overhead
+	@$(VENV)/bin/python -m bench.prosody
 	@$(VENV)/bin/python -m bench.cloning

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse, HTMLResponse
 
 from api.routes import health, media, metrics, resynthesis, sessions, voice_profiles
+from api.routes import prosody as prosody_routes
 from api.socket import create_socket_server
 from avatar.settings import Settings, get_settings
 
@@ -20,6 +21,7 @@ def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
     api = FastAPI(title="AVATAR", version="0.1.0", docs_url="/docs")
     for module in (sessions, health, metrics, media):
         api.include_router(module.router)
+    api.include_router(prosody_routes.router)
     api.include_router(voice_profiles.router)
     api.include_router(resynthesis.router)
 
