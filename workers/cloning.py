@@ -31,6 +31,7 @@ from avatar.settings import Settings, get_settings
 from avatar.storage import get_storage
 from avatar.storage.keys import synthesized_key
 from workers.engines.registry import get_tts_engine
+from workers.engines.tts.gpu_host import evict_idle_models
 from workers.engines.tts.base import SynthesizedClip, TTSEngine, VoiceReference
 from workers.engines.tts.normalize_zh import normalize_zh
 from workers.hq_guard import hq_breaker, hq_slot, synthesize_hq
@@ -114,7 +115,8 @@ def render_hq_turn(job: HQTurnJob, *, settings: Settings | None = None) -> dict[
         clips: list[tuple[SynthesizedClip, float]] = []
         for text in job.sentences:
             t0 = time.perf_counter()
-            clip = synthesize_hq(lambda text=text: speak(engine, text, voice), breaker)  # type: ignore[misc]
+            clip = synthesize_hq(lambda text=text: speak(engine, text, voice), breaker,  # type: ignore[misc]
+                                 evict_idle=lambda: evict_idle_models(settings))
             clips.append((clip, (time.perf_counter() - t0) * 1000.0))
         if not fence.is_current():  # lost the slot meanwhile: a late publish is refused
             return {"skipped": "lost the HQ slot"}

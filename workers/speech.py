@@ -28,6 +28,7 @@ from workers.audio_sequencer import AudioSequencer
 from workers.cloning import speak as speak_normalised
 from workers.completion import complete_turn_if_settled
 from workers.engines.registry import get_tts_engine
+from workers.engines.tts.gpu_host import evict_idle_models
 from workers.engines.tts.base import SynthesizedClip
 from workers.hq_guard import hq_breaker, hq_slot, synthesize_hq
 from workers.turn_state import TurnState
@@ -55,7 +56,8 @@ def run_speech(job: SpeechJob, *, settings: Settings | None = None) -> dict[str,
     def speak() -> tuple[SynthesizedClip, float]:
         started = time.perf_counter()
         if job.synth_mode is TTSMode.HQ:
-            clip = synthesize_hq(lambda: speak_normalised(engine, job.text, voice), hq_breaker(client))
+            clip = synthesize_hq(lambda: speak_normalised(engine, job.text, voice), hq_breaker(client),
+                                 evict_idle=lambda: evict_idle_models(settings))
         else:
             clip = speak_normalised(engine, job.text, voice)
         return clip, (time.perf_counter() - started) * 1000.0

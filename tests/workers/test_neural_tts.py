@@ -154,4 +154,9 @@ def test_models_load_through_the_vram_budget(voice: VoiceReference) -> None:
     assert snapshot["models"]["f5-tts"]["footprint_mb"] == 1400 and snapshot["models"]["f5-tts"]["in_use"] == 0
     assert snapshot["models"]["f5-tts"]["owner"].endswith(f":{os.getpid()}")
     assert np.isfinite(clip.samples).all()
+    # After a CUDA OOM the HQ guard frees what this process holds and nobody uses.
+    from workers.engines.tts.gpu_host import evict_idle_models
+
+    assert evict_idle_models(engine.settings) == ["f5-tts"]
+    assert "f5-tts" not in model_host(engine.settings).budget.snapshot()["models"]
     client.flushdb()

@@ -71,3 +71,20 @@ def loaded_model(settings: Settings, name: str, loader: Callable[[], Any]) -> It
     host.load(model_spec(settings, name), loader)
     with host.using(name) as model:
         yield model
+
+
+def evict_idle_models(settings: Settings) -> list[str]:
+    """After a CUDA out-of-memory error: drop every model this process holds that no job is
+    using (the failed job's model included: its block has exited), so the retry starts
+    from a clean allocator. Creates no host in a process that has none (CPU engines)."""
+    from gpu_scheduler.budget import ModelInUse
+
+    host = _hosts.get((os.getpid(), pinned_gpu(), settings.redis_url))
+    dropped: list[str] = []
+    for name in host.loaded if host else []:
+        try:
+            if host.unload(name):
+                dropped.append(name)
+        except ModelInUse:
+            pass
+    return dropped
