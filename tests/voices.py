@@ -27,22 +27,33 @@ def espeak_reference(path: Path, *, variant: str, pitch: int, text: str = REFERE
     return path
 
 
-def f5_references() -> tuple[dict[str, Path], str]:
-    """The wheel's recordings, or ({}, why not)."""
+def f5_wheel_member(member: str) -> Path | str:
+    """A file from inside the ``f5-tts`` wheel (downloaded once into the cache), or the
+    reason it is not available here."""
     folder = CACHE / "f5-tts"
-    found = {name: folder / rel for name, rel in F5_REFS.items()}
-    if all(p.exists() for p in found.values()):
-        return found, ""
+    target = folder / member
+    if target.exists():
+        return target
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "f5-tts", "-d", str(folder)],
-            check=True, capture_output=True, timeout=180,
-        )
-        wheel = next(folder.glob("f5_tts-*.whl"))
-        with zipfile.ZipFile(wheel) as z:
-            for rel in F5_REFS.values():
-                z.extract(rel, folder)
-    except Exception as exc:  # offline, no index: say so
-        return {}, f"the f5-tts wheel's recordings are unavailable ({type(exc).__name__}: {exc})"
+        if not list(folder.glob("f5_tts-*.whl")):
+            subprocess.run(
+                [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "f5-tts", "-d", str(folder)],
+                check=True, capture_output=True, timeout=300,
+            )
+        with zipfile.ZipFile(next(folder.glob("f5_tts-*.whl"))) as wheel:
+            wheel.extract(member, folder)
+    except (subprocess.SubprocessError, StopIteration, KeyError, OSError, zipfile.BadZipFile) as exc:
+        return f"`pip download --no-deps f5-tts` failed or the wheel lacks {member}: {type(exc).__name__}: {exc}"
+    return target
+
+
+def f5_references() -> tuple[dict[str, Path], str]:
+    """The wheel's recordings, or ({}, why not)."""
+    found: dict[str, Path] = {}
+    for name, member in F5_REFS.items():
+        path = f5_wheel_member(member)
+        if isinstance(path, str):
+            return {}, path
+        found[name] = path
     return found, ""
