@@ -142,6 +142,7 @@ async def _both_turn(system: System, voice_id: str) -> tuple[EventClient, str, s
     assert sent["ok"], sent
     await client.wait_for(lambda: client.named("hq_audio_ready") or [
         e for e in client.named("error") if e["code"] == "HQ_UNAVAILABLE"], 240, "the HQ rendering")
+    await client.wait_for(lambda: client.named("turn_audio_complete"), 120, "the fast audio")
     await client.disconnect()
     return client, sent["turn_id"], session["session_id"]
 
@@ -253,3 +254,25 @@ def test_hq_worker_killed_mid_job_loses_nothing(system: System, profile: dict[st
         (notice,) = [e for e in client.named("error") if e["code"] == "HQ_UNAVAILABLE"]
         assert notice["message"].startswith("高品質模型暫時不可用")
     assert uuid.UUID(turn_id)
+
+
+def test_open_hq_breaker_keeps_the_fast_audio_and_tells_the_client(system: System, profile: dict[str, Any]) -> None:
+    """Five HQ failures in a row (recorded through the real shared breaker in Redis) open it:
+    the next turn in mode ``both`` keeps its fast audio and the client gets the notice."""
+    from gpu_scheduler.state import hq_breaker
+
+    breaker = hq_breaker(system.redis())
+    for _ in range(breaker.failure_threshold):
+        breaker.record_failure()
+    assert breaker.state() == "open"
+    try:
+        client, _turn_id, session_id = asyncio.run(_both_turn(system, profile["profile_id"]))
+    finally:
+        breaker.reset()
+    (notice,) = [e for e in client.named("error") if e["code"] == "HQ_UNAVAILABLE"]
+    assert notice["message"].startswith("高品質模型暫時不可用") and notice["mode"] == "hq"
+    assert not client.named("hq_audio_ready")
+    (complete,) = client.named("turn_complete")
+    assert [c["seq"] for c in client.named("audio_chunk")] == list(range(complete["chunks"]))
+    (turn,) = httpx.get(f"{system.base_url}/api/v1/sessions/{session_id}/turns", timeout=10).json()
+    assert turn["replay_mode"] == "fast" and turn["status"] == "completed"
