@@ -136,15 +136,14 @@ const scenarios = {
     const { browser, page } = await launch();
     try {
       await open(page);
-      await page.getByRole("radio", { name: /高品質/ }).check();
-      await page.waitForTimeout(0);
+      await page.locator('input[name="tts-mode"][value="hq"]').click();
       await page.waitForFunction(() => JSON.parse(localStorage.getItem("avatar.prefs") ?? "{}").mode === "hq", null, { timeout: 10000 });
       if (await page.locator('[data-testid="mode-error"]').count()) throw new Error(await page.locator('[data-testid="mode-error"]').textContent());
       log("mode hq accepted by the server");
       const turn = await typedTurn(page, "早安");
       log("reply spoken in hq mode:", await turn.getAttribute("data-status"));
       await shot(page, "03-voice-panel");
-      await page.getByRole("radio", { name: /快速/ }).check();
+      await page.locator('input[name="tts-mode"][value="fast"]').click();
       await page.waitForFunction(() => JSON.parse(localStorage.getItem("avatar.prefs") ?? "{}").mode === "fast", null, { timeout: 10000 });
       log("mode fast accepted by the server");
       await noToastErrors(page);
@@ -157,7 +156,7 @@ const scenarios = {
     const { browser, page } = await launch();
     try {
       await open(page);
-      await page.getByRole("radio", { name: /先快後美/ }).check();
+      await page.locator('input[name="tts-mode"][value="both"]').click();
       await page.waitForFunction(() => JSON.parse(localStorage.getItem("avatar.prefs") ?? "{}").mode === "both", null, { timeout: 10000 });
       const turn = await typedTurn(page, "請說一句話。");
       await turn.locator('[data-testid="hq-badge"]').waitFor({ timeout: 240000 });
@@ -234,20 +233,20 @@ const scenarios = {
           if (el) window.__partials.push(el.textContent);
         }).observe(document.body, { subtree: true, childList: true, characterData: true });
       });
-      await page.getByRole("radio", { name: /免持/ }).check();
+      await page.locator('input[name="mic-mode"][value="handsfree"]').check();
       await page.click('[data-testid="mic-button"]');
       await page.locator('[data-testid="level-meter"]').waitFor({ timeout: 15000 });
       const turn = page.locator('[data-testid="turn"][data-source="voice"]').first();
       await turn.waitFor({ timeout: 120000 });
       await page.waitForFunction(() => {
         const t = document.querySelector('[data-testid="turn"][data-source="voice"]');
-        return t && t.querySelector('[data-testid="bubble-user"]')?.textContent?.replace("語音輸入", "").trim().length > 3;
+        return t && (t.dataset.userText ?? "").trim().length > 0;
       }, null, { timeout: 60000 });
       await page.click('[data-testid="mic-button"]'); // stop listening: the fake file loops
       const partials = await page.evaluate(() => window.__partials.filter(Boolean));
       log("live transcript showed:", JSON.stringify([...new Set(partials)].slice(0, 8)));
       if (!partials.length) throw new Error("no live partial transcript was shown");
-      log("final transcript:", JSON.stringify(await turn.locator('[data-testid="bubble-user"]').textContent()));
+      log("final transcript:", JSON.stringify(await turn.getAttribute("data-user-text")));
       await page.waitForFunction(() => document.querySelector('[data-testid="turn"][data-source="voice"]')?.dataset.status === "done", null, { timeout: 180000 });
       log("reply:", JSON.stringify(await turn.locator('[data-testid="reply-text"]').textContent()));
       const lat = await latencies(turn);

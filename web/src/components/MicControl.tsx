@@ -2,6 +2,7 @@ import { useEffect, useRef, useState, type KeyboardEvent } from "react";
 import { MIC_PROBLEM_TEXT, MicError, Microphone, type MicProblem } from "../audio/microphone";
 import { loadPrefs, savePrefs } from "../lib/storage";
 import { LevelMeter } from "./LevelMeter";
+import { MicIcon } from "./MicIcon";
 
 interface Props {
   /** connected, and the server takes speech input */
@@ -106,7 +107,11 @@ export function MicControl({ enabled, unsupportedReason, onFrame, onEnd, onUnloc
           aria-label="按住說話（或按住空白鍵）"
           data-testid="mic-button"
           onPointerDown={(e) => {
-            e.currentTarget.setPointerCapture?.(e.pointerId);
+            try {
+              e.currentTarget.setPointerCapture(e.pointerId); // release outside still ends it
+            } catch {
+              /* synthetic pointer events have no capture */
+            }
             void begin();
           }}
           onPointerUp={finish}
@@ -114,7 +119,7 @@ export function MicControl({ enabled, unsupportedReason, onFrame, onEnd, onUnloc
           onKeyDown={(e) => onKey(e, true)}
           onKeyUp={(e) => onKey(e, false)}
         >
-          <span aria-hidden="true">🎤</span> {sending ? "放開送出" : "按住說話"}
+          <MicIcon /> {sending ? "放開送出" : "按住說話"}
         </button>
       ) : (
         <button
@@ -125,7 +130,7 @@ export function MicControl({ enabled, unsupportedReason, onFrame, onEnd, onUnloc
           data-testid="mic-button"
           onClick={() => (sending ? finish() : void begin())}
         >
-          <span aria-hidden="true">🎤</span> {sending ? "停止聆聽" : "開始聆聽"}
+          <MicIcon /> {sending ? "停止聆聽" : "開始聆聽"}
         </button>
       )}
       {open && <LevelMeter level={level} />}

@@ -1,6 +1,7 @@
 import type { ProsodyResult, Turn } from "../lib/types";
 import { LatencyStrip } from "./LatencyStrip";
 import { MessageBubble } from "./MessageBubble";
+import { MicIcon } from "./MicIcon";
 import { ReplayButton } from "./ReplayButton";
 import { TurnProsody } from "./TurnProsody";
 import { TurnStatusBadge } from "./TurnStatusBadge";
@@ -16,12 +17,13 @@ interface Props {
 export function TurnView({ turn, prosody, onOpenProsody, onBeforeReplay }: Props) {
   const waiting = turn.status === "sending" || turn.status === "thinking";
   return (
-    <li className="turn" data-testid="turn" data-turn-id={turn.serverId ?? ""} data-status={turn.status} data-playback={turn.playback} data-source={turn.source}>
+    <li className="turn" data-testid="turn" data-turn-id={turn.serverId ?? ""} data-status={turn.status} data-playback={turn.playback} data-source={turn.source} data-user-text={turn.userText}>
       <div className="turn__user">
         <MessageBubble role="user" label="你說">
           {turn.source === "voice" && (
-            <span className="bubble__mic" aria-label="語音輸入" title="語音輸入">
-              🎤{" "}
+            <span className="bubble__mic" title="語音輸入">
+              <MicIcon size={14} />
+              <span className="visually-hidden">語音輸入</span>{" "}
             </span>
           )}
           {turn.userText || <em className="muted">（語音）</em>}
