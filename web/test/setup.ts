@@ -6,3 +6,9 @@ afterEach(() => {
   cleanup();
   localStorage.clear();
 });
+
+// jsdom has no object URLs; the page only passes them to <audio>.
+if (!URL.createObjectURL) {
+  URL.createObjectURL = () => "blob:test";
+  URL.revokeObjectURL = () => undefined;
+}
