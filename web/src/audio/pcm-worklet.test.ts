@@ -1,5 +1,4 @@
 import { describe, expect, it } from "vitest";
-// @ts-expect-error: plain JavaScript worklet module
 import { Downsampler, toPcm16 } from "./pcm-worklet.js";
 
 describe("the microphone worklet's downsampler", () => {

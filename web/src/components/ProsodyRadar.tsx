@@ -7,7 +7,7 @@ export function ProsodyRadar({ result, size = 120, showAxis = false }: { result:
   const data = SCORE_NAMES.map((name) => ({ score: SCORE_LABELS[name], value: Math.round(result.scores?.[name] ?? 0) }));
   return (
     <figure className="radar" aria-label={`韻律分數：${data.map((d) => `${d.score} ${d.value}`).join("、")}`}>
-      <RadarChart width={size} height={size} data={data} outerRadius={size * 0.32} margin={{ top: 4, right: 4, bottom: 4, left: 4 }}>
+      <RadarChart width={size} height={size} data={data} outerRadius={size * 0.3} margin={{ top: 10, right: 10, bottom: 6, left: 10 }}>
         <PolarGrid stroke="#c9ced6" />
         <PolarAngleAxis dataKey="score" tick={{ fontSize: size < 160 ? 10 : 12, fill: "#37404d" }} />
         {showAxis && <PolarRadiusAxis domain={[0, 100]} tick={{ fontSize: 9 }} angle={90} />}

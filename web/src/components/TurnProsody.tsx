@@ -15,7 +15,7 @@ export function TurnProsody({ result, onOpen }: { result: ProsodyResult | undefi
   }
   return (
     <div className="turn-prosody" data-testid="turn-prosody">
-      <ProsodyRadar result={result} size={110} />
+      <ProsodyRadar result={result} size={130} />
       <div>
         <ProsodyScores result={result} />
         <button type="button" className="link-button" onClick={onOpen}>

@@ -81,7 +81,7 @@ export function VoiceRecorder({ onRecorded }: { onRecorded: (candidate: Candidat
         </div>
       ) : (
         <button type="button" className="button" onClick={() => void start()} data-testid="record-start">
-          ⏺ 開始錄音（5–30 秒）
+          <span className="recorder__dot" aria-hidden="true" /> 開始錄音（5–30 秒）
         </button>
       )}
       {problem && (

@@ -142,6 +142,9 @@ export interface StoredTurn {
   error_message?: string | null;
   latency?: Record<string, number>;
   audio?: { seq: number; url: string; mode?: string; text?: string; duration_sec?: number }[];
+  /** spoken turns, once speech input stores them */
+  transcription_id?: string | null;
+  transcription?: { transcription_id?: string } | null;
 }
 
 export function fetchTurns(sessionId: string): Promise<StoredTurn[]> {

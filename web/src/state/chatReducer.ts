@@ -177,6 +177,7 @@ function onServer(state: ChatState, event: string, d: Obj, at: number): ChatStat
 
 function fromHistory(row: StoredTurn, index: number): Turn {
   const latency = row.latency ?? {};
+  const transcriptionId = str(row.transcription_id) ?? str(row.transcription?.transcription_id);
   const status = row.status === "completed" ? "done" : row.status === "error" ? "error" : row.status === "interrupted" ? "interrupted" : "done";
   return newTurn(row.turn_id, 0, {
     serverId: row.turn_id,
@@ -191,6 +192,7 @@ function fromHistory(row: StoredTurn, index: number): Turn {
       totalMs: num(latency.total_ms) ?? num(latency.audio_done_ms),
     },
     playback: "played",
+    ...(transcriptionId ? { transcriptionId, source: "voice" as const } : {}),
   });
 }
 
