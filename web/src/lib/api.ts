@@ -104,24 +104,48 @@ export async function deleteVoiceProfile(id: string): Promise<void> {
   await request<unknown>(`/api/v1/voice-profiles/${encodeURIComponent(id)}`, { method: "DELETE" });
 }
 
-/** The preview answers either audio bytes or JSON with a playback url (or several, per tier). */
-export async function previewVoiceProfile(id: string): Promise<string> {
-  const response = await fetch(`/api/v1/voice-profiles/${encodeURIComponent(id)}/preview`, { method: "POST" });
-  const type = response.headers.get("content-type") ?? "";
-  if (!response.ok) {
-    const body = type.includes("json") ? await response.json().catch(() => null) : null;
-    throw new ApiError(errorMessage(body, `HTTP ${response.status}`), response.status);
+/** The first playable url in a preview answer: `{url}`, `{fast_url}`, or per tier
+ * (`{tiers: {fast: {status, url}, hq: {...}}}`, fast first). `pending` when a tier is still
+ * being synthesised, or the failure reason. */
+export function previewUrlOf(body: unknown): { url?: string; pending: boolean; reason?: string } {
+  if (!body || typeof body !== "object") return { pending: false };
+  const b = body as Record<string, unknown>;
+  const direct = str(b.url) ?? str(b.fast_url) ?? str(b.hq_url);
+  if (direct) return { url: direct, pending: false };
+  const tiers = (b.tiers && typeof b.tiers === "object" ? b.tiers : b) as Record<string, unknown>;
+  let pending = false;
+  let reason: string | undefined;
+  for (const name of ["fast", "hq", ...Object.keys(tiers)]) {
+    const tier = tiers[name];
+    if (!tier || typeof tier !== "object") continue;
+    const t = tier as Record<string, unknown>;
+    if (str(t.url)) return { url: str(t.url), pending: false };
+    if (t.status === "pending") pending = true;
+    reason ??= str(t.reason) ?? str(t.error) ?? str(t.message);
   }
-  if (type.startsWith("audio/")) return URL.createObjectURL(await response.blob());
-  const body = (await response.json()) as Record<string, unknown>;
-  const direct = str(body.url) ?? str(body.fast_url) ?? str(body.hq_url);
-  if (direct) return direct;
-  for (const value of Object.values(body)) {
-    if (value && typeof value === "object" && str((value as Record<string, unknown>).url)) {
-      return str((value as Record<string, unknown>).url)!;
+  return { pending, reason };
+}
+
+/** Asks for a preview of the voice; answers audio bytes or JSON, polled while pending. */
+export async function previewVoiceProfile(id: string, waitMs = 60000): Promise<string> {
+  const path = `/api/v1/voice-profiles/${encodeURIComponent(id)}/preview`;
+  const deadline = Date.now() + waitMs;
+  let response = await fetch(path, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+  for (;;) {
+    const type = response.headers.get("content-type") ?? "";
+    if (!response.ok) {
+      const body = type.includes("json") ? await response.json().catch(() => null) : null;
+      throw new ApiError(errorMessage(body, `HTTP ${response.status}`), response.status);
     }
+    if (type.startsWith("audio/")) return URL.createObjectURL(await response.blob());
+    const found = previewUrlOf(await response.json());
+    if (found.url) return found.url;
+    if (!found.pending || Date.now() > deadline) {
+      throw new ApiError(found.reason ?? "預覽沒有音訊（no preview audio）", 500);
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+    response = await fetch(path);
   }
-  throw new ApiError("預覽沒有音訊（no preview audio）", 500);
 }
 
 export function fetchProsody(transcriptionId: string): Promise<unknown> {

@@ -30,3 +30,13 @@ describe("prosody payloads", () => {
     expect(toProsody({ scores: {} })).toBeNull();
   });
 });
+
+import { previewUrlOf } from "./api";
+
+describe("voice preview answers", () => {
+  it("finds the url per tier, fast first, or says it is pending", () => {
+    expect(previewUrlOf({ tiers: { hq: { status: "ready", url: "/hq" }, fast: { status: "ready", url: "/fast" } } }).url).toBe("/fast");
+    expect(previewUrlOf({ tiers: { fast: { status: "pending" }, hq: { status: "failed", reason: "HQ 不可用" } } })).toEqual({ pending: true, reason: "HQ 不可用" });
+    expect(previewUrlOf({ url: "/a.wav" }).url).toBe("/a.wav");
+  });
+});
