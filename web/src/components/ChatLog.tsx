@@ -12,6 +12,8 @@ interface Props {
 export function ChatLog({ turns, prosody, onOpenProsody, onBeforeReplay }: Props) {
   const end = useRef<HTMLDivElement>(null);
   const last = turns[turns.length - 1];
+  // Screen readers hear each finished reply once, not every streamed token.
+  const announced = last && (last.status === "done" || last.status === "error") ? `助理回答：${last.reply || last.error?.message || ""}` : "";
   useEffect(() => {
     end.current?.scrollIntoView?.({ block: "end" });
   }, [turns.length, last?.reply, last?.status]);
@@ -30,7 +32,10 @@ export function ChatLog({ turns, prosody, onOpenProsody, onBeforeReplay }: Props
   }
   return (
     <div className="chat-log">
-      <ol className="turns" aria-label="對話紀錄" aria-live="polite">
+      <p className="visually-hidden" aria-live="polite">
+        {announced}
+      </p>
+      <ol className="turns" aria-label="對話紀錄">
         {turns.map((turn) => (
           <TurnView
             key={turn.id}

@@ -20,6 +20,7 @@ export function useAvatar() {
   const [capabilities, setCapabilities] = useState<Capabilities>({ voiceProfiles: false, prosody: false, sessionProsody: false });
   /** false once the server said it does not know the speech-input events */
   const [speechInput, setSpeechInput] = useState(true);
+  const speechRefused = useRef(false);
   const reportPlayback = useRef(true);
   const socketRef = useRef<ReturnType<typeof useConnection>["socket"]>(null);
 
@@ -71,6 +72,8 @@ export function useAvatar() {
             break;
           }
           if (SPEECH_EVENTS.has(unknown)) {
+            if (speechRefused.current) break; // frames still in flight: say it once
+            speechRefused.current = true;
             setSpeechInput(false);
             push({ code: "SPEECH_UNSUPPORTED", message: "此伺服器尚未支援語音輸入，請改用文字輸入。", tone: "info" });
             break;
