@@ -49,6 +49,24 @@ async function launch({ mic = null, grantMic = false } = {}) {
   return { browser, context, page };
 }
 
+/** Runs `fn(page)` in a fresh browser, closed whatever happens. */
+async function withPage(options, fn) {
+  const { browser, page } = await launch(options);
+  try {
+    await fn(page);
+  } finally {
+    await browser.close();
+  }
+}
+
+/** Picks a tier in the voice tab; the page keeps it only once the server acknowledged it. */
+async function chooseMode(page, mode) {
+  await page.locator(`input[name="tts-mode"][value="${mode}"]`).click();
+  await page.waitForFunction((m) => JSON.parse(localStorage.getItem("avatar.prefs") ?? "{}").mode === m, mode, { timeout: 10000 });
+  if (await page.locator('[data-testid="mode-error"]').count()) throw new Error(await page.locator('[data-testid="mode-error"]').textContent());
+  log(`mode ${mode} accepted by the server`);
+}
+
 async function open(page) {
   await page.goto(BASE + "/");
   await page.waitForSelector('[data-testid="connection"][data-state="connected"]', { timeout: 30000 });
@@ -93,8 +111,7 @@ async function latencies(turn) {
 
 const scenarios = {
   async typed() {
-    const { browser, page } = await launch();
-    try {
+    await withPage({}, async (page) => {
       await open(page);
       await page.waitForSelector('[data-testid="chat-empty"]');
       await shot(page, "01-empty");
@@ -127,51 +144,36 @@ const scenarios = {
       const sessionAfter = await page.evaluate(() => localStorage.getItem("avatar.session"));
       if (sessionBefore !== sessionAfter) throw new Error("the session was not resumed after a reload");
       log("session resumed after reload with", await page.locator('[data-testid="turn"]').count(), "turn(s)");
-    } finally {
-      await browser.close();
-    }
+    });
   },
 
   async mode() {
-    const { browser, page } = await launch();
-    try {
+    await withPage({}, async (page) => {
       await open(page);
-      await page.locator('input[name="tts-mode"][value="hq"]').click();
-      await page.waitForFunction(() => JSON.parse(localStorage.getItem("avatar.prefs") ?? "{}").mode === "hq", null, { timeout: 10000 });
-      if (await page.locator('[data-testid="mode-error"]').count()) throw new Error(await page.locator('[data-testid="mode-error"]').textContent());
-      log("mode hq accepted by the server");
+      await chooseMode(page, "hq");
       const turn = await typedTurn(page, "早安");
       log("reply spoken in hq mode:", await turn.getAttribute("data-status"));
       await shot(page, "03-voice-panel");
-      await page.locator('input[name="tts-mode"][value="fast"]').click();
-      await page.waitForFunction(() => JSON.parse(localStorage.getItem("avatar.prefs") ?? "{}").mode === "fast", null, { timeout: 10000 });
-      log("mode fast accepted by the server");
+      await chooseMode(page, "fast");
       await noToastErrors(page);
-    } finally {
-      await browser.close();
-    }
+    });
   },
 
   async mode_both() {
-    const { browser, page } = await launch();
-    try {
+    await withPage({}, async (page) => {
       await open(page);
-      await page.locator('input[name="tts-mode"][value="both"]').click();
-      await page.waitForFunction(() => JSON.parse(localStorage.getItem("avatar.prefs") ?? "{}").mode === "both", null, { timeout: 10000 });
+      await chooseMode(page, "both");
       const turn = await typedTurn(page, "請說一句話。");
       await turn.locator('[data-testid="hq-badge"]').waitFor({ timeout: 240000 });
       const source = await turn.locator('[data-testid="replay-audio"]').getAttribute("data-source");
       if (source !== "hq") throw new Error(`replay source is ${source}, not hq`);
       log("HQ badge shown; replay uses the HQ audio");
       await shot(page, "05-hq-upgrade");
-    } finally {
-      await browser.close();
-    }
+    });
   },
 
   async voice_upload() {
-    const { browser, page } = await launch();
-    try {
+    await withPage({}, async (page) => {
       await open(page);
       const input = page.locator('[data-testid="voice-file"]');
       const error = page.locator('[data-testid="voice-error"]');
@@ -200,15 +202,12 @@ const scenarios = {
       if (await page.locator('[data-testid="mode-error"]').count()) throw new Error(await page.locator('[data-testid="mode-error"]').textContent());
       log("voice chosen for the session");
       await shot(page, "04-voice");
-    } finally {
-      await browser.close();
-    }
+    });
   },
 
   async mic_denied() {
     // a microphone exists but the permission is refused
-    const { browser, page } = await launch({ mic: "", grantMic: false });
-    try {
+    await withPage({ mic: "", grantMic: false }, async (page) => {
       await open(page);
       await page.locator('[data-testid="mic-button"]').dispatchEvent("pointerdown");
       const problem = page.locator('[data-testid="mic-problem"]');
@@ -216,14 +215,11 @@ const scenarios = {
       log("mic problem:", await problem.getAttribute("data-problem"), await problem.textContent());
       if ((await problem.getAttribute("data-problem")) !== "denied") throw new Error("expected the permission-denied state");
       await shot(page, "06-mic-denied");
-    } finally {
-      await browser.close();
-    }
+    });
   },
 
   async spoken() {
-    const { browser, page } = await launch({ mic: process.env.AVATAR_E2E_MIC_WAV, grantMic: true });
-    try {
+    await withPage({ mic: process.env.AVATAR_E2E_MIC_WAV, grantMic: true }, async (page) => {
       await open(page);
       // record what the live transcript shows while the user speaks
       await page.evaluate(() => {
@@ -232,43 +228,41 @@ const scenarios = {
           const el = document.querySelector('[data-testid="partial-transcript"]');
           if (el) window.__partials.push(el.textContent);
         }).observe(document.body, { subtree: true, childList: true, characterData: true });
-      });
-      await page.locator('input[name="mic-mode"][value="handsfree"]').check();
-      await page.click('[data-testid="mic-button"]');
-      await page.locator('[data-testid="level-meter"]').waitFor({ timeout: 15000 });
-      const turn = page.locator('[data-testid="turn"][data-source="voice"]').first();
-      await turn.waitFor({ timeout: 120000 });
-      await page.waitForFunction(() => {
-        const t = document.querySelector('[data-testid="turn"][data-source="voice"]');
-        return t && (t.dataset.userText ?? "").trim().length > 0;
-      }, null, { timeout: 60000 });
-      await page.click('[data-testid="mic-button"]'); // stop listening: the fake file loops
-      const partials = await page.evaluate(() => window.__partials.filter(Boolean));
-      log("live transcript showed:", JSON.stringify([...new Set(partials)].slice(0, 8)));
-      if (!partials.length) throw new Error("no live partial transcript was shown");
-      log("final transcript:", JSON.stringify(await turn.getAttribute("data-user-text")));
-      await page.waitForFunction(() => document.querySelector('[data-testid="turn"][data-source="voice"]')?.dataset.status === "done", null, { timeout: 180000 });
-      log("reply:", JSON.stringify(await turn.locator('[data-testid="reply-text"]').textContent()));
-      const lat = await latencies(turn);
-      if (!lat.transcript) throw new Error("latency strip has no speech end → transcript figure");
-      await shot(page, "07-spoken");
-      if (process.env.AVATAR_E2E_PROSODY === "1") {
-        const scores = turn.locator('[data-testid="turn-prosody"]');
-        await scores.waitFor({ timeout: 120000 });
-        log("prosody under the turn:", await scores.textContent());
-        await page.getByRole("tab", { name: "韻律報告" }).click();
-        await page.locator('[data-testid="prosody-detail"]').waitFor({ timeout: 10000 });
-        const numbers = await page.locator('[data-testid="prosody-detail"] [data-testid="prosody-scores"] dd').allTextContents();
-        log("prosody detail scores:", numbers.join(", "));
-        if (!numbers.some((n) => /\d/.test(n))) {
-          const text = await page.locator('[data-testid="prosody-detail"]').textContent();
-          if (!text.includes("品質不足")) throw new Error("the prosody panel shows no numbers");
-        }
-        await shot(page, "08-prosody");
+    });
+    await page.locator('input[name="mic-mode"][value="handsfree"]').check();
+    await page.click('[data-testid="mic-button"]');
+    await page.locator('[data-testid="level-meter"]').waitFor({ timeout: 15000 });
+    const turn = page.locator('[data-testid="turn"][data-source="voice"]').first();
+    await turn.waitFor({ timeout: 120000 });
+    await page.waitForFunction(() => {
+      const t = document.querySelector('[data-testid="turn"][data-source="voice"]');
+      return t && (t.dataset.userText ?? "").trim().length > 0;
+    }, null, { timeout: 60000 });
+    await page.click('[data-testid="mic-button"]'); // stop listening: the fake file loops
+    const partials = await page.evaluate(() => window.__partials.filter(Boolean));
+    log("live transcript showed:", JSON.stringify([...new Set(partials)].slice(0, 8)));
+    if (!partials.length) throw new Error("no live partial transcript was shown");
+    log("final transcript:", JSON.stringify(await turn.getAttribute("data-user-text")));
+    await page.waitForFunction(() => document.querySelector('[data-testid="turn"][data-source="voice"]')?.dataset.status === "done", null, { timeout: 180000 });
+    log("reply:", JSON.stringify(await turn.locator('[data-testid="reply-text"]').textContent()));
+    const lat = await latencies(turn);
+    if (!lat.transcript) throw new Error("latency strip has no speech end → transcript figure");
+    await shot(page, "07-spoken");
+    if (process.env.AVATAR_E2E_PROSODY === "1") {
+      const scores = turn.locator('[data-testid="turn-prosody"]');
+      await scores.waitFor({ timeout: 120000 });
+      log("prosody under the turn:", await scores.textContent());
+      await page.getByRole("tab", { name: "韻律報告" }).click();
+      await page.locator('[data-testid="prosody-detail"]').waitFor({ timeout: 10000 });
+      const numbers = await page.locator('[data-testid="prosody-detail"] [data-testid="prosody-scores"] dd').allTextContents();
+      log("prosody detail scores:", numbers.join(", "));
+      if (!numbers.some((n) => /\d/.test(n))) {
+        const text = await page.locator('[data-testid="prosody-detail"]').textContent();
+        if (!text.includes("品質不足")) throw new Error("the prosody panel shows no numbers");
       }
-    } finally {
-      await browser.close();
+      await shot(page, "08-prosody");
     }
+    });
   },
 };
 

@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState, type KeyboardEvent } from "react";
+import { useEffect, useRef, useState, type KeyboardEvent, type PointerEvent } from "react";
 import { MIC_PROBLEM_TEXT, MicError, Microphone, type MicProblem } from "../audio/microphone";
 import { loadPrefs, savePrefs } from "../lib/storage";
 import { LevelMeter } from "./LevelMeter";
@@ -98,41 +98,32 @@ export function MicControl({ enabled, unsupportedReason, onFrame, onEnd, onUnloc
           </label>
         ))}
       </div>
-      {mode === "ptt" ? (
-        <button
-          type="button"
-          className={`mic__button ${sending ? "mic__button--live" : ""}`}
-          disabled={disabled}
-          aria-pressed={sending}
-          aria-label="按住說話（或按住空白鍵）"
-          data-testid="mic-button"
-          onPointerDown={(e) => {
-            try {
-              e.currentTarget.setPointerCapture(e.pointerId); // release outside still ends it
-            } catch {
-              /* synthetic pointer events have no capture */
+      <button
+        type="button"
+        className={`mic__button ${sending ? "mic__button--live" : ""}`}
+        disabled={disabled}
+        aria-pressed={sending}
+        aria-label={mode === "ptt" ? "按住說話（或按住空白鍵）" : undefined}
+        data-testid="mic-button"
+        {...(mode === "ptt"
+          ? {
+              onPointerDown: (e: PointerEvent<HTMLButtonElement>) => {
+                try {
+                  e.currentTarget.setPointerCapture(e.pointerId); // release outside still ends it
+                } catch {
+                  /* synthetic pointer events have no capture */
+                }
+                void begin();
+              },
+              onPointerUp: finish,
+              onPointerCancel: finish,
+              onKeyDown: (e: KeyboardEvent<HTMLButtonElement>) => onKey(e, true),
+              onKeyUp: (e: KeyboardEvent<HTMLButtonElement>) => onKey(e, false),
             }
-            void begin();
-          }}
-          onPointerUp={finish}
-          onPointerCancel={finish}
-          onKeyDown={(e) => onKey(e, true)}
-          onKeyUp={(e) => onKey(e, false)}
-        >
-          <MicIcon /> {sending ? "放開送出" : "按住說話"}
-        </button>
-      ) : (
-        <button
-          type="button"
-          className={`mic__button ${sending ? "mic__button--live" : ""}`}
-          disabled={disabled}
-          aria-pressed={sending}
-          data-testid="mic-button"
-          onClick={() => (sending ? finish() : void begin())}
-        >
-          <MicIcon /> {sending ? "停止聆聽" : "開始聆聽"}
-        </button>
-      )}
+          : { onClick: () => (sending ? finish() : void begin()) })}
+      >
+        <MicIcon /> {mode === "ptt" ? (sending ? "放開送出" : "按住說話") : sending ? "停止聆聽" : "開始聆聽"}
+      </button>
       {open && <LevelMeter level={level} />}
       {open && !sending && (
         <button type="button" className="button button--small button--ghost" onClick={close}>

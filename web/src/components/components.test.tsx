@@ -2,6 +2,7 @@ import { fireEvent, render, screen, waitFor } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it, vi } from "vitest";
 import { encodeWav } from "../lib/wav";
+import { newTurn } from "../state/chatReducer";
 import type { ProsodyResult, Turn } from "../lib/types";
 import { Composer } from "./Composer";
 import { ConnectionStatus } from "./ConnectionStatus";
@@ -12,20 +13,7 @@ import { Toasts } from "./Toasts";
 import { TurnView } from "./TurnView";
 import { VoiceUpload } from "./VoiceUpload";
 
-const turn = (patch: Partial<Turn> = {}): Turn => ({
-  id: "t",
-  serverId: "t",
-  source: "text",
-  userText: "你好",
-  reply: "",
-  status: "thinking",
-  failedChunks: 0,
-  audio: [],
-  latency: {},
-  playback: "idle",
-  startedAt: 0,
-  ...patch,
-});
+const turn = (patch: Partial<Turn> = {}): Turn => newTurn("t", 0, { serverId: "t", userText: "你好", ...patch });
 
 describe("TurnView", () => {
   it("shows the typing indicator until tokens arrive", () => {

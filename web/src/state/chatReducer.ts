@@ -31,7 +31,7 @@ export type ChatAction =
 const str = (v: unknown): string | undefined => (typeof v === "string" ? v : typeof v === "number" ? String(v) : undefined);
 const num = (v: unknown): number | undefined => (typeof v === "number" && Number.isFinite(v) ? v : undefined);
 
-function newTurn(id: string, at: number, patch: Partial<Turn> = {}): Turn {
+export function newTurn(id: string, at: number, patch: Partial<Turn> = {}): Turn {
   return {
     id,
     source: "text",
