@@ -193,11 +193,12 @@ const scenarios = {
       await input.setInputFiles(process.env.AVATAR_E2E_VOICE_OK);
       await page.fill('[data-testid="voice-name"]', "我的聲音");
       await page.click('[data-testid="voice-submit"]');
-      await page.locator('[data-testid="voice-notice"]').waitFor({ timeout: 120000 });
+      await page.waitForSelector('[data-testid="voice-notice"], [data-testid="voice-error"]', { timeout: 120000 });
+      if (await error.count()) throw new Error(`the valid sample was refused: ${await error.textContent()}`);
       const item = page.locator('[data-testid="voice-item"]', { hasText: "我的聲音" });
       await item.waitFor({ timeout: 10000 });
       log("uploaded; listed as", await item.getAttribute("data-voice-id"));
-      await item.getByRole("radio").check();
+      await item.getByRole("radio").click();
       await page.waitForFunction(() => !!JSON.parse(localStorage.getItem("avatar.prefs") ?? "{}").voiceProfileId, null, { timeout: 10000 });
       if (await page.locator('[data-testid="mode-error"]').count()) throw new Error(await page.locator('[data-testid="mode-error"]').textContent());
       log("voice chosen for the session");
