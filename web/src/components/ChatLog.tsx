@@ -1,4 +1,5 @@
 import { useEffect, useRef } from "react";
+import { prosodyForTurn } from "../lib/prosody";
 import type { ProsodyResult, Turn } from "../lib/types";
 import { TurnView } from "./TurnView";
 
@@ -40,7 +41,7 @@ export function ChatLog({ turns, prosody, onOpenProsody, onBeforeReplay }: Props
           <TurnView
             key={turn.id}
             turn={turn}
-            prosody={turn.transcriptionId ? prosody[turn.transcriptionId] : undefined}
+            prosody={prosodyForTurn(prosody, turn)}
             onOpenProsody={onOpenProsody}
             onBeforeReplay={() => onBeforeReplay(turn.serverId ?? turn.id)}
           />

@@ -12,7 +12,10 @@ interface Props {
 
 /** The session's prosody report: the trend, a list of utterances, one utterance in detail. */
 export function ProsodyPanel({ available, results, turns, selectedId, onSelect }: Props) {
-  const textOf = (id: string) => turns.find((t) => t.transcriptionId === id)?.userText;
+  const textOf = (id: string) => {
+    const result = results.find((r) => r.transcriptionId === id);
+    return turns.find((t) => t.transcriptionId === id || (result?.turnId && t.serverId === result.turnId))?.userText;
+  };
   const selected = results.find((r) => r.transcriptionId === selectedId) ?? results[results.length - 1];
   return (
     <div className="panel" data-testid="prosody-panel">

@@ -28,7 +28,7 @@ export function TurnView({ turn, prosody, onOpenProsody, onBeforeReplay }: Props
           )}
           {turn.userText || <em className="muted">（語音）</em>}
         </MessageBubble>
-        {turn.source === "voice" && <TurnProsody result={prosody} onOpen={() => turn.transcriptionId && onOpenProsody(turn.transcriptionId)} />}
+        {(turn.source === "voice" || prosody) && <TurnProsody result={prosody} onOpen={() => prosody && onOpenProsody(prosody.transcriptionId)} />}
       </div>
       <div className="turn__assistant">
         <MessageBubble role="assistant" label="助理回答">

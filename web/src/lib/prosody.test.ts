@@ -40,3 +40,34 @@ describe("voice preview answers", () => {
     expect(previewUrlOf({ url: "/a.wav" }).url).toBe("/a.wav");
   });
 });
+
+describe("the prosody branch's payloads", () => {
+  it("reads the event: explanation per score with contributions, quality object", () => {
+    const r = toProsody({
+      transcription_id: "tr",
+      turn_id: "t1",
+      status: "ok",
+      mode: "norms",
+      scores: { confidence: 64.2, stability: 70.1, affability: 55 },
+      quality: { ok: true, status: "ok", reasons: [], message: "", metrics: { snr_db: 30 } },
+      explanation: { confidence: [{ feature: "intensity_mean_db", value: 70, reference: 65, z: 1.2, weight: 0.3, direction: "+", contribution: 0.72 }] },
+    })!;
+    expect(r).toMatchObject({ turnId: "t1", quality: "ok" });
+    expect(r.contributions).toEqual([{ feature: "intensity_mean_db", value: 0.72, score: "confidence" }]);
+    expect(isUsable(r)).toBe(true);
+  });
+
+  it("reads a refused utterance and the session summary's turns (not its trend map)", () => {
+    const refused = toProsody({ transcription_id: "x", status: "insufficient_quality", scores: null, quality: { ok: false, status: "insufficient_quality", reasons: ["low_snr"], message: "背景噪音太大" } })!;
+    expect(refused).toMatchObject({ quality: "insufficient_quality", qualityReason: "背景噪音太大" });
+    const list = toProsodyList({
+      session_id: "s",
+      trend: { confidence: { mean: 60, direction: "steady" } },
+      turns: [
+        { turn_number: 1, turn_id: "t1", transcription_id: "a", status: "ok", scores: { confidence: 60, stability: 61, affability: 62 }, reasons: [] },
+        { turn_number: 2, turn_id: "t2", transcription_id: "b", status: "insufficient_quality", scores: null, reasons: ["too_short"] },
+      ],
+    });
+    expect(list.map((p) => [p.transcriptionId, p.quality, p.qualityReason])).toEqual([["a", "ok", undefined], ["b", "insufficient_quality", "too_short"]]);
+  });
+});

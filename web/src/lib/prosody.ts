@@ -1,7 +1,7 @@
 /** Reads `prosody_analysis` events and the prosody REST answers into one shape. The
  * explanation's layout is the prosody issue's to choose, so several are understood:
  * a list of `{feature, contribution}`, a map per score of such lists, or of feature → number. */
-import type { Contribution, ProsodyResult } from "./types";
+import type { Contribution, ProsodyResult, Turn } from "./types";
 
 export const SCORE_NAMES = ["confidence", "stability", "affability"] as const;
 export type ScoreName = (typeof SCORE_NAMES)[number];
@@ -67,18 +67,20 @@ export function toProsody(raw: unknown): ProsodyResult | null {
     const value = num(scoresRaw[name]) ?? (isObj(scoresRaw[name]) ? num((scoresRaw[name] as Obj).value) : undefined);
     if (value !== undefined) scores[name] = value;
   }
-  let quality: string | undefined;
+  let quality: string | undefined = typeof raw.status === "string" ? raw.status : undefined;
   let qualityReason: string | undefined;
+  const reasonsOf = (v: unknown) => (Array.isArray(v) && v.length ? v.map(String).join("、") : undefined);
   if (typeof raw.quality === "string") quality = raw.quality;
   else if (isObj(raw.quality)) {
     const q = raw.quality;
-    quality = typeof q.status === "string" ? q.status : q.ok === false ? "insufficient_quality" : "ok";
-    qualityReason = typeof q.reason === "string" ? q.reason : typeof q.message === "string" ? q.message : undefined;
+    quality = typeof q.status === "string" ? q.status : q.ok === false ? "insufficient_quality" : (quality ?? "ok");
+    qualityReason = typeof q.message === "string" && q.message ? q.message : typeof q.reason === "string" ? q.reason : reasonsOf(q.reasons);
   }
-  if (typeof raw.reason === "string" && !qualityReason) qualityReason = raw.reason;
+  qualityReason ??= typeof raw.reason === "string" ? raw.reason : reasonsOf(raw.reasons);
   const explanation = raw.explanation ?? raw.contributions;
   return {
     transcriptionId: String(id),
+    turnId: typeof raw.turn_id === "string" ? raw.turn_id : undefined,
     scores: Object.keys(scores).length ? scores : undefined,
     quality,
     qualityReason,
@@ -92,9 +94,15 @@ export function toProsodyList(raw: unknown): ProsodyResult[] {
   const list = Array.isArray(raw)
     ? raw
     : isObj(raw)
-      ? ((raw.items ?? raw.trend ?? raw.turns ?? raw.utterances ?? raw.scores ?? []) as unknown)
+      ? ["items", "turns", "utterances", "trend", "scores"].map((k) => raw[k]).find(Array.isArray) ?? []
       : [];
-  return (Array.isArray(list) ? list : []).map(toProsody).filter((p): p is ProsodyResult => p !== null);
+  return list.map(toProsody).filter((p): p is ProsodyResult => p !== null);
+}
+
+/** A turn's result: through its transcription, or the turn id the analysis names. */
+export function prosodyForTurn(results: Record<string, ProsodyResult>, turn: Turn): ProsodyResult | undefined {
+  if (turn.transcriptionId && results[turn.transcriptionId]) return results[turn.transcriptionId];
+  return turn.serverId ? Object.values(results).find((r) => r.turnId === turn.serverId) : undefined;
 }
 
 export function isUsable(p: ProsodyResult | undefined): boolean {

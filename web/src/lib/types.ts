@@ -38,6 +38,7 @@ export interface Contribution {
 
 export interface ProsodyResult {
   transcriptionId: string;
+  turnId?: string;
   scores?: { confidence?: number; stability?: number; affability?: number };
   quality?: string;
   qualityReason?: string;

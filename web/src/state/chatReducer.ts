@@ -229,8 +229,3 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
       return initialChat;
   }
 }
-
-/** The prosody result of a turn, through its transcription. */
-export function prosodyOf(state: ChatState, turn: Turn): ProsodyResult | undefined {
-  return turn.transcriptionId ? state.prosody[turn.transcriptionId] : undefined;
-}
