@@ -230,7 +230,7 @@ const scenarios = {
           if (el) window.__partials.push(el.textContent);
         }).observe(document.body, { subtree: true, childList: true, characterData: true });
     });
-    await page.locator('input[name="mic-mode"][value="handsfree"]').check();
+    await page.getByText("免持（自動偵測）").click();
     await page.click('[data-testid="mic-button"]');
     await page.locator('[data-testid="level-meter"]').waitFor({ timeout: 15000 });
     const turn = page.locator('[data-testid="turn"][data-source="voice"]').first();
