@@ -10,6 +10,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.routes import health, media, metrics, sessions
+from api.routes import prosody as prosody_routes
 from api.socket import create_socket_server
 from avatar.settings import Settings, get_settings
 
@@ -28,6 +29,7 @@ def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
     api = FastAPI(title="AVATAR", version="0.1.0", docs_url="/docs")
     for module in (sessions, health, metrics, media):
         api.include_router(module.router)
+    api.include_router(prosody_routes.router)
 
     @api.get("/", include_in_schema=False, response_model=None)
     def index() -> FileResponse | HTMLResponse:

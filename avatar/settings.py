@@ -117,6 +117,12 @@ class Settings(BaseSettings):
 
     # --- prosody analysis (prosody issue) -----------------------------------------------------
     # (settings of the prosody issue go here)
+    # Quality gate: below these an utterance gets ``insufficient_quality`` and no scores.
+    prosody_min_voiced_s: float = Field(0.8, ge=0.1)
+    prosody_min_snr_db: float = Field(20.0, ge=0.0)
+    prosody_max_duration_s: float = Field(120.0, ge=1.0)  # one utterance, not a lecture
+    prosody_soft_time_limit_s: int = 60
+    prosody_time_limit_s: int = 90
 
     # --- deployment: metrics, model downloads, capacity plan (deploy issue) ------------------
     # (settings of the deploy issue go here)
