@@ -29,3 +29,4 @@ bench: install
 	@scripts/services.sh
 	@$(VENV)/bin/python -m bench.overhead
 	@$(VENV)/bin/python -m bench.prosody
+	@$(VENV)/bin/python -m bench.cloning

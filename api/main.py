@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from api.routes import health, media, metrics, sessions
+from api.routes import health, media, metrics, resynthesis, sessions, voice_profiles
 from api.routes import prosody as prosody_routes
 from api.socket import create_socket_server
 from avatar.settings import Settings, get_settings
@@ -30,6 +30,8 @@ def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
     for module in (sessions, health, metrics, media):
         api.include_router(module.router)
     api.include_router(prosody_routes.router)
+    api.include_router(voice_profiles.router)
+    api.include_router(resynthesis.router)
 
     @api.get("/", include_in_schema=False, response_model=None)
     def index() -> FileResponse | HTMLResponse:

@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from avatar.cli_cloning import resynth as resynth_command
 from avatar.cli_prosody import analyze as analyze_command
 from avatar.settings import LANES, get_settings
 
@@ -18,6 +19,7 @@ models_app = typer.Typer(help="Model weights: tiny random models for offline run
 app.add_typer(db_app, name="db")
 app.add_typer(models_app, name="models")
 app.command("analyze")(analyze_command)
+app.command("resynth")(resynth_command)
 
 
 @app.command()

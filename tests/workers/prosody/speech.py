@@ -9,13 +9,8 @@ resynthesis alone shifts features.
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
-import sys
-import zipfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import parselmouth
@@ -24,7 +19,6 @@ from parselmouth.praat import call
 from scipy.signal import resample_poly
 
 RATE = 16000
-CACHE = Path(os.environ.get("AVATAR_TEST_CACHE", Path.home() / ".cache" / "avatar-tests"))
 F5_MEMBER = "f5_tts/infer/examples/basic/basic_ref_zh.wav"
 # What the speaker of basic_ref_zh.wav says (from F5-TTS's own examples).
 F5_TRANSCRIPT = "对，这就是我，万人敬仰的太乙真人。"
@@ -63,20 +57,11 @@ def espeak_speech(text: str = ESPEAK_TEXT, speed: int = 170) -> Speech:
 
 def f5_speech() -> Speech | str:
     """The real recording, or the reason it is not available here."""
-    wav = CACHE / "f5-tts" / "basic_ref_zh.wav"
-    if not wav.exists():
-        folder = CACHE / "f5-tts"
-        folder.mkdir(parents=True, exist_ok=True)
-        try:
-            subprocess.run(
-                [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "f5-tts", "-d", str(folder)],
-                check=True, capture_output=True, timeout=300,
-            )
-            wheel = next(folder.glob("f5_tts-*.whl"))
-            with zipfile.ZipFile(wheel) as zf, zf.open(F5_MEMBER) as src, open(wav, "wb") as dst:
-                shutil.copyfileobj(src, dst)
-        except (subprocess.SubprocessError, StopIteration, KeyError, OSError) as exc:
-            return f"`pip download --no-deps f5-tts` failed or the wheel lacks {F5_MEMBER}: {exc}"
+    from tests.voices import f5_wheel_member
+
+    wav = f5_wheel_member(F5_MEMBER)
+    if isinstance(wav, str):
+        return wav
     x, rate = sf.read(wav)
     return Speech("f5-zh-human", _normalise(x, rate), F5_TRANSCRIPT)
 
