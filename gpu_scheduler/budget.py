@@ -39,11 +39,11 @@ from typing import Any, TypedDict
 import redis
 
 from avatar.metrics import MODEL_EVICTIONS, observe_model_load
-from gpu_scheduler.registry import TTS_FAST_F5, TTS_HQ_COSYVOICE, ModelSpec
+from gpu_scheduler.registry import TTS_FAST_F5, TTS_HQ_BREEZYVOICE, TTS_HQ_COSYVOICE, ModelSpec
 
 DEFAULT_KEY_PREFIX = "avatar"
 # TTS models also feed the seed's tts_model_load_seconds{mode}.
-TTS_MODES = {TTS_FAST_F5: "fast", TTS_HQ_COSYVOICE: "hq"}
+TTS_MODES = {TTS_FAST_F5: "fast", TTS_HQ_COSYVOICE: "hq", TTS_HQ_BREEZYVOICE: "hq"}
 _FIELDS = ("footprint", "residency", "in_use", "owner", "last_used", "evict_requests", "peak_mb")
 _SEP = "\t"
 
