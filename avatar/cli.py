@@ -51,6 +51,7 @@ def worker(
         # Before anything can initialise CUDA: the worker then sees only this device.
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     settings = get_settings()
+    _worker_metrics(settings, lane)
     from tasks.celery_app import app as celery_app
 
     pool = settings.llm_pool if lane == "llm" else "prefork"
@@ -61,6 +62,16 @@ def worker(
     if settings.task_events:
         argv.append("-E")
     celery_app.worker_main(argv)
+
+
+def _worker_metrics(settings, lane: str) -> None:  # noqa: ANN001
+    # Multiprocess mode before prometheus_client is first imported (see avatar.worker_metrics).
+    from avatar import worker_metrics
+
+    custom = str(settings.metrics_dir) not in ("", ".")
+    worker_metrics.prepare(settings.metrics_dir if custom else settings.data_dir / "metrics", lane)
+    if settings.worker_metrics_port:
+        worker_metrics.serve(settings.worker_metrics_port)
 
 
 @app.command()
@@ -155,14 +166,24 @@ def models_tiny() -> None:
 def models_download(
     what: Annotated[str, typer.Argument(help="Which model: llm.")] = "llm",
 ) -> None:
-    """Download real weights once (needs internet), with progress and checksums."""
+    """The configured local LLM (cpu profile); `avatar models pull` once its manifest entry is locked."""
+    from workers.model_pull import DEFAULT_MANIFEST, Manifest
     from workers.model_setup import download_models
 
+    if all(entry.locked for entry in Manifest.load(DEFAULT_MANIFEST).entries("cpu")):
+        cli_deploy.models_pull(profile="cpu", lock=False, manifest=None)
+        return
+    # Not locked yet: fetch the configured LLM and record its SHA256SUMS on first download.
     try:
         download_models(get_settings(), what)
     except Exception as exc:
         typer.echo(f"download failed: {exc}", err=True)
         raise typer.Exit(1) from exc
+
+
+from avatar import cli_deploy  # noqa: E402  (deployment commands live in their own module)
+
+cli_deploy.register(app, models_app)
 
 
 def main() -> None:  # pragma: no cover

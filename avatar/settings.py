@@ -145,6 +145,10 @@ class Settings(BaseSettings):
 
     # --- deployment: metrics, model downloads, capacity plan (deploy issue) ------------------
     # (settings of the deploy issue go here)
+    # Each `avatar worker` serves its merged prefork metrics on this port (0: no exporter).
+    worker_metrics_port: int = Field(0, ge=0, le=65535)
+    metrics_dir: Path = Path("")  # prometheus multiprocess files; empty: data_dir / "metrics"
+    models_manifest: Path = Path("")  # `avatar models pull` manifest; empty: the repo's models.lock.json
 
     # --- limits -------------------------------------------------------------------------
     max_message_chars: int = Field(2000, ge=1)

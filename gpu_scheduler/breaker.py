@@ -32,6 +32,8 @@ from typing import Any
 
 import redis
 
+from avatar.metrics import BREAKER_EVENTS
+
 __all__ = ["CLOSED", "HALF_OPEN", "OPEN", "CircuitBreaker", "CircuitOpen"]
 
 CLOSED = "closed"
@@ -163,6 +165,9 @@ class CircuitBreaker:
         )
         state, failures, opened_at, retry, allowed = reply
         opened = _text(opened_at)
+        if op != "read":
+            event = op if op != "allow" else ("allowed" if int(allowed) == 1 else "refused")
+            BREAKER_EVENTS.labels(breaker=self.name, event=event).inc()
         return {
             "state": _text(state),
             "consecutive_failures": int(_text(failures)),

@@ -38,9 +38,12 @@ from typing import Any, TypedDict
 
 import redis
 
-from gpu_scheduler.registry import ModelSpec
+from avatar.metrics import MODEL_EVICTIONS, observe_model_load
+from gpu_scheduler.registry import TTS_FAST_F5, TTS_HQ_BREEZYVOICE, TTS_HQ_COSYVOICE, ModelSpec
 
 DEFAULT_KEY_PREFIX = "avatar"
+# TTS models also feed the seed's tts_model_load_seconds{mode}.
+TTS_MODES = {TTS_FAST_F5: "fast", TTS_HQ_COSYVOICE: "hq", TTS_HQ_BREEZYVOICE: "hq"}
 _FIELDS = ("footprint", "residency", "in_use", "owner", "last_used", "evict_requests", "peak_mb")
 _SEP = "\t"
 
@@ -274,7 +277,10 @@ class VRAMBudget:
             raise BudgetExceeded(spec.name, spec.footprint_mb, used, cap)
         if status == 1:
             return []
-        return [_s(name) for name in result[3:]]
+        victims = [_s(name) for name in result[3:]]
+        if victims:
+            MODEL_EVICTIONS.labels(gpu=self.gpu, reason="lru").inc(len(victims))
+        return victims
 
     def owner_of(self, name: str) -> str | None:
         value = self.client.hget(self._keys[3], name)
@@ -351,8 +357,10 @@ class VRAMBudget:
         """Atomically remove every idle on-demand model (only ``owner``'s if given)."""
         now = self.clock() if now is None else now
         args = [repr(float(now)), repr(self.idle_unload_s), owner or ""]
-        names = self._unload_idle(keys=self._keys, args=args)
-        return [_s(n) for n in names]
+        names = [_s(n) for n in self._unload_idle(keys=self._keys, args=args)]
+        if names:
+            MODEL_EVICTIONS.labels(gpu=self.gpu, reason="idle").inc(len(names))
+        return names
 
     # --- reporting ----------------------------------------------------------------------
 
@@ -456,6 +464,8 @@ class ModelHost:
                 raise
             self._objects[spec.name] = obj
             self.load_seconds[spec.name] = time.perf_counter() - started
+            observe_model_load(self.load_seconds[spec.name], gpu=self.budget.gpu, model=spec.name,
+                               tts_mode=TTS_MODES.get(spec.name))
             return obj
 
     def get(self, name: str) -> Any:

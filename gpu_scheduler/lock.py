@@ -44,6 +44,8 @@ import redis
 from redis.exceptions import LockError, RedisError
 from redis.lock import Lock
 
+from avatar.metrics import LOCK_WAIT
+
 log = logging.getLogger(__name__)
 
 # KEYS: lock, fence, owner. ARGV: lock token of the new holder.
@@ -215,10 +217,12 @@ class FencedSlot:
                 raise RuntimeError(f"slot {self.name!r} is already held by this object")
             # thread_local=False: the heartbeat thread must see the token set here.
             lock = self.client.lock(self.name, timeout=self.ttl_s, thread_local=False)
+            started = time.perf_counter()
             if blocking_timeout == 0:
                 ok = lock.acquire(blocking=False)
             else:
                 ok = lock.acquire(blocking=True, blocking_timeout=blocking_timeout)
+            LOCK_WAIT.labels(lock=self.name, outcome="acquired" if ok else "busy").observe(time.perf_counter() - started)
             if not ok:
                 return None
             lock_token = lock.local.token

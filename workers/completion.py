@@ -7,6 +7,7 @@ import uuid
 from avatar.db import ConversationTurn, session_scope
 from avatar.db.models import utcnow
 from avatar.domain import ErrorCode, TurnStatus
+from avatar.metrics import observe_e2e_latency
 from avatar.events import TURN_AUDIO_COMPLETE, get_emitter
 from avatar.redis import get_redis
 from avatar.settings import Settings
@@ -18,6 +19,8 @@ def complete_turn_if_settled(state: TurnState, *, session_id: str, settings: Set
         return False
     latency = state.latency()
     failed = state.failed_count()
+    if "first_audio_ms" in latency:
+        observe_e2e_latency(latency["first_audio_ms"] / 1000.0)
     with session_scope() as db:
         turn = db.get(ConversationTurn, uuid.UUID(state.turn_id))
         if turn is None:

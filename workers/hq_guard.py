@@ -21,6 +21,7 @@ from contextlib import contextmanager
 
 import redis
 
+from avatar.metrics import HQ_OOM
 from avatar.settings import Settings
 from gpu_scheduler.breaker import CircuitBreaker
 from gpu_scheduler.lock import Fence, FencedSlot
@@ -85,10 +86,12 @@ def synthesize_hq(
             clip = synthesize()
         except Exception as exc:
             if is_cuda_oom(exc) and attempt == 1:
+                HQ_OOM.labels(outcome="retried").inc()
                 log.warning("CUDA out of memory in HQ synthesis; freeing memory and retrying once")
                 free_gpu_memory(evict_idle)
                 continue
             if is_cuda_oom(exc):
+                HQ_OOM.labels(outcome="degraded").inc()
                 raise DegradeToFast("VRAM_EXHAUSTED", "顯存不足，已降級至快速模式") from exc
             breaker.record_failure()
             raise

@@ -26,6 +26,7 @@ from avatar.events import (
     TURN_STARTED,
     get_emitter,
 )
+from avatar.metrics import observe_llm_ttft
 from avatar.redis import get_redis
 from avatar.settings import Settings, get_settings
 from avatar.storage import get_storage
@@ -106,6 +107,7 @@ def run_reply(
             continue
         if not parts:
             state.mark("first_token_ms", accepted_at)
+            observe_llm_ttft(time.time() - accepted_at, model=engine.name)
         parts.append(delta)
         # A finished sentence goes to its TTS lane before the token is shown: audio first.
         for fragment in chunker.feed(delta):

@@ -19,6 +19,7 @@ from avatar.conversation import log_event
 from avatar.db import ConversationTurn, SynthesizedAudio, session_scope
 from avatar.domain import ErrorCode, TTSMode
 from avatar.events import error_payload, get_emitter
+from avatar.metrics import observe_tts_latency
 from avatar.redis import get_redis
 from avatar.settings import Settings, get_settings
 from avatar.storage import get_storage
@@ -60,7 +61,9 @@ def run_speech(job: SpeechJob, *, settings: Settings | None = None) -> dict[str,
                                  evict_idle=lambda: evict_idle_models(settings))
         else:
             clip = speak_normalised(engine, job.text, voice)
-        return clip, (time.perf_counter() - started) * 1000.0
+        elapsed = time.perf_counter() - started
+        observe_tts_latency(elapsed, mode=job.synth_mode.value, engine=engine.name)
+        return clip, elapsed * 1000.0
 
     def publish(clip: SynthesizedClip) -> tuple[bytes, list[int]]:
         wav = encode_wav(clip.samples, clip.sample_rate)

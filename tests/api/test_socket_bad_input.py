@@ -153,5 +153,5 @@ def test_rest_sessions_and_health_and_metrics(tiny_system: System) -> None:
 
     metrics = httpx.get(f"{base}/api/v1/metrics", timeout=10)
     assert metrics.status_code == 200 and "avatar_queue_length" in metrics.text
-    assert "avatar_active_sessions" in metrics.text and "avatar_hq_breaker_state 0.0" in metrics.text
+    assert "active_sessions_count" in metrics.text and 'gpu_breaker_state{breaker="tts_hq"} 0.0' in metrics.text
     assert httpx.get(f"{base}/docs", timeout=10).status_code == 200
