@@ -149,7 +149,7 @@ def models_tiny() -> None:
 
 @models_app.command("download")
 def models_download(
-    what: Annotated[str, typer.Argument(help="Which model: llm.")] = "llm",
+    what: Annotated[str, typer.Argument(help="Which model: llm, asr or all.")] = "llm",
 ) -> None:
     """Download real weights once (needs internet), with progress and checksums."""
     from workers.model_setup import download_models
