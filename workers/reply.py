@@ -81,7 +81,7 @@ def run_reply(
     def queue(fragment: str) -> None:
         nonlocal seq
         text = speakable_text(fragment)
-        if not text:
+        if not text or state.interrupted():
             return
         enqueue_speech(
             SpeechJob(
@@ -95,6 +95,8 @@ def run_reply(
     for delta in engine.stream(messages):
         if not delta:
             continue
+        if seq and state.interrupted():  # barge-in: the user spoke over this reply; stop writing
+            break
         if not parts:
             state.mark("first_token_ms", accepted_at)
         parts.append(delta)
@@ -110,6 +112,8 @@ def run_reply(
     with session_scope() as db:
         turn = db.get(ConversationTurn, uuid.UUID(turn_id))
         assert turn is not None
+        if turn.status == TurnStatus.INTERRUPTED:  # barge-in stored what was actually spoken
+            return {"turn_id": turn_id, "interrupted": True, "chars": len(reply)}
         turn.ai_response = reply
         turn.status = TurnStatus.SPEAKING if seq else TurnStatus.COMPLETED
         if not seq:
