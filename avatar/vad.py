@@ -93,6 +93,7 @@ class TurnDetector:
         self._pos = 0  # samples analysed so far
         self.in_speech = False
         self._candidate: int | None = None  # where unconfirmed speech began
+        self._rise: int | None = None  # where the probability last rose above neg_threshold
         self._start = 0
         self._silence: int | None = None
 
@@ -142,18 +143,28 @@ class TurnDetector:
     def _end(self, at: int, reason: str) -> VADEvent:
         audio = self._slice(self._start - self._pad, at + self._pad)
         self.in_speech, self._silence, self._candidate = False, None, None
+        if reason == "silence":
+            # Each utterance starts from a fresh recurrent state: after a long pause the
+            # carried state otherwise damps the next utterance's first syllable.
+            self.vad.reset()
         return VADEvent("speech_end", self._ms(at), audio, reason)
 
     def _step(self, prob: float) -> list[VADEvent]:
         window_start, self._pos = self._pos, self._pos + WINDOW
         events: list[VADEvent] = []
         if not self.in_speech:
+            # Hysteresis: speech begins where the probability first rose above the lower
+            # threshold, not at the window that crossed the upper one (soft onsets).
+            if prob < self.neg_threshold:
+                self._rise = None
+            elif self._rise is None:
+                self._rise = window_start
             if prob >= self.threshold:
                 if self._candidate is None:
-                    self._candidate = window_start
+                    self._candidate = self._rise if self._rise is not None else window_start
                 if self._pos - self._candidate >= self.min_speech_ms * SAMPLE_RATE / 1000:
                     self.in_speech, self._start, self._silence = True, self._candidate, None
-                    self._candidate = None
+                    self._candidate = self._rise = None
                     events.append(VADEvent("speech_start", self._ms(self._start)))
             elif prob < self.neg_threshold:
                 self._candidate = None
