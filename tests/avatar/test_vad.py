@@ -40,7 +40,7 @@ def test_espeak_mandarin_utterances_and_boundaries() -> None:
     found = utterances(events)
     assert len(found) == len(speech.truth_ms), (found, speech.truth_ms)
     for (start, end), (true_start, true_end) in zip(found, speech.truth_ms):
-        assert abs(start - true_start) <= start_tolerance_ms, (start, true_start)
+        assert abs(start - true_start) <= TOLERANCE_MS, (start, true_start)
         assert abs(end - true_end) <= TOLERANCE_MS, (end, true_end)
     ends = [e for e in events if e.kind == "speech_end"]
     assert all(e.reason == "silence" for e in ends)
