@@ -27,3 +27,4 @@ test: install
 bench: install
 	@scripts/services.sh
 	@$(VENV)/bin/python -m bench.overhead
+	@$(VENV)/bin/python -m bench.speech

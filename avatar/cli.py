@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from avatar.cli_speech import register as register_speech_commands
 from avatar.settings import LANES, get_settings
 
 app = typer.Typer(help="AVATAR: local voice chat assistant (Celery/Redis task-queue system).", no_args_is_help=True)
@@ -159,6 +160,9 @@ def models_download(
     except Exception as exc:
         typer.echo(f"download failed: {exc}", err=True)
         raise typer.Exit(1) from exc
+
+
+register_speech_commands(app)
 
 
 def main() -> None:  # pragma: no cover

@@ -112,7 +112,9 @@ def run_final(job: TranscriptionJob, *, settings: Settings | None = None) -> dic
     pcm = load_pcm(settings, job.audio_ref)
     if pcm is None:
         return _reject(job, "expired", settings)
+    started = time.perf_counter()
     transcript = get_asr_engine(settings).transcribe(pcm.astype(np.float32) / 32768.0)
+    asr_ms = round((time.perf_counter() - started) * 1000.0, 1)
     reason = rejection_reason(transcript, settings)
     if reason:
         return _reject(job, reason, settings, transcript)
@@ -135,7 +137,7 @@ def run_final(job: TranscriptionJob, *, settings: Settings | None = None) -> dic
     emitter.emit(TRANSCRIPTION_FINAL, {
         "transcription_id": transcription_id, "turn_id": turn_id, "utterance_id": job.utterance_id,
         "text": transcript.text, "confidence": transcript.confidence, "latency_ms": latency_ms,
-        "is_final": True,
+        "asr_ms": asr_ms, "is_final": True,
     }, job.session_id)
 
     # --- off the path to the reply: the WAV, the row, the prosody job ------------------------
@@ -150,7 +152,7 @@ def run_final(job: TranscriptionJob, *, settings: Settings | None = None) -> dic
             partial_results={
                 "partials": partials, "end_reason": job.end_reason, "utterance_id": job.utterance_id,
                 "no_speech_prob": transcript.no_speech_prob, "duration_s": round(transcript.duration_s, 3),
-                "engine": settings.asr_engine, "model": settings.asr_model,
+                "engine": settings.asr_engine, "model": settings.asr_model, "asr_ms": asr_ms,
             },
         ))
     client.delete(job.audio_ref, utterance_key(job.utterance_id, "partials"))
