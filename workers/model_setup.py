@@ -212,15 +212,25 @@ def make_tiny_llm(dest: Path, *, seed: int = 0, force: bool = False) -> Path:
         max_new_tokens=48,
     )
 
+    def write(tmp: Path) -> Path:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        return tmp
+
+    return _write_into_place(dest, write)
+
+
+def _write_into_place(dest: Path, write: Callable[[Path], Path]) -> Path:
+    """Build a model in a sibling temporary directory (``write(tmp)`` returns the folder to
+    keep) and move it into place, so a concurrent reader never sees a half-written one."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
     try:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        _make_readable(tmp)
+        built = write(tmp)
+        _make_readable(built)
         if dest.exists():
             shutil.rmtree(dest)
-        os.replace(tmp, dest)
+        os.replace(built, dest)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return dest
@@ -321,24 +331,17 @@ def make_tiny_whisper(dest: Path, *, seed: int = 0, force: bool = False) -> Path
         task_to_id={"transcribe": ids["<|transcribe|>"], "translate": ids["<|translate|>"]},
     )
 
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
-    try:
+    def write(tmp: Path) -> Path:
         hf_dir = tmp / "hf"
         model.save_pretrained(hf_dir)
         tokenizer.save_pretrained(hf_dir)
         WhisperFeatureExtractor(feature_size=80).save_pretrained(hf_dir)
-        ct2_dir = tmp / "ct2"
         ctranslate2.converters.TransformersConverter(
             str(hf_dir), copy_files=["tokenizer.json", "preprocessor_config.json"]
-        ).convert(str(ct2_dir), quantization="int8")
-        _make_readable(ct2_dir)
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.replace(ct2_dir, dest)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return dest
+        ).convert(str(tmp / "ct2"), quantization="int8")
+        return tmp / "ct2"
+
+    return _write_into_place(dest, write)
 
 
 # Each tiny model: its directory under models_dir/"tiny" and the function that writes it.
