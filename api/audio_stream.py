@@ -165,6 +165,10 @@ def register_audio_stream(
     async def handle(sid: str, stream: MicStream, event: VADEvent) -> None:
         room = session_room(stream.session_id)
         if event.kind == "speech_start":
+            if not await asyncio.to_thread(session_active, stream.session_id):  # ended meanwhile
+                stream.closed = True
+                await send_error(sid, ErrorCode.SESSION_NOT_FOUND, "此對話已結束，音訊不予處理（session ended）")
+                return
             stream.utterance_id, stream.heard, stream.barged = uuid.uuid4().hex, True, False
             stream.last_partial = time.monotonic()
             await sio.emit(VAD_STATE, {"state": "speech_start", "at_ms": event.at_ms,
@@ -215,6 +219,8 @@ def register_audio_stream(
                 limit=settings.audio_max_frames_per_s, event=AUDIO_CHUNK_IN,
             )
         for event in stream.detector.feed(np.frombuffer(pcm, dtype=np.int16)):
+            if stream.closed:
+                return None
             await handle(sid, stream, event)
         await after_frame(stream)
         return None
