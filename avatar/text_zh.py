@@ -13,6 +13,7 @@ HALLUCINATION_PHRASES: tuple[str, ...] = (
     "字幕", "明鏡與點點欄目", "優優獨播劇場", "YoYo Television Series", "Amara.org", "謝謝大家",
 )
 _SPACE = re.compile(r"\s+")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ufffd]")
 
 
 @lru_cache(maxsize=4)
@@ -22,8 +23,9 @@ def _converter(config: str) -> opencc.OpenCC:
 
 def to_traditional(text: str, config: str = "s2twp") -> str:
     """Simplified → Traditional with Taiwan phrasing; drops the replacement characters a
-    byte-level decoder leaves when a segment ends inside a multi-byte character."""
-    text = text.replace("\ufffd", "")
+    byte-level decoder leaves when a segment ends inside a multi-byte character, and control
+    characters."""
+    text = _CONTROL.sub("", text)
     text = _SPACE.sub(" ", text).strip()
     return _converter(config).convert(text) if text and config else text
 

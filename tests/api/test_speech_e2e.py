@@ -130,6 +130,16 @@ def test_barge_in_interrupts_the_reply(speech_system: System, utterance: np.ndar
 def test_bad_frames_get_errors_and_the_session_goes_on(speech_system: System, utterance: np.ndarray) -> None:
     other = speech_system.new_session()
 
+    async def bystander() -> EventClient:  # another session streaming at the same time
+        client, _ = await connected(speech_system)
+        await stream_realtime(client.sio.emit, utterance)
+        await client.wait_for(lambda: client.named("transcription_final"), 60, "the bystander's final")
+        await client.disconnect()
+        return client
+
+    async def both() -> tuple[EventClient, EventClient]:
+        return await asyncio.gather(scenario(), bystander())
+
     async def scenario() -> EventClient:
         client, _ = await connected(speech_system)
         good = utterance[:640].tobytes()
@@ -156,7 +166,8 @@ def test_bad_frames_get_errors_and_the_session_goes_on(speech_system: System, ut
         await client.disconnect()
         return client
 
-    client = asyncio.run(scenario())
+    client, other_client = asyncio.run(both())
+    assert not other_client.named("error"), other_client.named("error")  # unaffected
     codes = [e["code"] for e in client.named("error")]
     for code in ("BAD_AUDIO", "FRAME_TOO_LARGE", "UNAUTHORIZED", "RATE_LIMITED"):
         assert code in codes, codes

@@ -51,7 +51,7 @@ def test_transcribes_mandarin_with_language_zh(tiny_asr_models: Path) -> None:
     assert abs(transcript.duration_s - len(speech) / 16_000) < 0.01
     assert 0.0 <= transcript.confidence <= 1.0 and 0.0 <= transcript.no_speech_prob <= 1.0
     assert transcript.text == "".join(s.text for s in transcript.segments).strip()
-    assert "\ufffd" not in transcript.text
+    assert "\ufffd" not in transcript.text and all(ch.isprintable() for ch in transcript.text)
     partial = engine.transcribe(speech[:16_000], partial=True)
     assert partial.language == "zh"
 
