@@ -13,6 +13,7 @@ buffer is bounded: at most one maximum-length utterance plus the padding is ever
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -27,9 +28,12 @@ CONTEXT = 64
 
 
 def bundled_model_path() -> Path:
-    import faster_whisper
-
-    return Path(faster_whisper.__file__).parent / "assets" / "silero_vad_v6.onnx"
+    """The ONNX file inside the installed faster-whisper, found without importing it (the
+    API needs the file only, not CTranslate2 and PyAV)."""
+    spec = importlib.util.find_spec("faster_whisper")
+    if spec is None or not spec.origin:
+        raise RuntimeError('Silero VAD needs the faster-whisper package: pip install "faster-whisper>=1.1"')
+    return Path(spec.origin).parent / "assets" / "silero_vad_v6.onnx"
 
 
 @lru_cache(maxsize=2)

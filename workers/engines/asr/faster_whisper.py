@@ -10,6 +10,7 @@ Models are loaded once per process and per folder; ``availability()`` only check
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import threading
 from pathlib import Path
@@ -58,9 +59,7 @@ class FasterWhisperASR(ASREngine):
         return Path(self.settings.asr_model)
 
     def availability(self) -> Availability:
-        try:
-            import faster_whisper  # noqa: F401
-        except ImportError:
+        if importlib.util.find_spec("faster_whisper") is None:  # found, not imported: /health stays cheap
             return Availability(False, "faster-whisper is not installed", 'pip install "faster-whisper>=1.1"')
         missing = missing_whisper_files(self._path(False))
         missing = [m for m in missing if m != "preprocessor_config.json"]  # optional: 80 mels then
