@@ -22,9 +22,12 @@ status:
 
 test: install
 	@scripts/services.sh --postgres
+	@scripts/install-browser.sh
 	@$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 bench: install
 	@scripts/services.sh
 	@$(VENV)/bin/python -m bench.overhead
 	@$(VENV)/bin/python -m bench.speech
+	@$(VENV)/bin/python -m bench.prosody
+	@$(VENV)/bin/python -m bench.cloning

@@ -48,7 +48,9 @@ class TurnOut(BaseModel):
     latency: dict[str, Any]
     created_at: datetime
     completed_at: datetime | None
-    audio: list[AudioOut]
+    audio: list[AudioOut]  # HQ sentences first when the turn has them
+    replay_mode: str | None = None  # the tier a replay uses: hq once rendered, else fast
+    hq_url: str | None = None  # the whole turn in HQ (mode both), as in hq_audio_ready
 
 
 class Page(BaseModel):

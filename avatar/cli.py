@@ -10,6 +10,8 @@ from typing import Annotated, Optional
 import typer
 
 from avatar.cli_speech import register as register_speech_commands
+from avatar.cli_cloning import resynth as resynth_command
+from avatar.cli_prosody import analyze as analyze_command
 from avatar.settings import LANES, get_settings
 
 app = typer.Typer(help="AVATAR: local voice chat assistant (Celery/Redis task-queue system).", no_args_is_help=True)
@@ -17,6 +19,8 @@ db_app = typer.Typer(help="Database schema (Alembic).", no_args_is_help=True)
 models_app = typer.Typer(help="Model weights: tiny random models for offline runs, real ones for users.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(models_app, name="models")
+app.command("analyze")(analyze_command)
+app.command("resynth")(resynth_command)
 
 
 @app.command()

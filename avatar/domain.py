@@ -19,6 +19,7 @@ class Lane(StrEnum):
 class TTSMode(StrEnum):
     FAST = "fast"
     HQ = "hq"
+    BOTH = "both"  # fast first, then the whole turn re-rendered in HQ in the background
 
 
 class SessionStatus(StrEnum):

@@ -57,8 +57,8 @@ class UserMessage(BaseModel):
 
 
 class TTSModeChoice(BaseModel):
-    """``set_tts_mode {mode, voice_profile_id}``: which tier speaks this session's replies.
-    (``both``, fast first then the HQ upgrade, arrives with the cloning tiers.)"""
+    """``set_tts_mode {mode, voice_profile_id}``: which tier speaks this session's replies
+    (``both``: fast first, then the turn's HQ rendering, announced by ``hq_audio_ready``)."""
 
     model_config = ConfigDict(extra="ignore")
     mode: TTSMode

@@ -21,7 +21,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Profile = Literal["cpu", "gpu", "tiny"]
 LLMEngineName = Literal["transformers", "openai", "benchmark"]
-TTSEngineName = Literal["espeak", "benchmark"]
+TTSEngineName = Literal["espeak", "benchmark", "lite", "lite_hq", "f5", "cosyvoice", "breezyvoice"]
 StorageBackendName = Literal["local", "minio"]
 
 LOCAL_LLM_FOLDER = "qwen2.5-0.5b-instruct"  # where `avatar models download llm` puts it
@@ -32,15 +32,17 @@ LANES: tuple[str, ...] = ("llm", "tts_fast", "tts_hq", "asr", "prosody", "batch"
 _PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
     "cpu": {
         "llm_engine": "transformers",
-        "tts_fast_engine": "espeak",
-        "tts_hq_engine": "espeak",
+        # The CPU cloned voice; ``lite_hq`` is the same engine at its best settings
+        # (CosyVoice needs a GPU).
+        "tts_fast_engine": "lite",
+        "tts_hq_engine": "lite_hq",
     },
     "gpu": {
         "llm_engine": "openai",
         "llm_model": "Qwen/Qwen2.5-7B-Instruct-AWQ",
         "asr_device": "cuda",
-        "tts_fast_engine": "espeak",
-        "tts_hq_engine": "espeak",
+        "tts_fast_engine": "f5",
+        "tts_hq_engine": "cosyvoice",
     },
     "tiny": {
         "llm_engine": "transformers",
@@ -144,9 +146,32 @@ class Settings(BaseSettings):
 
     # --- voice cloning: voice profiles, lite/F5/CosyVoice, re-synthesis (cloning issue) -----
     # (settings of the cloning issue go here)
+    voice_upload_max_mb: float = Field(20.0, gt=0)
+    voice_min_speech_s: float = Field(5.0, ge=1.0)
+    voice_max_speech_s: float = Field(30.0, ge=5.0)
+    voice_reference_sr: int = 24_000  # the normalised reference; engines resample as they need
+    voice_preview_text: str = "你好，這是測試"
+    voice_preview_wait_s: float = Field(30.0, ge=0.0)
+    # GPU engines: local checkpoint paths (nothing is downloaded at run time).
+    tts_device: str = "cuda"  # torch device of the GPU engines (the worker's --gpu pins which)
+    f5_model: str = "F5TTS_v1_Base"
+    f5_ckpt_file: str = ""  # empty: models_dir/f5-tts/model.safetensors
+    f5_vocab_file: str = ""  # empty: models_dir/f5-tts/vocab.txt
+    f5_vocoder_dir: str = ""  # empty: models_dir/vocos-mel-24khz
+    f5_nfe_steps: int = Field(16, ge=2, le=64)  # fewer steps: faster (16 ≈ RTF 0.15 published)
+    cosyvoice_model_dir: str = ""  # empty: models_dir/CosyVoice2-0.5B
+    breezyvoice_model_dir: str = ""  # empty: models_dir/BreezyVoice
+    hq_turn_time_limit_s: int = 600  # rendering a whole turn in HQ (one job per turn)
+    resynth_progress_ttl_s: int = 7 * 24 * 3600
 
     # --- prosody analysis (prosody issue) -----------------------------------------------------
     # (settings of the prosody issue go here)
+    # Quality gate: below these an utterance gets ``insufficient_quality`` and no scores.
+    prosody_min_voiced_s: float = Field(0.8, ge=0.1)
+    prosody_min_snr_db: float = Field(20.0, ge=0.0)
+    prosody_max_duration_s: float = Field(120.0, ge=1.0)  # one utterance, not a lecture
+    prosody_soft_time_limit_s: int = 60
+    prosody_time_limit_s: int = 90
 
     # --- deployment: metrics, model downloads, capacity plan (deploy issue) ------------------
     # (settings of the deploy issue go here)

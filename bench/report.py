@@ -110,14 +110,15 @@ class Report:
 
 
 def write_section(out: Path, section: str, name: str = "overhead") -> None:
-    """Replace the ``bench:<name>`` section of ``out`` (or add it), keeping everything else."""
+    """Replace the ``bench:<name>`` section of ``out`` (or add it), keeping everything else.
+    ``section`` starts and ends with that section's markers."""
     section = section.rstrip("\n")
-    marker_start, marker_end = f"<!-- bench:{name}:start -->", f"<!-- bench:{name}:end -->"
+    start_marker, end_marker = f"<!-- bench:{name}:start -->", f"<!-- bench:{name}:end -->"
     if out.exists():
         text = out.read_text(encoding="utf-8")
-        start, end = text.find(marker_start), text.find(marker_end)
+        start, end = text.find(start_marker), text.find(end_marker)
         if start != -1 and end > start:
-            text = text[:start] + section + text[end + len(marker_end):]
+            text = text[:start] + section + text[end + len(end_marker):]
         else:
             text = text.rstrip("\n") + "\n\n" + section + "\n"
     else:

@@ -25,6 +25,7 @@ LLM_VLLM = "vllm-qwen2.5-7b-awq"
 ASR_WHISPER = "faster-whisper-large-v3-turbo"
 TTS_FAST_F5 = "f5-tts"
 TTS_HQ_COSYVOICE = "cosyvoice3"
+TTS_HQ_BREEZYVOICE = "breezyvoice"
 
 
 @dataclass(frozen=True)
@@ -82,5 +83,8 @@ DEFAULT_SPECS: dict[str, ModelSpec] = {
         ModelSpec(TTS_FAST_F5, weights_mb=800, working_mb=600, residency="on_demand"),
         # CosyVoice 3 (high-quality tier): the largest speech model, evicted when idle.
         ModelSpec(TTS_HQ_COSYVOICE, weights_mb=2300, working_mb=1200, residency="on_demand"),
+        # BreezyVoice (Taiwanese-accent HQ alternative, CosyVoice v1 300M + g2pW, fp32):
+        # planned *instead of* CosyVoice on the HQ lane, never beside it.
+        ModelSpec(TTS_HQ_BREEZYVOICE, weights_mb=1800, working_mb=1200, residency="on_demand"),
     )
 }

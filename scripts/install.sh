@@ -42,4 +42,21 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   "$VENV/bin/pip" install -q -e ".[dev]"
   touch "$stamp"
 fi
+
+# The web page (React + Vite in web/): npm ci from the committed lock file, then a build
+# whenever a source is newer than web/dist. Needs Node.js >= 20.19 with npm.
+if [ -f web/package.json ]; then
+  if ! command -v npm >/dev/null 2>&1 || ! node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)' 2>/dev/null; then
+    echo "!! Node.js >= 20.19 with npm not found: the chat page is not built (/ shows how to build it)" >&2
+  else
+    if [ ! -f web/node_modules/.package-lock.json ] || [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then
+      echo "==> installing the web page's packages (npm ci)"
+      (cd web && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+    if [ ! -f web/dist/index.html ] || [ -n "$(find web/src web/public web/index.html web/vite.config.ts web/package-lock.json -newer web/dist/index.html 2>/dev/null | head -1)" ]; then
+      echo "==> building the web page (web/dist)"
+      (cd web && npm run --silent build)
+    fi
+  fi
+fi
 echo "==> dependencies ready"

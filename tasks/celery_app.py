@@ -2,5 +2,5 @@
 
 from celery import Celery
 
-app = Celery("avatar", include=["tasks.llm", "tasks.tts", "tasks.prosody", "tasks.diagnostics", "tasks.asr"])
+app = Celery("avatar", include=["tasks.llm", "tasks.tts", "tasks.prosody", "tasks.diagnostics", "tasks.voices", "tasks.asr"])
 app.config_from_object("celeryconfig")

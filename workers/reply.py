@@ -33,6 +33,7 @@ from avatar.settings import Settings, get_settings
 from avatar.storage import get_storage
 from avatar.text import speakable_text
 from tasks.jobs import SpeechJob
+from workers.cloning import HQTurnJob
 from workers.completion import complete_turn_if_settled, fail_turn
 from workers.engines.base import EngineUnavailable
 from workers.engines.registry import get_llm_engine
@@ -44,9 +45,12 @@ EnqueueSpeech = Callable[[SpeechJob], None]
 
 
 def run_reply(
-    turn_id: str, *, accepted_at: float, enqueue_speech: EnqueueSpeech, settings: Settings | None = None
+    turn_id: str, *, accepted_at: float, enqueue_speech: EnqueueSpeech, settings: Settings | None = None,
+    enqueue_hq_turn: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     settings = settings or get_settings()
+    if enqueue_hq_turn is None:
+        from tasks.voices import enqueue_hq_turn
     emitter = get_emitter(settings)
     state = TurnState(get_redis(settings.redis_url), turn_id)
 
@@ -78,7 +82,11 @@ def run_reply(
 
     chunker = SentenceChunker()
     parts: list[str] = []
+    sentences: list[str] = []
     seq = 0
+    # Mode ``both``: every sentence is spoken by the fast tier now; the HQ tier renders the
+    # whole turn afterwards (workers/cloning.py) and replaces it for replays.
+    live_mode = TTSMode.FAST if mode is TTSMode.BOTH else mode
 
     def queue(fragment: str) -> None:
         nonlocal seq
@@ -88,10 +96,11 @@ def run_reply(
         enqueue_speech(
             SpeechJob(
                 session_id=session_id, turn_id=turn_id, trace_id=trace_id, generation=generation,
-                seq=seq, text=text, mode=mode, voice_profile_id=voice_profile_id,
+                seq=seq, text=text, mode=live_mode, voice_profile_id=voice_profile_id,
                 accepted_at=accepted_at,
             )
         )
+        sentences.append(text)
         seq += 1
 
     for delta in engine.stream(messages):
@@ -127,6 +136,11 @@ def run_reply(
         return {"turn_id": turn_id, "interrupted": True, "chars": len(reply)}
     state.set_expected(seq)
     emitter.emit(TURN_COMPLETE, {"turn_id": turn_id, "text": reply, "chunks": seq}, session_id)
+    if seq and mode is TTSMode.BOTH:
+        enqueue_hq_turn(HQTurnJob(
+            session_id=session_id, turn_id=turn_id, trace_id=trace_id, generation=generation,
+            sentences=sentences, voice_profile_id=voice_profile_id, accepted_at=accepted_at,
+        ).model_dump(mode="json"))
     if seq:
         complete_turn_if_settled(state, session_id=session_id, settings=settings)
     else:  # nothing to speak: the turn ends here, with the same closing event as always

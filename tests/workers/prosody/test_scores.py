@@ -1,0 +1,71 @@
+"""The score formula: robust z against the norms (or the speaker's own baseline), signed
+weighted sum, logistic; the explanation adds up to the score."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from workers.prosody.scores import GAIN, SCORES, Z_CLIP, load_norms, score
+from workers.prosody.transcript import count_filled_pauses, count_syllables
+
+
+def _at_norms(**changes: float) -> dict[str, float]:
+    features = {name: v["center"] for name, v in load_norms()["features"].items()}
+    return {**features, **changes}
+
+
+def test_every_scored_feature_has_a_norm_and_weights_sum_to_one() -> None:
+    norms = load_norms()["features"]
+    for name, terms in SCORES.items():
+        assert sum(t.weight for t in terms) == pytest.approx(1.0), name
+        for term in terms:
+            assert term.feature in norms and norms[term.feature]["scale"] > 0
+
+
+def test_a_speaker_at_the_norms_scores_50() -> None:
+    mode, scores, _ = score(_at_norms())
+    assert mode == "norms"
+    assert scores == {"confidence": 50.0, "stability": 50.0, "affability": 50.0}
+
+
+def test_the_explanation_adds_up_to_the_score() -> None:
+    features = _at_norms(speech_rate_sps=6.0, pause_ratio=0.4, jitter_local_pct=2.0, f0_sd_st=1.0)
+    _, scores, explanation = score(features)
+    for name, rows in explanation.items():
+        logit = sum(r["contribution"] for r in rows)
+        assert scores[name] == pytest.approx(100 / (1 + math.exp(-logit)), abs=0.06)
+        assert sum(r["weight"] for r in rows) == pytest.approx(1.0, abs=0.005)
+        contributions = [abs(r["contribution"]) for r in rows]
+        assert contributions == sorted(contributions, reverse=True), "largest effect first"
+    pause = next(r for r in explanation["confidence"] if r["feature"] == "pause_ratio")
+    assert pause["z"] == Z_CLIP and pause["contribution"] < 0  # clipped, and lowers confidence
+
+
+def test_rate_deviation_lowers_affability_both_ways() -> None:
+    fast = score(_at_norms(speech_rate_sps=6.5))[1]["affability"]
+    slow = score(_at_norms(speech_rate_sps=2.5))[1]["affability"]
+    assert fast == slow < 50.0
+    assert score(_at_norms(speech_rate_sps=6.5))[1]["confidence"] > 50.0
+
+
+def test_speaker_mode_needs_three_earlier_utterances() -> None:
+    earlier = [_at_norms(f0_median_st=0.0 + i * 0.1) for i in range(3)]
+    assert score(_at_norms(), earlier[:2])[0] == "norms"
+    mode, scores, explanation = score(_at_norms(f0_median_st=0.1), earlier)
+    assert mode == "speaker"
+    assert scores["confidence"] == pytest.approx(50.0, abs=0.1)
+    row = next(r for r in explanation["confidence"] if r["feature"] == "f0_median_st")
+    # Three near-identical utterances: the scale is floored at half the norm's spread.
+    assert row["scale"] == pytest.approx(0.5 * load_norms()["features"]["f0_median_st"]["scale"])
+    higher = score(_at_norms(f0_median_st=3.1), earlier)[1]["confidence"]
+    assert higher == pytest.approx(100 / (1 + math.exp(GAIN * 0.15 * 2.0)), abs=0.1)
+
+
+def test_syllables_and_fillers_from_the_transcript() -> None:
+    assert count_syllables("今天天氣很好。") == 6
+    assert count_syllables("我用 Google 打電話") == 5 + 2  # vowel groups: a rough count
+    assert count_filled_pauses("嗯，就是，那個，我想問一下") == 3
+    assert count_filled_pauses("這就是我要的那個東西") == 0  # ordinary words, not fillers
+    assert count_filled_pauses("呃 um 我不知道") == 2

@@ -1,0 +1,84 @@
+"""The prosody job in-process on a real SQLite database, local storage and Redis: the row
+it writes, and a redelivered job updating that row instead of adding a second one."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from avatar.audio import encode_wav
+from avatar.db import ConversationTurn, ProsodyScore, Session, Transcription, session_scope
+from avatar.db.migrate import upgrade
+from avatar.settings import Settings
+from avatar.storage import get_storage, raw_input_key
+from tasks.jobs import ProsodyJob
+from tests.conftest import REDIS_BASE, REDIS_DB
+from tests.workers.prosody import speech as sp
+from workers.prosody.service import run_prosody
+
+TEXT = "今天台北天氣晴朗，很適合出門走走。"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    settings = Settings(
+        data_dir=tmp_path, redis_url=f"{REDIS_BASE}/{REDIS_DB['prosody']}",
+        socketio_channel=f"avatar-test-{uuid.uuid4().hex[:8]}",
+    )
+    upgrade(settings.resolved_database_url)
+    return settings
+
+
+def _utterance(settings: Settings, samples: object) -> ProsodyJob:
+    with session_scope(settings.resolved_database_url) as db:
+        turn = ConversationTurn(session=Session(), turn_number=1, user_input=TEXT)
+        key = raw_input_key("s", uuid.uuid4(), datetime.now(UTC))
+        transcription = Transcription(turn=turn, final_text=TEXT, audio_url=key)
+        db.add(transcription)
+        db.flush()
+        ids = (str(turn.session_id), str(turn.turn_id), str(transcription.transcription_id))
+    if samples is not None:
+        get_storage(settings).put(key, encode_wav(samples, sp.RATE))  # type: ignore[arg-type]
+    return ProsodyJob(
+        session_id=ids[0], turn_id=ids[1], transcription_id=ids[2], trace_id=str(uuid.uuid4()),
+        audio_key=key, transcript=TEXT, speech_ended_at=time.time(),
+    )
+
+
+def _rows(settings: Settings) -> list[ProsodyScore]:
+    with session_scope(settings.resolved_database_url) as db:
+        return list(db.scalars(select(ProsodyScore)).all())
+
+
+def test_a_redelivered_job_updates_its_row(settings: Settings) -> None:
+    job = _utterance(settings, sp.espeak_speech(TEXT).samples)
+    first = run_prosody(job, settings=settings)
+    assert first["status"] == "ok" and first["stored"]
+    again = run_prosody(job, settings=settings)
+    assert again["scores"] == first["scores"]
+    [row] = _rows(settings)
+    assert str(row.transcription_id) == job.transcription_id
+    assert row.confidence == first["scores"]["confidence"]
+    assert row.features["status"] == "ok" and len(row.features["egemaps"]) == 88
+    assert row.features["praat"]["syllables"] == 15  # one per character
+
+
+def test_an_unknown_transcription_is_reported_but_not_stored(settings: Settings) -> None:
+    job = _utterance(settings, sp.espeak_speech(TEXT).samples)
+    stray = job.model_copy(update={"transcription_id": str(uuid.uuid4())})
+    result = run_prosody(stray, settings=settings)
+    assert result["status"] == "ok" and result["stored"] is False
+    assert _rows(settings) == []
+
+
+def test_the_job_uses_the_gate_settings(settings: Settings) -> None:
+    strict = settings.model_copy(update={"prosody_min_voiced_s": 60.0})
+    result = run_prosody(_utterance(strict, sp.espeak_speech(TEXT).samples), settings=strict)
+    assert result["status"] == "insufficient_quality" and result["scores"] is None
+    [row] = _rows(strict)
+    assert row.confidence is None and row.features["quality"]["reasons"] == ["too_little_voice"]

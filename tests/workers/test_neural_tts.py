@@ -1,0 +1,162 @@
+"""The GPU cloning engines (F5-TTS, CosyVoice, BreezyVoice).
+
+Their packages cannot be installed here (they need torchaudio, which has no CPU build on
+these machines, and CosyVoice/BreezyVoice are not on PyPI): the contract tests run against
+the real packages when importable and skip with that reason otherwise. Everything around
+the model call is tested for real: availability and install hints, argument mapping, the
+transcript requirement, sentence handling, reference resampling, and loading a (tiny,
+randomly initialised) model through the GPU's shared VRAM budget in Redis.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import os
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pytest
+import redis
+import soundfile as sf
+
+from avatar.settings import Settings
+from tests.conftest import REDIS_BASE, REDIS_DB
+from tests.voices import espeak_reference
+from workers.engines.base import EngineUnavailable
+from workers.engines.tts.base import VoiceReference
+from workers.engines.tts.breezyvoice import BreezyVoiceTTS
+from workers.engines.tts.cosyvoice import COSYVOICE3_PREFIX, CosyVoiceTTS
+from workers.engines.tts.f5 import F5TTSEngine
+from workers.engines.tts.neural import NeuralCloneTTS, prepared_reference, split_sentences
+
+NO_F5 = "f5-tts is not installed: it needs torchaudio, which has no CPU build on these machines"
+NO_COSYVOICE = "CosyVoice is not installed: it lives in the GPU HQ worker image (not on PyPI)"
+
+
+@pytest.fixture(scope="module")
+def voice(tmp_path_factory: pytest.TempPathFactory) -> VoiceReference:
+    path = espeak_reference(tmp_path_factory.mktemp("ref") / "ref.wav", variant="f2", pitch=60)
+    return VoiceReference(profile_id="p1", audio_path=path, transcript="這是一段用來測試聲音複製的參考錄音")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("f5_tts") is None, reason=NO_F5)
+def test_f5_contract_with_the_real_package(tmp_path: Path) -> None:
+    from f5_tts.api import F5TTS
+
+    engine = F5TTSEngine(settings=Settings(models_dir=tmp_path))
+    assert set(engine.load_kwargs()) <= set(inspect.signature(F5TTS.__init__).parameters)
+    infer = inspect.signature(F5TTS.infer).parameters
+    ref = VoiceReference(profile_id="p", audio_path=tmp_path / "r.wav", transcript="你好")
+    assert set(engine.infer_kwargs("你好", ref, tmp_path / "r.wav", None)) <= set(infer)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("cosyvoice") is None, reason=NO_COSYVOICE)
+def test_cosyvoice_contract_with_the_real_package() -> None:
+    from cosyvoice.cli.cosyvoice import CosyVoice2
+
+    params = inspect.signature(CosyVoice2.inference_zero_shot).parameters
+    assert {"tts_text", "prompt_text", "prompt_wav", "stream"} <= set(params) or \
+        {"tts_text", "prompt_text", "prompt_speech_16k", "stream"} <= set(params)
+
+
+@pytest.mark.parametrize("engine_type", [F5TTSEngine, CosyVoiceTTS, BreezyVoiceTTS])
+def test_unavailable_with_an_install_hint(engine_type: type[NeuralCloneTTS], voice: VoiceReference) -> None:
+    if importlib.util.find_spec(engine_type.package) is not None:
+        pytest.skip(f"{engine_type.package} is installed here")
+    engine = engine_type(settings=Settings(profile="gpu"))
+    availability = engine.availability()
+    assert not availability.ok and "not installed" in availability.reason and availability.fix
+    with pytest.raises(EngineUnavailable) as raised:
+        engine.synthesize("你好", voice=voice)
+    assert raised.value.fix == availability.fix
+
+
+def test_f5_argument_mapping(tmp_path: Path, voice: VoiceReference) -> None:
+    engine = F5TTSEngine(settings=Settings(models_dir=tmp_path, f5_nfe_steps=8, tts_device="cuda:0"))
+    load = engine.load_kwargs()
+    assert load["ckpt_file"] == str(tmp_path / "f5-tts" / "model.safetensors")
+    assert load["vocab_file"] == str(tmp_path / "f5-tts" / "vocab.txt")
+    assert load["vocoder_local_path"] == str(tmp_path / "vocos-mel-24khz") and load["device"] == "cuda:0"
+    kwargs = engine.infer_kwargs("今天天氣很好。", voice, tmp_path / "ref.wav", "sad")
+    assert kwargs["ref_text"] == voice.transcript, "the transcript is always passed (no Whisper download)"
+    assert kwargs["gen_text"] == "今天天氣很好。" and kwargs["nfe_step"] == 8 and kwargs["speed"] < 1.0
+
+
+class CosyVoice3:
+    """Stands in for the upstream class of that name (it needs weights): only its name
+    and the generator methods' presence matter to the adapter's choice."""
+
+    def inference_zero_shot(self, **_: Any) -> Any: ...
+    def inference_instruct2(self, **_: Any) -> Any: ...
+
+
+def test_cosyvoice_zero_shot_and_instruct_mapping(tmp_path: Path, voice: VoiceReference) -> None:
+    engine = CosyVoiceTTS(settings=Settings(models_dir=tmp_path))
+    method, kwargs = engine.calls(CosyVoice3(), "你好。", voice, tmp_path / "r.wav", None)
+    assert method == "inference_zero_shot" and kwargs["prompt_text"] == COSYVOICE3_PREFIX + voice.transcript
+    method, kwargs = engine.calls(CosyVoice3(), "你好。", voice, tmp_path / "r.wav", "happy")
+    assert method == "inference_instruct2" and "開心" in kwargs["instruct_text"] and kwargs["stream"] is False
+    assert engine.model_path() == tmp_path / "CosyVoice2-0.5B"
+
+
+def test_sentences_and_reference_resampling(voice: VoiceReference) -> None:
+    parts = split_sentences("今天台北天氣晴朗，氣溫大約二十五度。很適合出門走走，也可以去公園散步。")
+    assert len(parts) >= 2 and "".join(parts).replace(" ", "") .startswith("今天台北")
+    path = prepared_reference(voice, 16_000, 3.0)
+    info = sf.info(path)
+    assert info.samplerate == 16_000 and info.duration <= 3.0 + 1e-3
+    assert prepared_reference(voice, 16_000, 3.0) == path, "cached"
+
+
+class TinyCloneTTS(NeuralCloneTTS):
+    """The shared neural-engine path with a tiny randomly initialised torch model standing in
+    for F5/CosyVoice weights (labelled): same loading, budget and sentence handling."""
+
+    name: ClassVar[str] = "tiny_clone"
+    package: ClassVar[str] = "torch"
+    install_hint: ClassVar[str] = "pip install torch"
+    model_name: ClassVar[str] = "f5-tts"  # booked with F5-TTS's registered footprint
+    reference_sr: ClassVar[int] = 24_000
+    reference_max_s: ClassVar[float] = 12.0
+    calls: ClassVar[list[str]] = []
+
+    def model_path(self) -> Path:
+        return Path(__file__)
+
+    def load(self) -> Any:
+        import torch
+
+        return torch.nn.Linear(16, 240)
+
+    def infer(self, model: Any, sentence: str, voice: VoiceReference, reference: Path, style: str | None):
+        import torch
+
+        self.calls.append(sentence)
+        with torch.no_grad():
+            out = model(torch.randn(len(sentence), 16)).reshape(-1)
+        return out, 24_000
+
+
+def test_models_load_through_the_vram_budget(voice: VoiceReference) -> None:
+    url = f"{REDIS_BASE}/{REDIS_DB['cloning_units']}"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    engine = TinyCloneTTS(settings=Settings(redis_url=url, gpu_preset="single-4090"))
+    with pytest.raises(EngineUnavailable, match="transcript"):
+        engine.synthesize("你好。", voice=VoiceReference(profile_id="x", audio_path=voice.audio_path))
+    clip = engine.synthesize("今天天氣很好，我們去散步。明天也要一起去公園走走喔。", voice=voice)
+    assert clip.sample_rate == 24_000 and len(clip.samples) > 0 and len(engine.calls) >= 2
+    from workers.engines.tts.gpu_host import model_host
+
+    snapshot = model_host(engine.settings).budget.snapshot()
+    assert snapshot["models"]["f5-tts"]["footprint_mb"] == 1400 and snapshot["models"]["f5-tts"]["in_use"] == 0
+    assert snapshot["models"]["f5-tts"]["owner"].endswith(f":{os.getpid()}")
+    assert np.isfinite(clip.samples).all()
+    # After a CUDA OOM the HQ guard frees what this process holds and nobody uses.
+    from workers.engines.tts.gpu_host import evict_idle_models
+
+    assert evict_idle_models(engine.settings) == ["f5-tts"]
+    assert "f5-tts" not in model_host(engine.settings).budget.snapshot()["models"]
+    client.flushdb()

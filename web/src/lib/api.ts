@@ -1,0 +1,176 @@
+/** REST calls to the AVATAR API (same origin). Errors become `ApiError` with the server's
+ * message, so the page can show it inline. */
+import type { Capabilities, VoiceProfile } from "./types";
+
+export class ApiError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+  }
+}
+
+/** FastAPI answers `{detail: string | [{msg, loc}] | {code, message}}`; pull out the text. */
+export function errorMessage(body: unknown, fallback: string): string {
+  if (!body || typeof body !== "object") return fallback;
+  const b = body as Record<string, unknown>;
+  const detail = b.detail ?? b.error ?? b.message;
+  if (typeof detail === "string") return detail;
+  if (Array.isArray(detail)) {
+    return detail
+      .map((d) => (d && typeof d === "object" ? String((d as Record<string, unknown>).msg ?? "") : String(d)))
+      .filter(Boolean)
+      .join("；") || fallback;
+  }
+  if (detail && typeof detail === "object") {
+    const d = detail as Record<string, unknown>;
+    if (typeof d.message === "string") return d.message;
+  }
+  return fallback;
+}
+
+async function request<T>(path: string, init?: RequestInit): Promise<T> {
+  const response = await fetch(path, init);
+  const type = response.headers.get("content-type") ?? "";
+  const body: unknown = type.includes("json") ? await response.json().catch(() => null) : null;
+  if (!response.ok) {
+    throw new ApiError(errorMessage(body, `HTTP ${response.status}`), response.status);
+  }
+  return body as T;
+}
+
+export function createSession(): Promise<{ session_id: string; token: string }> {
+  return request("/api/v1/sessions", { method: "POST" });
+}
+
+/** Which optional features this server has, read from its OpenAPI description. */
+export async function fetchCapabilities(): Promise<Capabilities> {
+  try {
+    const spec = await request<{ paths?: Record<string, unknown> }>("/openapi.json");
+    const paths = Object.keys(spec?.paths ?? {});
+    return {
+      voiceProfiles: paths.some((p) => p.startsWith("/api/v1/voice-profiles")),
+      prosody: paths.some((p) => p.startsWith("/api/v1/prosody")),
+      sessionProsody: paths.some((p) => /^\/api\/v1\/sessions\/\{[^}]+\}\/prosody/.test(p)),
+    };
+  } catch {
+    return { voiceProfiles: false, prosody: false, sessionProsody: false };
+  }
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === "string" && v ? v : typeof v === "number" ? String(v) : undefined;
+}
+
+function num(v: unknown): number | undefined {
+  return typeof v === "number" && Number.isFinite(v) ? v : undefined;
+}
+
+export function toVoiceProfile(raw: unknown): VoiceProfile | null {
+  if (!raw || typeof raw !== "object") return null;
+  const r = raw as Record<string, unknown>;
+  const id = str(r.voice_profile_id) ?? str(r.profile_id) ?? str(r.id);
+  if (!id) return null;
+  const durationMs = num(r.duration_ms);
+  return {
+    id,
+    name: str(r.name) ?? str(r.profile_name) ?? "未命名",
+    url: str(r.url) ?? str(r.playback_url) ?? str(r.audio_url) ?? str(r.original_url),
+    durationSec: num(r.duration_sec) ?? num(r.duration) ?? (durationMs !== undefined ? durationMs / 1000 : undefined),
+    transcript: str(r.transcript) ?? str(r.reference_text),
+    createdAt: str(r.created_at),
+  };
+}
+
+export async function listVoiceProfiles(): Promise<VoiceProfile[]> {
+  const body = await request<unknown>("/api/v1/voice-profiles");
+  const items = Array.isArray(body)
+    ? body
+    : ((body as Record<string, unknown>)?.items ?? (body as Record<string, unknown>)?.profiles ?? []);
+  return (Array.isArray(items) ? items : []).map(toVoiceProfile).filter((p): p is VoiceProfile => p !== null);
+}
+
+export async function uploadVoiceProfile(file: Blob, name: string, transcript: string, filename?: string): Promise<VoiceProfile | null> {
+  const form = new FormData();
+  form.append("file", file, filename ?? (file instanceof File ? file.name : "recording.wav"));
+  form.append("name", name);
+  if (transcript.trim()) form.append("transcript", transcript.trim());
+  const body = await request<unknown>("/api/v1/voice-profiles", { method: "POST", body: form });
+  return toVoiceProfile(body);
+}
+
+export async function deleteVoiceProfile(id: string): Promise<void> {
+  await request<unknown>(`/api/v1/voice-profiles/${encodeURIComponent(id)}`, { method: "DELETE" });
+}
+
+/** The first playable url in a preview answer: `{url}`, `{fast_url}`, or per tier
+ * (`{tiers: {fast: {status, url}, hq: {...}}}`, fast first). `pending` when a tier is still
+ * being synthesised, or the failure reason. */
+export function previewUrlOf(body: unknown): { url?: string; pending: boolean; reason?: string } {
+  if (!body || typeof body !== "object") return { pending: false };
+  const b = body as Record<string, unknown>;
+  const direct = str(b.url) ?? str(b.fast_url) ?? str(b.hq_url);
+  if (direct) return { url: direct, pending: false };
+  const tiers = (b.tiers && typeof b.tiers === "object" ? b.tiers : b) as Record<string, unknown>;
+  let pending = false;
+  let reason: string | undefined;
+  for (const name of ["fast", "hq", ...Object.keys(tiers)]) {
+    const tier = tiers[name];
+    if (!tier || typeof tier !== "object") continue;
+    const t = tier as Record<string, unknown>;
+    if (str(t.url)) return { url: str(t.url), pending: false };
+    if (t.status === "pending") pending = true;
+    reason ??= str(t.reason) ?? str(t.error) ?? str(t.message);
+  }
+  return { pending, reason };
+}
+
+/** Asks for a preview of the voice; answers audio bytes or JSON, polled while pending. */
+export async function previewVoiceProfile(id: string, waitMs = 60000): Promise<string> {
+  const path = `/api/v1/voice-profiles/${encodeURIComponent(id)}/preview`;
+  const deadline = Date.now() + waitMs;
+  let response = await fetch(path, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+  for (;;) {
+    const type = response.headers.get("content-type") ?? "";
+    if (!response.ok) {
+      const body = type.includes("json") ? await response.json().catch(() => null) : null;
+      throw new ApiError(errorMessage(body, `HTTP ${response.status}`), response.status);
+    }
+    if (type.startsWith("audio/")) return URL.createObjectURL(await response.blob());
+    const found = previewUrlOf(await response.json());
+    if (found.url) return found.url;
+    if (!found.pending || Date.now() > deadline) {
+      throw new ApiError(found.reason ?? "預覽沒有音訊（no preview audio）", 500);
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+    response = await fetch(path);
+  }
+}
+
+export function fetchProsody(transcriptionId: string): Promise<unknown> {
+  return request(`/api/v1/prosody/${encodeURIComponent(transcriptionId)}`);
+}
+
+export function fetchSessionProsody(sessionId: string): Promise<unknown> {
+  return request(`/api/v1/sessions/${encodeURIComponent(sessionId)}/prosody`);
+}
+
+export interface StoredTurn {
+  turn_id: string;
+  turn_number?: number;
+  user_input?: string;
+  ai_response?: string | null;
+  status?: string;
+  error_code?: string | null;
+  error_message?: string | null;
+  latency?: Record<string, number>;
+  audio?: { seq: number; url: string; mode?: string; text?: string; duration_sec?: number }[];
+  /** spoken turns, once speech input stores them */
+  transcription_id?: string | null;
+  transcription?: { transcription_id?: string } | null;
+}
+
+export function fetchTurns(sessionId: string): Promise<StoredTurn[]> {
+  return request(`/api/v1/sessions/${encodeURIComponent(sessionId)}/turns`);
+}

@@ -1,0 +1,84 @@
+"""One utterance in, one report out: quality gate, features, scores, explanation."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from workers.prosody.audio import InvalidAudio, decode, prepare
+from workers.prosody.features import egemaps_features, praat_features
+from workers.prosody.quality import Quality, QualityLimits, gate, precheck, refused
+from workers.prosody.scores import load_norms, score
+
+
+@dataclass
+class ProsodyReport:
+    quality: Quality
+    mode: str = "norms"  # "norms" or "speaker" (the speaker's earlier utterances)
+    scores: dict[str, float] | None = None  # None when the quality gate refused
+    explanation: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    praat: dict[str, Any] = field(default_factory=dict)
+    egemaps: dict[str, float] = field(default_factory=dict)
+    analysis_ms: float = 0.0
+
+    @property
+    def status(self) -> str:
+        return "ok" if self.quality.ok else "insufficient_quality"
+
+    def features(self) -> dict[str, Any]:
+        """What the ``prosody_scores.features`` column holds (JSON)."""
+        return {
+            "status": self.status, "quality": self.quality.as_dict(), "mode": self.mode,
+            "explanation": self.explanation, "praat": self.praat, "egemaps": self.egemaps,
+            "norms_version": load_norms()["version"], "analysis_ms": round(self.analysis_ms, 1),
+        }
+
+
+def _finite(features: dict[str, Any]) -> dict[str, Any]:
+    # JSON has no NaN: openSMILE yields NaN for some functionals of very short voicing.
+    return {
+        k: (float(v) if np.isfinite(v) else None) if isinstance(v, (int, float)) else v
+        for k, v in features.items()
+    }
+
+
+def analyze(
+    samples: np.ndarray,
+    sample_rate: int,
+    transcript: str = "",
+    baseline: list[dict[str, float]] | None = None,
+    limits: QualityLimits | None = None,
+) -> ProsodyReport:
+    """Analyse one utterance. Never raises on bad audio: the report says why instead.
+
+    ``baseline`` holds the Praat features of the speaker's earlier utterances (same
+    session); with three or more the scores become speaker-relative.
+    """
+    started = time.perf_counter()
+    limits = limits or QualityLimits()
+    try:
+        x = prepare(samples, sample_rate)
+    except InvalidAudio as exc:
+        return ProsodyReport(quality=refused(exc.reason))
+    early = precheck(x, limits)
+    if early is not None:
+        return ProsodyReport(quality=early, analysis_ms=(time.perf_counter() - started) * 1000)
+    praat, tracks = praat_features(x, transcript)
+    praat = _finite(praat)
+    quality = gate(x, tracks, praat, limits)
+    report = ProsodyReport(quality=quality, praat=praat, egemaps=_finite(egemaps_features(x)))
+    if quality.ok:
+        report.mode, report.scores, report.explanation = score(praat, baseline)
+    report.analysis_ms = (time.perf_counter() - started) * 1000
+    return report
+
+
+def analyze_wav(data: bytes, transcript: str = "", **kwargs: Any) -> ProsodyReport:
+    try:
+        samples, rate = decode(data)
+    except InvalidAudio as exc:
+        return ProsodyReport(quality=refused(exc.reason))
+    return analyze(samples, rate, transcript, **kwargs)
