@@ -195,7 +195,10 @@ def register_audio_stream(
             stream.barged = True
             await asyncio.to_thread(interrupt_active_turn, settings, stream.session_id, stream.playback, emitter)
         now = time.monotonic()
-        if speech_ms >= PARTIAL_MIN_SPEECH_MS and (now - stream.last_partial) * 1000 >= settings.partial_interval_ms:
+        # No partial during a pause: the utterance may be about to end, and a partial still
+        # running then would hold up the final on the asr lane.
+        if (speech_ms >= PARTIAL_MIN_SPEECH_MS and not detector.pausing
+                and (now - stream.last_partial) * 1000 >= settings.partial_interval_ms):
             stream.last_partial = now
             audio = detector.current_utterance()
             if audio is not None:

@@ -48,6 +48,7 @@ _PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
         "llm_engine": "transformers",
         "llm_max_tokens": 48,
         "asr_min_confidence": 0.0,  # a random model has no confidence worth the name
+        "asr_temperature_fallback": False,  # its decodes always "fail": stay greedy, deterministic
         "tts_fast_engine": "espeak",
         "tts_hq_engine": "espeak",
     },
@@ -123,6 +124,8 @@ class Settings(BaseSettings):
     asr_device: Literal["cpu", "cuda", "auto"] = "cpu"
     asr_compute_type: str = ""  # empty: int8 on CPU, float16 on CUDA
     asr_beam_size: int = Field(5, ge=1, le=10)
+    # Retry a failed decode (repetitive or improbable) at temperatures 0.2 and 0.4 (sampling).
+    asr_temperature_fallback: bool = True
     asr_cpu_threads: int = Field(2, ge=0)
     asr_initial_prompt: str = "以下是台灣華語的對話，請使用繁體中文。"
     asr_opencc_config: str = "s2twp"

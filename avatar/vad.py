@@ -116,6 +116,11 @@ class TurnDetector:
             return None
         return self._slice(self._start - self._pad, self._pos)
 
+    @property
+    def pausing(self) -> bool:
+        """In an utterance, but silent since the last window(s): it may be about to end."""
+        return self.in_speech and self._silence is not None
+
     def speech_ms(self) -> float:
         return (self._pos - self._start) * 1000 / SAMPLE_RATE if self.in_speech else 0.0
 

@@ -85,7 +85,7 @@ class FasterWhisperASR(ASREngine):
             initial_prompt=s.asr_initial_prompt or None,
             condition_on_previous_text=False,  # one utterance: nothing earlier to condition on
             vad_filter=False,  # the API's VAD already cut the utterance
-            temperature=0.0 if partial else (0.0, 0.2, 0.4),
+            temperature=(0.0, 0.2, 0.4) if s.asr_temperature_fallback and not partial else 0.0,
         )
         segments = [
             TranscriptSegment(
