@@ -28,5 +28,6 @@ test: install
 bench: install
 	@scripts/services.sh
 	@$(VENV)/bin/python -m bench.overhead
+	@$(VENV)/bin/python -m bench.speech
 	@$(VENV)/bin/python -m bench.prosody
 	@$(VENV)/bin/python -m bench.cloning

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import socketio
 from pydantic import BaseModel, ValidationError
 
+from api.audio_stream import register_audio_stream
 from api.security import verify_session_token
 from avatar.conversation import AcceptedTurn, ConversationError, accept_user_message, parse_uuid
 from avatar.db import ConversationTurn, Session, VoiceProfile, session_scope
@@ -85,7 +86,9 @@ def create_socket_server(settings: Settings) -> socketio.AsyncServer:
         async_mode="asgi",
         client_manager=manager,
         cors_allowed_origins="*",
-        max_http_buffer_size=2_000_000,
+        # Large enough that an oversized microphone frame reaches its handler and is refused
+        # with FRAME_TOO_LARGE instead of the transport dropping the connection.
+        max_http_buffer_size=max(2_000_000, settings.audio_max_message_bytes),
         logger=False,
         engineio_logger=False,
     )
@@ -97,6 +100,8 @@ def create_socket_server(settings: Settings) -> socketio.AsyncServer:
         payload = error_payload(code, message, **extra)
         await sio.emit(ERROR, payload, to=sid)
         return {"ok": False, "error": payload}
+
+    forget_audio_stream = register_audio_stream(sio, settings, send_error, admission)
 
     @sio.event
     async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
@@ -131,6 +136,7 @@ def create_socket_server(settings: Settings) -> socketio.AsyncServer:
     @sio.event
     async def disconnect(sid: str, *args: Any) -> None:
         session_id = (await sio.get_session(sid) or {}).get("session_id")
+        forget_audio_stream(sid)
         if session_id:
             SOCKET_CONNECTIONS.dec()
             await asyncio.to_thread(admission.leave, session_id)

@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from avatar.cli_speech import register as register_speech_commands
 from avatar.cli_cloning import resynth as resynth_command
 from avatar.cli_prosody import analyze as analyze_command
 from avatar.settings import LANES, get_settings
@@ -164,7 +165,7 @@ def models_tiny() -> None:
 
 @models_app.command("download")
 def models_download(
-    what: Annotated[str, typer.Argument(help="Which model: llm.")] = "llm",
+    what: Annotated[str, typer.Argument(help="Which model: llm, asr or all.")] = "llm",
 ) -> None:
     """The configured local LLM (cpu profile); `avatar models pull` once its manifest entry is locked."""
     from workers.model_pull import DEFAULT_MANIFEST, Manifest
@@ -184,6 +185,7 @@ def models_download(
 from avatar import cli_deploy  # noqa: E402  (deployment commands live in their own module)
 
 cli_deploy.register(app, models_app)
+register_speech_commands(app)
 
 
 def main() -> None:  # pragma: no cover

@@ -58,6 +58,9 @@ class ErrorCode(StrEnum):
     HQ_UNAVAILABLE = "HQ_UNAVAILABLE"  # HQ breaker open: degraded to fast
     BUSY = "BUSY"  # admission control: too many active sessions; retry_after_s says when
     STALE_TURN = "STALE_TURN"  # a reply that never finished, closed when a new message came
+    BAD_AUDIO = "BAD_AUDIO"  # a microphone frame that is not PCM16 mono 16 kHz
+    FRAME_TOO_LARGE = "FRAME_TOO_LARGE"  # a microphone frame longer than AVATAR_AUDIO_MAX_FRAME_MS
+    RATE_LIMITED = "RATE_LIMITED"  # more microphone frames per second than allowed
     INTERNAL = "INTERNAL"
 
 

@@ -25,6 +25,8 @@ TTSEngineName = Literal["espeak", "benchmark", "lite", "lite_hq", "f5", "cosyvoi
 StorageBackendName = Literal["local", "minio"]
 
 LOCAL_LLM_FOLDER = "qwen2.5-0.5b-instruct"  # where `avatar models download llm` puts it
+LOCAL_ASR_FOLDER = "faster-whisper-small"  # `avatar models download asr`
+LOCAL_ASR_FOLDER_GPU = "faster-whisper-large-v3-turbo"
 LANES: tuple[str, ...] = ("llm", "tts_fast", "tts_hq", "asr", "prosody", "batch")
 
 _PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -38,12 +40,15 @@ _PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
     "gpu": {
         "llm_engine": "openai",
         "llm_model": "Qwen/Qwen2.5-7B-Instruct-AWQ",
+        "asr_device": "cuda",
         "tts_fast_engine": "f5",
         "tts_hq_engine": "cosyvoice",
     },
     "tiny": {
         "llm_engine": "transformers",
         "llm_max_tokens": 48,
+        "asr_min_confidence": 0.0,  # a random model has no confidence worth the name
+        "asr_temperature_fallback": False,  # its decodes always "fail": stay greedy, deterministic
         "tts_fast_engine": "espeak",
         "tts_hq_engine": "espeak",
     },
@@ -113,6 +118,34 @@ class Settings(BaseSettings):
 
     # --- speech input: audio in, VAD, ASR (speech-input issue) ----------------------------
     # (settings of the speech-input issue go here)
+    asr_engine: Literal["faster_whisper"] = "faster_whisper"
+    asr_model: str = ""  # a CTranslate2 Whisper folder; empty: models_dir/<profile default>
+    asr_partial_model: str = ""  # a smaller model for live partials; empty: same as asr_model
+    asr_device: Literal["cpu", "cuda", "auto"] = "cpu"
+    asr_compute_type: str = ""  # empty: int8 on CPU, float16 on CUDA
+    asr_beam_size: int = Field(5, ge=1, le=10)
+    # Retry a failed decode (repetitive or improbable) at temperatures 0.2 and 0.4 (sampling).
+    asr_temperature_fallback: bool = True
+    asr_cpu_threads: int = Field(2, ge=0)
+    asr_initial_prompt: str = "以下是台灣華語的對話，請使用繁體中文。"
+    asr_opencc_config: str = "s2twp"
+    # Hallucination guard: Whisper invents text on silence and noise.
+    asr_max_no_speech_prob: float = Field(0.6, ge=0.0, le=1.0)
+    asr_min_confidence: float = Field(0.3, ge=0.0, le=1.0)
+    asr_soft_time_limit_s: int = 60
+    asr_time_limit_s: int = 90
+    # VAD turn-taking (Silero, per session, in the API process)
+    vad_threshold: float = Field(0.5, gt=0.0, lt=1.0)
+    vad_min_silence_ms: int = Field(500, ge=100)
+    vad_min_speech_ms: int = Field(250, ge=32)
+    vad_speech_pad_ms: int = Field(100, ge=0)
+    vad_max_utterance_s: float = Field(30.0, ge=1.0)
+    partial_interval_ms: int = Field(700, ge=100)  # at most one partial in flight per session
+    # Microphone frames: PCM16 mono 16 kHz
+    audio_max_frame_ms: int = Field(500, ge=20)
+    audio_max_frames_per_s: float = Field(100.0, ge=1.0)  # token bucket per session
+    audio_max_message_bytes: int = Field(16_000_000, ge=1_000_000)  # transport limit (then refused)
+    barge_in_min_speech_ms: int = Field(300, ge=0)  # speech this long interrupts the reply
 
     # --- voice cloning: voice profiles, lite/F5/CosyVoice, re-synthesis (cloning issue) -----
     # (settings of the cloning issue go here)
@@ -191,6 +224,10 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _default_model_paths(self) -> Settings:
         # Local model folders live under models_dir unless a path/name is given explicitly.
+        if not self.asr_model:
+            folder = "tiny/asr" if self.profile == "tiny" else (
+                LOCAL_ASR_FOLDER_GPU if self.profile == "gpu" else LOCAL_ASR_FOLDER)
+            self.asr_model = str(self.resolved_models_dir / folder)
         if not self.llm_model:
             folder = "tiny/llm" if self.profile == "tiny" else LOCAL_LLM_FOLDER
             self.llm_model = str(self.resolved_models_dir / folder)

@@ -39,3 +39,15 @@ class ProsodyJob(BaseModel):
     audio_key: str  # storage key of the 16 kHz mono WAV (raw_inputs/...)
     transcript: str = ""  # final ASR text: one Chinese character = one syllable for the rate
     speech_ended_at: float  # unix time the utterance ended (end of speech → event latency)
+
+
+class TranscriptionJob(BaseModel):
+    """Transcribe one utterance cut by the API's VAD (the ``asr`` lane). The audio itself waits
+    in Redis under ``audio_ref`` (PCM16 mono 16 kHz, short TTL), not in the message."""
+
+    session_id: str
+    utterance_id: str
+    audio_ref: str
+    partial: bool = False  # a live pass while the user still speaks
+    speech_ended_at: float = 0.0  # unix time the utterance ended (finals)
+    end_reason: str = "silence"  # silence | max_length | stream_end

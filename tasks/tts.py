@@ -13,6 +13,8 @@ from tasks.celery_app import app
 from tasks.guard import run_guarded
 from tasks.jobs import SpeechJob
 from avatar.events import get_emitter
+from avatar.redis import get_redis
+from workers.turn_state import TurnState
 from workers.hq_guard import DegradeToFast, SlotBusy
 from workers.speech import run_speech, speech_failed
 
@@ -61,8 +63,9 @@ def enqueue_speech(job: SpeechJob) -> None:
     """Send a sentence to its lane; a turn's first sentence gets the highest priority."""
     payload = [job.model_dump(mode="json")]
     if job.synth_mode is TTSMode.HQ:
-        synthesize_hq.apply_async(args=payload, queue=Lane.TTS_HQ.value, priority=Priority.HQ_UPGRADE)
+        result = synthesize_hq.apply_async(args=payload, queue=Lane.TTS_HQ.value, priority=Priority.HQ_UPGRADE)
     else:
-        synthesize_fast.apply_async(
+        result = synthesize_fast.apply_async(
             args=payload, queue=Lane.TTS_FAST.value, priority=Priority.for_sentence(job.seq)
         )
+    TurnState(get_redis(_settings.redis_url), job.turn_id).add_task(result.id)  # for barge-in

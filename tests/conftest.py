@@ -15,7 +15,7 @@ from tests.system import System, free_port
 REDIS_BASE = os.environ.get("AVATAR_TEST_REDIS", "redis://127.0.0.1:6379")
 # Each kind of system gets its own Redis database so queues never mix between fixtures.
 # Reserved for the systems of later issues: 1 web, 2 deploy, 3 prosody, 4-5 cloning, 9-10 speech.
-REDIS_DB = {"web": 1, "deploy": 2, "prosody": 3, "cloning": 4, "cloning_units": 5, "hq_oom": 6, "hq": 7, "admission": 8, "tiny": 11, "bench": 12, "faults": 13, "priorities": 14, "noweights": 15}
+REDIS_DB = {"web": 1, "deploy": 2, "prosody": 3, "cloning": 4, "cloning_units": 5, "hq_oom": 6, "hq": 7, "admission": 8, "speech": 9, "speech_bench": 10, "tiny": 11, "bench": 12, "faults": 13, "priorities": 14, "noweights": 15}
 
 
 def _require_redis(url: str) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 
+from sqlalchemy import update
+
 from avatar.db import ConversationTurn, session_scope
 from avatar.db.models import utcnow
 from avatar.domain import ErrorCode, TurnStatus
@@ -15,8 +17,8 @@ from workers.turn_state import TurnState
 
 
 def complete_turn_if_settled(state: TurnState, *, session_id: str, settings: Settings) -> bool:
-    if not state.claim_completion():
-        return False
+    if state.interrupted() or not state.claim_completion():
+        return False  # an interrupted turn was closed by the barge-in
     latency = state.latency()
     failed = state.failed_count()
     if "first_audio_ms" in latency:
@@ -26,15 +28,21 @@ def complete_turn_if_settled(state: TurnState, *, session_id: str, settings: Set
         if turn is None:
             return False
         chunks = int(state.r.get(state.key("expected")) or 0)
-        turn.latency = {**(turn.latency or {}), **latency, "chunks": chunks}
+        values: dict[str, object] = {"latency": {**(turn.latency or {}), **latency, "chunks": chunks}}
         if turn.status == TurnStatus.SPEAKING:
             if failed:
-                turn.status = TurnStatus.ERROR
-                turn.error_code = turn.error_code or ErrorCode.ENGINE_FAILED
-                turn.error_message = turn.error_message or f"{failed} of {chunks} sentences could not be spoken"
+                values["status"] = TurnStatus.ERROR.value
+                values["error_code"] = turn.error_code or ErrorCode.ENGINE_FAILED.value
+                values["error_message"] = turn.error_message or f"{failed} of {chunks} sentences could not be spoken"
             else:
-                turn.status = TurnStatus.COMPLETED
-            turn.completed_at = utcnow()
+                values["status"] = TurnStatus.COMPLETED.value
+            values["completed_at"] = utcnow()
+        # Conditional: a barge-in that stored the turn as interrupted meanwhile wins.
+        db.execute(
+            update(ConversationTurn)
+            .where(ConversationTurn.turn_id == turn.turn_id, ConversationTurn.status == turn.status)
+            .values(**values)
+        )
     get_emitter(settings).emit(
         TURN_AUDIO_COMPLETE,
         {"turn_id": state.turn_id, "chunks": chunks, "failed": failed, "latency": latency},

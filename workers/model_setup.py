@@ -212,15 +212,25 @@ def make_tiny_llm(dest: Path, *, seed: int = 0, force: bool = False) -> Path:
         max_new_tokens=48,
     )
 
+    def write(tmp: Path) -> Path:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        return tmp
+
+    return _write_into_place(dest, write)
+
+
+def _write_into_place(dest: Path, write: Callable[[Path], Path]) -> Path:
+    """Build a model in a sibling temporary directory (``write(tmp)`` returns the folder to
+    keep) and move it into place, so a concurrent reader never sees a half-written one."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
     try:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        _make_readable(tmp)
+        built = write(tmp)
+        _make_readable(built)
         if dest.exists():
             shutil.rmtree(dest)
-        os.replace(tmp, dest)
+        os.replace(built, dest)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return dest
@@ -235,10 +245,110 @@ def _make_readable(directory: Path) -> None:
         path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
 
 
+# --- tiny Whisper (CTranslate2, for faster-whisper) -------------------------------------------
+
+WHISPER_SPECIALS_BEFORE_LANGS = ["<|endoftext|>", "<|startoftranscript|>"]
+WHISPER_SPECIALS_AFTER_LANGS = [
+    "<|translate|>", "<|transcribe|>", "<|startoflm|>", "<|startofprev|>", "<|nospeech|>", "<|notimestamps|>",
+]
+CT2_WHISPER_FILES = ("model.bin", "config.json", "tokenizer.json", "preprocessor_config.json")
+
+
+def missing_whisper_files(model_dir: Path) -> list[str]:
+    """What a CTranslate2 Whisper folder lacks for an offline load (cheap file check).
+    ``tokenizer.json`` matters: without it faster-whisper fetches a tokenizer from the Hub."""
+    if not model_dir.is_dir():
+        return ["directory"]
+    return [name for name in CT2_WHISPER_FILES if not (model_dir / name).is_file()]
+
+
+def make_tiny_whisper(dest: Path, *, seed: int = 0, force: bool = False) -> Path:
+    """Write a tiny random multilingual Whisper, converted to CTranslate2 int8, to ``dest``.
+
+    Offline and with ``language="zh"`` honoured, because the folder holds ``tokenizer.json``,
+    a ``preprocessor_config.json`` with the mel size, and the empty-string token that
+    CTranslate2 takes as the mark of a multilingual vocabulary. Special tokens (languages,
+    tasks, the empty token) are suppressed, so the random decoder writes ordinary tokens.
+    """
+    dest = Path(dest)
+    if not force and not missing_whisper_files(dest):
+        return dest
+    try:
+        import ctranslate2
+        import torch
+        from faster_whisper.tokenizer import _LANGUAGE_CODES
+        from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+        from transformers import (
+            GenerationConfig,
+            WhisperConfig,
+            WhisperFeatureExtractor,
+            WhisperForConditionalGeneration,
+            WhisperTokenizerFast,
+        )
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise ModelSetupError(f"tiny Whisper needs torch, transformers and faster-whisper ({exc}); {INSTALL_HINT}") from exc
+    import json
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    bpe.train_from_iterator(
+        TINY_CORPUS.splitlines(),
+        trainer=trainers.BpeTrainer(
+            vocab_size=800, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
+        ),
+    )
+    spec = json.loads(bpe.to_str())
+    empty_id = spec["model"]["vocab"][""] = len(spec["model"]["vocab"])
+    specials = (
+        WHISPER_SPECIALS_BEFORE_LANGS + [f"<|{code}|>" for code in _LANGUAGE_CODES] + WHISPER_SPECIALS_AFTER_LANGS
+    )
+    tokenizer = WhisperTokenizerFast(
+        tokenizer_object=Tokenizer.from_str(json.dumps(spec)),
+        bos_token="<|endoftext|>", eos_token="<|endoftext|>", unk_token="<|endoftext|>",
+        pad_token="<|endoftext|>", additional_special_tokens=specials[1:],
+    )
+    tokenizer.add_tokens(["<|%.2f|>" % (i * 0.02) for i in range(1501)])  # timestamps follow
+    ids = {token: tokenizer.convert_tokens_to_ids(token) for token in specials}
+    eot, sot = ids["<|endoftext|>"], ids["<|startoftranscript|>"]
+    suppress = sorted([empty_id] + [i for token, i in ids.items() if token != "<|endoftext|>"])
+    config = WhisperConfig(
+        vocab_size=len(tokenizer), num_mel_bins=80, d_model=32,
+        encoder_layers=1, encoder_attention_heads=2, encoder_ffn_dim=64,
+        decoder_layers=1, decoder_attention_heads=2, decoder_ffn_dim=64,
+        max_source_positions=1500, max_target_positions=448,
+        pad_token_id=eot, bos_token_id=eot, eos_token_id=eot, decoder_start_token_id=sot,
+        suppress_tokens=suppress, begin_suppress_tokens=[eot],
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = WhisperForConditionalGeneration(config).eval()
+    model.generation_config = GenerationConfig(
+        decoder_start_token_id=sot, eos_token_id=eot, pad_token_id=eot, bos_token_id=eot,
+        suppress_tokens=suppress, begin_suppress_tokens=[eot], max_length=448,
+        no_timestamps_token_id=ids["<|notimestamps|>"], is_multilingual=True,
+        lang_to_id={f"<|{code}|>": ids[f"<|{code}|>"] for code in _LANGUAGE_CODES},
+        task_to_id={"transcribe": ids["<|transcribe|>"], "translate": ids["<|translate|>"]},
+    )
+
+    def write(tmp: Path) -> Path:
+        hf_dir = tmp / "hf"
+        model.save_pretrained(hf_dir)
+        tokenizer.save_pretrained(hf_dir)
+        WhisperFeatureExtractor(feature_size=80).save_pretrained(hf_dir)
+        ctranslate2.converters.TransformersConverter(
+            str(hf_dir), copy_files=["tokenizer.json", "preprocessor_config.json"]
+        ).convert(str(tmp / "ct2"), quantization="int8")
+        return tmp / "ct2"
+
+    return _write_into_place(dest, write)
+
+
 # Each tiny model: its directory under models_dir/"tiny" and the function that writes it.
 # Other model kinds (tiny whisper, tiny TTS) register here.
 TINY_MODEL_BUILDERS: dict[str, Callable[[Path], Path]] = {
     "llm": make_tiny_llm,
+    "asr": make_tiny_whisper,
 }
 
 
@@ -375,11 +485,58 @@ def llm_download_target(settings: Settings) -> tuple[str, Path]:
     )
 
 
+# CTranslate2 builds of Whisper on the Hub, by the local folder name the settings use.
+KNOWN_ASR_REPOS: dict[str, str] = {
+    "faster-whisper-small": "Systran/faster-whisper-small",
+    "faster-whisper-medium": "Systran/faster-whisper-medium",
+    "faster-whisper-large-v3": "Systran/faster-whisper-large-v3",
+    "faster-whisper-large-v3-turbo": "mobiuslabsgmbh/faster-whisper-large-v3-turbo",
+}
+
+
+def download_asr(settings: Settings, *, log: Callable[[str], None] = _log) -> Path:
+    """The configured faster-whisper folder(s), from the Hub, checked like the LLM."""
+    dest = Path(settings.asr_model)
+    repo_id = KNOWN_ASR_REPOS.get(dest.name.lower())
+    if repo_id is None:
+        if settings.profile == "tiny":
+            raise ModelSetupError("the tiny profile uses generated models: run `avatar models tiny`")
+        raise ModelSetupError(
+            f"AVATAR_ASR_MODEL={dest} is not a known model folder ({', '.join(KNOWN_ASR_REPOS)}); "
+            "copy a CTranslate2 Whisper model there yourself."
+        )
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise ModelSetupError(f"downloading models needs huggingface_hub; {INSTALL_HINT}") from exc
+    log(f"downloading {repo_id} -> {dest}")
+    try:
+        snapshot_download(repo_id, local_dir=dest, allow_patterns=["*.json", "*.bin", "*.txt"])
+    except Exception as exc:  # network errors come from several libraries
+        raise ModelSetupError(f"could not download {repo_id} ({type(exc).__name__}: {exc})") from exc
+    if (dest / CHECKSUM_FILE).exists():
+        verify_checksums(dest, log=log)
+    else:
+        write_checksums(dest, log=log)
+    missing = missing_whisper_files(dest)
+    if missing == ["preprocessor_config.json"]:  # older CT2 builds: faster-whisper's default (80 mels)
+        missing = []
+    if missing:
+        raise ModelSetupError(f"{dest} is incomplete after download (no {', '.join(missing)})")
+    log(f"ok: {dest}")
+    return dest
+
+
 def download_models(
     settings: Settings, what: str = "llm", *, log: Callable[[str], None] = _log
 ) -> dict[str, Path]:
-    """``avatar models download [what]``: real weights for the local models (today: the LLM)."""
-    if what not in ("llm", "all"):
-        raise ModelSetupError(f"unknown model kind {what!r}; choose llm or all")
-    repo_id, dest = llm_download_target(settings)
-    return {"llm": download_llm(dest, repo_id=repo_id, log=log)}
+    """``avatar models download [what]``: real weights for the local models (llm, asr, all)."""
+    if what not in ("llm", "asr", "all"):
+        raise ModelSetupError(f"unknown model kind {what!r}; choose llm, asr or all")
+    done: dict[str, Path] = {}
+    if what in ("llm", "all"):
+        repo_id, dest = llm_download_target(settings)
+        done["llm"] = download_llm(dest, repo_id=repo_id, log=log)
+    if what in ("asr", "all"):
+        done["asr"] = download_asr(settings, log=log)
+    return done

@@ -13,11 +13,13 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy import update
+
 from avatar.chunker import SentenceChunker
 from avatar.conversation import build_messages, log_event
 from avatar.db import ConversationTurn, session_scope
 from avatar.db.models import utcnow
-from avatar.domain import ErrorCode, TTSMode, TurnStatus
+from avatar.domain import OPEN_TURN_STATUSES, ErrorCode, TTSMode, TurnStatus
 from avatar.events import (
     LLM_TOKEN,
     TURN_AUDIO_COMPLETE,
@@ -90,7 +92,7 @@ def run_reply(
     def queue(fragment: str) -> None:
         nonlocal seq
         text = speakable_text(fragment)
-        if not text:
+        if not text or state.interrupted():
             return
         enqueue_speech(
             SpeechJob(
@@ -105,6 +107,8 @@ def run_reply(
     for delta in engine.stream(messages):
         if not delta:
             continue
+        if seq and state.interrupted():  # barge-in: the user spoke over this reply; stop writing
+            break
         if not parts:
             state.mark("first_token_ms", accepted_at)
             observe_llm_ttft(time.time() - accepted_at, model=engine.name)
@@ -118,14 +122,20 @@ def run_reply(
 
     reply = "".join(parts).strip()
     state.mark("text_done_ms", accepted_at)
+    values: dict[str, Any] = {"ai_response": reply, "status": TurnStatus.SPEAKING if seq else TurnStatus.COMPLETED}
+    if not seq:
+        values.update(completed_at=utcnow(), latency={**state.latency(), "chunks": 0})
     with session_scope() as db:
-        turn = db.get(ConversationTurn, uuid.UUID(turn_id))
-        assert turn is not None
-        turn.ai_response = reply
-        turn.status = TurnStatus.SPEAKING if seq else TurnStatus.COMPLETED
-        if not seq:
-            turn.completed_at = utcnow()
-            turn.latency = {**state.latency(), "chunks": 0}
+        # Conditional: a barge-in that stored the turn as interrupted (with the text actually
+        # spoken) meanwhile wins.
+        saved = db.execute(
+            update(ConversationTurn)
+            .where(ConversationTurn.turn_id == uuid.UUID(turn_id),
+                   ConversationTurn.status.in_([s.value for s in OPEN_TURN_STATUSES]))
+            .values(**values)
+        ).rowcount
+    if not saved:
+        return {"turn_id": turn_id, "interrupted": True, "chars": len(reply)}
     state.set_expected(seq)
     emitter.emit(TURN_COMPLETE, {"turn_id": turn_id, "text": reply, "chunks": seq}, session_id)
     if seq and mode is TTSMode.BOTH:

@@ -47,6 +47,8 @@ def run_speech(job: SpeechJob, *, settings: Settings | None = None) -> dict[str,
     state = TurnState(get_redis(settings.redis_url), job.turn_id)
     if state.generation() != job.generation:
         return {"skipped": "stale generation"}  # the reply was restarted; this sentence is gone
+    if state.interrupted():
+        return {"skipped": "interrupted"}  # the user spoke over this reply (barge-in)
 
     client = get_redis(settings.redis_url)
     # No availability pre-check per sentence: an engine that cannot run raises
@@ -67,6 +69,8 @@ def run_speech(job: SpeechJob, *, settings: Settings | None = None) -> dict[str,
 
     def publish(clip: SynthesizedClip) -> tuple[bytes, list[int]]:
         wav = encode_wav(clip.samples, clip.sample_rate)
+        if state.interrupted():  # barge-in while this sentence was being synthesised
+            return wav, []
         emitted = _sequencer(settings).deliver(
             session_id=job.session_id, turn_id=job.turn_id, mode=job.mode.value,
             generation=job.generation, seq=job.seq, audio=wav,
@@ -92,6 +96,8 @@ def run_speech(job: SpeechJob, *, settings: Settings | None = None) -> dict[str,
     # --- off the path to first audio ---------------------------------------------------
     if state.generation() != job.generation:
         return {"skipped": "reply restarted while speaking"}
+    if not emitted and state.interrupted():
+        return {"skipped": "interrupted"}
     stored_mode = job.synth_mode.value
     key = synthesized_key(stored_mode, job.turn_id, job.seq, datetime.now(UTC))
     get_storage(settings).put(key, wav, content_type="audio/wav")

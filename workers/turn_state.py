@@ -41,6 +41,24 @@ class TurnState:
     def generation(self) -> int:
         return int(self.r.get(self.key("generation")) or 0)
 
+    # --- barge-in ----------------------------------------------------------------------------
+    def interrupt(self) -> bool:
+        """Mark the turn interrupted (the user spoke over it); True the first time only."""
+        return bool(self.r.set(self.key("interrupted"), 1, nx=True, ex=TTL_S))
+
+    def interrupted(self) -> bool:
+        return bool(self.r.exists(self.key("interrupted")))
+
+    def add_task(self, task_id: str) -> None:
+        """Remember a queued speech job, so a barge-in can revoke what has not started."""
+        pipe = self.r.pipeline()
+        pipe.sadd(self.key("tasks"), task_id)
+        pipe.expire(self.key("tasks"), TTL_S)
+        pipe.execute()
+
+    def task_ids(self) -> list[str]:
+        return [t.decode() for t in self.r.smembers(self.key("tasks"))]
+
     # --- latency ---------------------------------------------------------------------------
     def mark(self, name: str, accepted_at: float, *, only_first: bool = True) -> None:
         """Record ms since acceptance under ``name`` (the first time only, by default)."""

@@ -81,6 +81,7 @@ def engine_report(settings: Settings) -> dict[str, dict[str, object]]:
         ("llm", settings.llm_engine, lambda: get_llm_engine(settings)),
         ("tts_fast", settings.tts_fast_engine, lambda: get_tts_engine(TTSMode.FAST, settings)),
         ("tts_hq", settings.tts_hq_engine, lambda: get_tts_engine(TTSMode.HQ, settings)),
+        ("asr", settings.asr_engine, lambda: get_asr_engine(settings)),
     ]
     for stage, name, make in stages:
         try:

@@ -1,0 +1,102 @@
+"""faster-whisper on a tiny random CTranslate2 Whisper that the test generates (the real
+loading and transcription code, offline), the hallucination guard, and ``avatar transcribe``."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from avatar.settings import Settings
+from avatar.text_zh import hallucination_in, to_traditional
+from tests.speech_audio import espeak_16k
+from workers.engines.asr.base import Transcript, TranscriptSegment
+from workers.engines.asr.faster_whisper import FasterWhisperASR, confidence_of
+from workers.engines.base import EngineUnavailable
+from workers.engines.registry import get_asr_engine
+from workers.model_setup import make_tiny_whisper, missing_whisper_files
+from workers.transcription import rejection_reason
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def tiny_asr_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    models = tmp_path_factory.mktemp("asr-models")
+    make_tiny_whisper(models / "tiny" / "asr")
+    return models
+
+
+def test_tiny_whisper_folder_is_complete_and_multilingual(tiny_asr_models: Path) -> None:
+    folder = tiny_asr_models / "tiny" / "asr"
+    assert missing_whisper_files(folder) == []
+    vocabulary = json.loads((folder / "vocabulary.json").read_text())
+    assert "" in vocabulary and "<|zh|>" in vocabulary  # multilingual to CTranslate2
+    config = json.loads((folder / "preprocessor_config.json").read_text())
+    assert config["feature_size"] == 80
+
+
+def test_transcribes_mandarin_with_language_zh(tiny_asr_models: Path) -> None:
+    settings = Settings(profile="tiny", models_dir=tiny_asr_models)
+    engine = get_asr_engine(settings)  # the call the voice-cloning helper makes
+    assert isinstance(engine, FasterWhisperASR) and engine.availability().ok
+    speech = espeak_16k("你好，請問今天天氣怎麼樣")
+    transcript = engine.transcribe(speech)
+    assert transcript.language == "zh"  # honoured, not silently English
+    assert abs(transcript.duration_s - len(speech) / 16_000) < 0.01
+    assert 0.0 <= transcript.confidence <= 1.0 and 0.0 <= transcript.no_speech_prob <= 1.0
+    assert transcript.text == "".join(s.text for s in transcript.segments).strip()
+    assert "\ufffd" not in transcript.text and all(ch.isprintable() for ch in transcript.text)
+    partial = engine.transcribe(speech[:16_000], partial=True)
+    assert partial.language == "zh"
+
+
+def test_missing_model_is_unavailable_with_the_fix(tmp_path: Path) -> None:
+    engine = FasterWhisperASR(settings=Settings(profile="cpu", models_dir=tmp_path))
+    availability = engine.availability()
+    assert not availability.ok and availability.fix == "avatar models download asr"
+    assert "faster-whisper-small" in availability.reason
+    with pytest.raises(EngineUnavailable):
+        engine.transcribe(np.zeros(16_000, np.float32))
+
+
+def test_traditional_output_and_known_hallucinations() -> None:
+    assert to_traditional("谢谢观看，软件信息") == "謝謝觀看，軟體資訊"
+    assert hallucination_in("謝謝觀看！") and hallucination_in("请不吝点赞订阅".replace("请不吝点赞", "請不吝點贊"))
+    assert hallucination_in("我明天要去台北看電影") is None
+
+
+def _transcript(text: str, logprob: float = -0.1, no_speech: float = 0.01) -> Transcript:
+    seg = TranscriptSegment(0.0, 1.0, text, logprob, no_speech)
+    return Transcript(text, confidence_of([seg]), no_speech, "zh", 1.0, [seg])
+
+
+def test_hallucination_guard() -> None:
+    settings = Settings(profile="cpu")
+    assert rejection_reason(_transcript("今天天氣很好"), settings) is None
+    assert rejection_reason(_transcript(""), settings) == "empty"
+    assert rejection_reason(_transcript("嗯", no_speech=0.9), settings) == "no_speech"
+    assert rejection_reason(_transcript("謝謝觀看"), settings) == "hallucination"
+    assert rejection_reason(_transcript("今天天氣很好", logprob=-3.0), settings) == "low_confidence"
+    assert confidence_of([]) == 0.0
+
+
+def test_avatar_transcribe_prints_the_transcript(tiny_asr_models: Path, tmp_path: Path) -> None:
+    import soundfile as sf
+
+    wav = tmp_path / "hello.wav"
+    sf.write(wav, espeak_16k("你好"), 16_000)
+    env = {**os.environ, "AVATAR_PROFILE": "tiny", "AVATAR_MODELS_DIR": str(tiny_asr_models)}
+    done = subprocess.run([sys.executable, "-m", "avatar.cli", "transcribe", str(wav), "--json"],
+                          env=env, cwd=REPO, capture_output=True, text=True, timeout=120, check=True)
+    body = json.loads(done.stdout)
+    assert body["language"] == "zh" and "text" in body and body["segments"] is not None
+    missing = subprocess.run([sys.executable, "-m", "avatar.cli", "transcribe", str(wav)],
+                             env={**env, "AVATAR_PROFILE": "cpu", "AVATAR_MODELS_DIR": str(tmp_path)},
+                             cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 1 and "avatar models download asr" in missing.stderr

@@ -1,0 +1,106 @@
+"""faster-whisper (CTranslate2 Whisper): CPU int8 by default, GPU float16 when configured.
+
+Language ``zh``, an initial prompt written in Traditional characters, and OpenCC ``s2twp`` on
+the output, because Whisper often writes Simplified Chinese. Confidence (0..1) comes from the
+segments' average log-probabilities, weighted by length, times the chance that the audio is
+speech at all (1 - no-speech probability).
+
+Models are loaded once per process and per folder; ``availability()`` only checks files.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import threading
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from avatar.text_zh import to_traditional
+from workers.engines.asr.base import SAMPLE_RATE, ASREngine, Transcript, TranscriptSegment
+from workers.engines.base import Availability, EngineUnavailable
+from workers.model_setup import missing_whisper_files
+
+_LOADED: dict[tuple[str, str, str, int], Any] = {}
+_LOAD_LOCK = threading.Lock()
+
+
+def _model(path: Path, device: str, compute_type: str, threads: int) -> Any:
+    key = (str(path), device, compute_type, threads)
+    with _LOAD_LOCK:
+        if key not in _LOADED:
+            from faster_whisper import WhisperModel
+
+            _LOADED[key] = WhisperModel(
+                str(path), device=device, compute_type=compute_type, cpu_threads=threads,
+                local_files_only=True,
+            )
+        return _LOADED[key]
+
+
+def confidence_of(segments: list[TranscriptSegment]) -> float:
+    """Length-weighted mean token probability, discounted by the no-speech probability."""
+    if not segments:
+        return 0.0
+    weights = [max(1, len(s.text)) for s in segments]
+    logprob = sum(w * s.avg_logprob for w, s in zip(weights, segments)) / sum(weights)
+    no_speech = max(s.no_speech_prob for s in segments)
+    return round(max(0.0, min(1.0, math.exp(logprob) * (1.0 - no_speech))), 4)
+
+
+class FasterWhisperASR(ASREngine):
+    name: ClassVar[str] = "faster_whisper"
+
+    def _path(self, partial: bool) -> Path:
+        if partial and self.settings.asr_partial_model:
+            return Path(self.settings.asr_partial_model)
+        return Path(self.settings.asr_model)
+
+    def availability(self) -> Availability:
+        if importlib.util.find_spec("faster_whisper") is None:  # found, not imported: /health stays cheap
+            return Availability(False, "faster-whisper is not installed", 'pip install "faster-whisper>=1.1"')
+        missing = missing_whisper_files(self._path(False))
+        missing = [m for m in missing if m != "preprocessor_config.json"]  # optional: 80 mels then
+        if missing:
+            fix = "avatar models tiny" if self.settings.profile == "tiny" else "avatar models download asr"
+            return Availability(False, f"no Whisper model at {self._path(False)} (missing {', '.join(missing)})", fix)
+        return Availability(True)
+
+    def transcribe(self, samples: np.ndarray, *, partial: bool = False) -> Transcript:
+        availability = self.availability()
+        if not availability.ok:
+            raise EngineUnavailable(self.name, availability.reason, availability.fix)
+        s = self.settings
+        device = s.asr_device
+        compute_type = s.asr_compute_type or ("float16" if device == "cuda" else "int8")
+        model = _model(self._path(partial), device, compute_type, s.asr_cpu_threads)
+        audio = np.ascontiguousarray(samples, dtype=np.float32)
+        raw_segments, info = model.transcribe(
+            audio,
+            language="zh",
+            task="transcribe",
+            beam_size=1 if partial else s.asr_beam_size,
+            initial_prompt=s.asr_initial_prompt or None,
+            condition_on_previous_text=False,  # one utterance: nothing earlier to condition on
+            vad_filter=False,  # the API's VAD already cut the utterance
+            temperature=(0.0, 0.2, 0.4) if s.asr_temperature_fallback and not partial else 0.0,
+        )
+        segments = [
+            TranscriptSegment(
+                start_s=float(seg.start), end_s=float(seg.end),
+                text=to_traditional(seg.text, s.asr_opencc_config),
+                avg_logprob=float(seg.avg_logprob), no_speech_prob=float(seg.no_speech_prob),
+            )
+            for seg in raw_segments
+        ]
+        segments = [seg for seg in segments if seg.text]
+        return Transcript(
+            text="".join(seg.text for seg in segments).strip(),
+            confidence=confidence_of(segments),
+            no_speech_prob=max((seg.no_speech_prob for seg in segments), default=1.0),
+            language=info.language,
+            duration_s=len(audio) / SAMPLE_RATE,
+            segments=segments,
+        )
