@@ -18,6 +18,7 @@ import logging
 import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,7 @@ from avatar.conversation import ConversationError, accept_user_message, log_even
 from avatar.db import Transcription, session_scope
 from avatar.domain import ErrorCode
 from avatar.events import TRANSCRIPTION_FINAL, TRANSCRIPTION_PARTIAL, TRANSCRIPTION_REJECTED, get_emitter
+from avatar.metrics import observe_asr_rtf
 from avatar.redis import get_redis
 from avatar.settings import Settings, get_settings
 from avatar.storage import get_storage
@@ -114,7 +116,9 @@ def run_final(job: TranscriptionJob, *, settings: Settings | None = None) -> dic
         return _reject(job, "expired", settings)
     started = time.perf_counter()
     transcript = get_asr_engine(settings).transcribe(pcm.astype(np.float32) / 32768.0)
-    asr_ms = round((time.perf_counter() - started) * 1000.0, 1)
+    asr_s = time.perf_counter() - started
+    asr_ms = round(asr_s * 1000.0, 1)
+    observe_asr_rtf(asr_s, transcript.duration_s or len(pcm) / SAMPLE_RATE, model=Path(settings.asr_model).name)
     reason = rejection_reason(transcript, settings)
     if reason:
         return _reject(job, reason, settings, transcript)
