@@ -157,7 +157,7 @@ def db_upgrade(revision: str = "head") -> None:
 @models_app.command("tiny")
 def models_tiny() -> None:
     """Generate tiny randomly initialised models (offline) for AVATAR_PROFILE=tiny."""
-    from workers.model_setup import make_tiny_models
+    from workers.tiny_models import make_tiny_models
 
     for name, path in make_tiny_models(get_settings().resolved_models_dir).items():
         typer.echo(f"{name}: {path}")

@@ -1,7 +1,12 @@
-"""Owns device memory and locks: the VRAM budget with on-demand loading, the HQ lane's
-single-slot lock and the shared circuit breaker (the gpu_scheduler issue).
+"""Owns device memory and locks, per GPU, shared by every session and worker process:
 
-Today it holds only what the backbone needs: workers are pinned to a GPU by
-``avatar worker --lane NAME --gpu N`` (``CUDA_VISIBLE_DEVICES`` is set before anything can
-initialise CUDA).
+- ``budget``: the VRAM budget in Redis (footprints, LRU eviction of idle on-demand models,
+  idle unload, never a model in use); ``model_host``: the models one process holds, kept in
+  step with it; ``registry`` / ``presets``: each model's footprint and residency, and the
+  placement plans (one RTX 4090; two boxes).
+- ``lock``: the HQ lane's fenced single slot; ``breaker``: the circuit breaker every HQ
+  worker sees; ``admission``: sessions per box.
+
+Workers are pinned to a GPU by ``avatar worker --lane NAME --gpu N`` (``CUDA_VISIBLE_DEVICES``
+is set before anything can initialise CUDA).
 """

@@ -28,7 +28,7 @@ def _require_redis(url: str) -> None:
 @pytest.fixture(scope="session")
 def tiny_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Tiny randomly initialised models, generated once per test run (no downloads)."""
-    from workers.model_setup import make_tiny_models
+    from workers.tiny_models import make_tiny_models
 
     models_dir = tmp_path_factory.mktemp("models")
     make_tiny_models(models_dir)

@@ -23,11 +23,11 @@ import redis
 
 from gpu_scheduler.budget import (
     BudgetExceeded,
-    ModelHost,
     ModelInUse,
     ModelNotLoaded,
     VRAMBudget,
 )
+from gpu_scheduler.model_host import ModelHost
 from gpu_scheduler.presets import PRESETS, RTX_4090_MB
 from gpu_scheduler.registry import DEFAULT_SPECS, LLM_VLLM, ModelSpec, override_from_measurement
 
@@ -261,7 +261,7 @@ def test_reservations_are_atomic_across_two_processes(client: redis.Redis, prefi
 
 @pytest.fixture(scope="module")
 def tiny_llm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from workers.model_setup import make_tiny_llm
+    from workers.tiny_models import make_tiny_llm
 
     return make_tiny_llm(tmp_path_factory.mktemp("tiny") / "llm")
 

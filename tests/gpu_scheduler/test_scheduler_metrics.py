@@ -15,7 +15,8 @@ import redis
 from prometheus_client import REGISTRY
 
 from gpu_scheduler.breaker import CircuitBreaker
-from gpu_scheduler.budget import ModelHost, VRAMBudget
+from gpu_scheduler.budget import VRAMBudget
+from gpu_scheduler.model_host import ModelHost
 from gpu_scheduler.lock import FencedSlot
 from gpu_scheduler.registry import ModelSpec
 from tests.gpu_scheduler.conftest import connect

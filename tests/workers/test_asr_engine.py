@@ -19,7 +19,8 @@ from workers.engines.asr.base import Transcript, TranscriptSegment
 from workers.engines.asr.faster_whisper import FasterWhisperASR, confidence_of
 from workers.engines.base import EngineUnavailable
 from workers.engines.registry import get_asr_engine
-from workers.model_setup import make_tiny_whisper, missing_whisper_files
+from workers.model_setup import missing_whisper_files
+from workers.tiny_models import make_tiny_whisper
 from workers.transcription import rejection_reason
 
 REPO = Path(__file__).resolve().parents[2]

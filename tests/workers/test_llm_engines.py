@@ -34,10 +34,10 @@ from workers.model_setup import (
     CHECKSUM_FILE,
     ModelSetupError,
     llm_download_target,
-    make_tiny_llm,
     verify_checksums,
     write_checksums,
 )
+from workers.tiny_models import make_tiny_llm
 
 TINY_REPO = "avatar-test/tiny-llm"
 CHAT: list[ChatMessage] = [

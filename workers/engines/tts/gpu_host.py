@@ -18,7 +18,8 @@ from typing import Any
 
 from avatar.redis import get_redis
 from avatar.settings import Settings
-from gpu_scheduler.budget import ModelHost, VRAMBudget
+from gpu_scheduler.budget import VRAMBudget
+from gpu_scheduler.model_host import ModelHost
 from gpu_scheduler.presets import PRESETS, GPUPlan
 from gpu_scheduler.registry import DEFAULT_SPECS, ModelSpec
 

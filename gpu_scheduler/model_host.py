@@ -1,0 +1,131 @@
+"""The model objects one worker process holds, kept in step with the GPU's shared
+:class:`~gpu_scheduler.budget.VRAMBudget` (which only books memory: only the owning process
+can free the weights)."""
+
+from __future__ import annotations
+
+import gc
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from avatar.metrics import observe_model_load
+from gpu_scheduler.budget import ModelNotLoaded, ModelOwnedElsewhere, VRAMBudget, _cuda_available
+from gpu_scheduler.registry import TTS_FAST_F5, TTS_HQ_BREEZYVOICE, TTS_HQ_COSYVOICE, ModelSpec
+
+# TTS models also feed the seed's tts_model_load_seconds{mode}.
+TTS_MODES = {TTS_FAST_F5: "fast", TTS_HQ_COSYVOICE: "hq", TTS_HQ_BREEZYVOICE: "hq"}
+
+class ModelHost:
+    """The model objects one worker process holds, kept in step with the shared budget.
+
+    Typical use in a lane worker::
+
+        host = ModelHost(budget)
+        host.load(spec, lambda: build_model())   # reserve room (may evict), then load
+        with host.using(spec.name) as model:     # counted as in use: never evicted
+            model.generate(...)
+        host.unload_idle()                       # e.g. from a periodic timer
+    """
+
+    def __init__(self, budget: VRAMBudget, *, owner: str | None = None) -> None:
+        self.budget = budget
+        self._owner = owner
+        self._objects: dict[str, Any] = {}
+        self.load_seconds: dict[str, float] = {}
+        self._lock = threading.RLock()
+
+    @property
+    def owner(self) -> str:
+        return self._owner or self.budget.owner
+
+    @property
+    def loaded(self) -> list[str]:
+        with self._lock:
+            return sorted(self._objects)
+
+    def load(self, spec: ModelSpec, loader: Callable[[], Any]) -> Any:
+        """The model object, loading it with ``loader`` after reserving room if needed.
+
+        Carries out this process's pending evictions first. If the loader fails, the
+        reservation is rolled back. Raises :class:`ModelOwnedElsewhere` if another
+        process already holds the model on this GPU.
+        """
+        with self._lock:
+            self.apply_evictions()
+            if spec.name in self._objects and self.budget.owner_of(spec.name) == self.owner:
+                self.budget.reserve(spec, owner=self.owner)  # touches last-used
+                return self._objects[spec.name]
+            self._drop(spec.name)
+            self.budget.reserve(spec, owner=self.owner)
+            self.apply_evictions()  # room made from our own idle models: free it before loading
+            holder = self.budget.owner_of(spec.name)
+            if holder != self.owner:
+                raise ModelOwnedElsewhere(f"{spec.name} is already loaded by {holder}")
+            started = time.perf_counter()
+            try:
+                obj = loader()
+            except BaseException:
+                self.budget.unload(spec.name, owner=self.owner, force=True)
+                raise
+            self._objects[spec.name] = obj
+            self.load_seconds[spec.name] = time.perf_counter() - started
+            observe_model_load(self.load_seconds[spec.name], gpu=self.budget.gpu, model=spec.name,
+                               tts_mode=TTS_MODES.get(spec.name))
+            return obj
+
+    def get(self, name: str) -> Any:
+        with self._lock:
+            if name not in self._objects:
+                raise ModelNotLoaded(name)
+            return self._objects[name]
+
+    @contextmanager
+    def using(self, name: str) -> Iterator[Any]:
+        """The model object, counted as in use (not evictable) for the block."""
+        with self.budget.using(name):
+            yield self.get(name)
+
+    def unload(self, name: str, *, force: bool = False) -> bool:
+        """Drop the object and its bookkeeping; False if this host did not hold it."""
+        with self._lock:
+            if name not in self._objects:
+                return False
+            try:
+                self.budget.unload(name, owner=self.owner, force=force)
+            except ModelOwnedElsewhere:
+                pass  # evicted and re-loaded elsewhere: only our copy goes
+            self._drop(name)
+            return True
+
+    def unload_idle(self, now: float | None = None) -> list[str]:
+        """Unload this host's on-demand models idle longer than the budget's idle_unload_s."""
+        with self._lock:
+            names = self.budget.unload_idle(owner=self.owner, now=now)
+            for name in names:
+                self._drop(name)
+            return names
+
+    def apply_evictions(self) -> list[str]:
+        """Drop the models other reservations evicted from this host; returns their names."""
+        with self._lock:
+            names = self.budget.pending_evictions(self.owner)
+            for name in names:
+                self._drop(name)
+                self.budget.ack_eviction(name, self.owner)
+            return names
+
+    def _drop(self, name: str) -> None:
+        obj = self._objects.pop(name, None)
+        self.load_seconds.pop(name, None)
+        if obj is None:
+            return
+        del obj
+        gc.collect()
+        if "torch" in sys.modules and _cuda_available():
+            import torch
+
+            torch.cuda.empty_cache()
