@@ -3,26 +3,20 @@
 the built page, real Celery workers, real Redis). Nothing is mocked: the fake microphone is
 Chromium's own (``--use-fake-device-for-media-stream``) playing a WAV that espeak-ng speaks.
 
-Scenarios that need a capability another issue adds (speech input, voice profiles, the
-``both`` mode, prosody) first ask the running server whether it has it, and are skipped with
-that reason when it does not. Screenshots are saved under ``var/test-artifacts/browser/``.
+Every lane the page shows runs: speech input (``asr``), prosody, both speech tiers.
+Screenshots are saved under ``var/test-artifacts/browser/``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import subprocess
 import wave
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
-import socketio
 
 from tests.conftest import make_system
 from tests.system import REPO, System
@@ -33,14 +27,6 @@ WEB = REPO / "web"
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = Path(os.environ.get("AVATAR_TEST_ARTIFACTS", REPO / "var" / "test-artifacts")) / "browser"
 SCENARIO_TIMEOUT_S = 280
-
-
-@dataclass
-class Capabilities:
-    speech: bool
-    voice_profiles: bool
-    prosody: bool
-    mode_both: bool
 
 
 def _require_browser_tooling() -> None:
@@ -99,51 +85,19 @@ def _audio_files(folder: Path) -> dict[str, str]:
     }
 
 
-async def _probe_socket(base_url: str, session: dict[str, Any]) -> tuple[bool, bool]:
-    """Does the server know the speech-input events, and does it accept mode ``both``?"""
-    client = socketio.AsyncClient(reconnection=False)
-    errors: list[dict[str, Any]] = []
-    client.on("error", lambda data: errors.append(data))
-    await client.connect(base_url, auth={"session_id": session["session_id"], "token": session["token"]},
-                         transports=["websocket"], wait_timeout=10)
-    try:
-        try:
-            answer = await client.call("audio_end", {}, timeout=5)
-        except socketio.exceptions.TimeoutError:
-            answer = None
-        unknown = lambda a: isinstance(a, dict) and (a.get("error") or {}).get("code") == "UNKNOWN_EVENT"  # noqa: E731
-        speech = not unknown(answer) and not any(e.get("code") == "UNKNOWN_EVENT" for e in errors)
-        both = await client.call("set_tts_mode", {"mode": "both"}, timeout=10)
-        return speech, bool(isinstance(both, dict) and both.get("ok"))
-    finally:
-        await client.disconnect()
-
-
-def _capabilities(system: System) -> Capabilities:
-    paths = httpx.get(f"{system.base_url}/openapi.json", timeout=10).json().get("paths", {})
-    speech, both = asyncio.run(_probe_socket(system.base_url, system.new_session()))
-    return Capabilities(
-        speech=speech,
-        voice_profiles=any(p.startswith("/api/v1/voice-profiles") for p in paths),
-        prosody=any(p.startswith("/api/v1/prosody") for p in paths),
-        mode_both=both,
-    )
-
-
 @pytest.fixture(scope="module")
-def browser_system(tmp_path_factory: pytest.TempPathFactory, tiny_models_dir: Path) -> Iterator[tuple[System, Capabilities, dict[str, str]]]:
+def browser_system(tmp_path_factory: pytest.TempPathFactory, tiny_models_dir: Path) -> Iterator[tuple[System, dict[str, str]]]:
     """API + the lanes the page needs, on the tiny profile, with short replies."""
     _require_browser_tooling()
     tmp = tmp_path_factory.mktemp("web")
     system = make_system(tmp, "web", tiny_models_dir, AVATAR_LLM_MAX_TOKENS="40")
     try:
         system.start_api()
-        caps = _capabilities(system)
-        lanes = ["llm", "tts_fast", "tts_hq"] + (["asr"] if caps.speech else []) + (["prosody"] if caps.prosody else [])
+        lanes = ["llm", "tts_fast", "tts_hq", "asr", "prosody"]
         for lane in lanes:
             system.start_worker(lane, concurrency=1)
         system.wait_for_lanes(*lanes)
-        yield system, caps, _audio_files(tmp / "audio")
+        yield system, _audio_files(tmp / "audio")
     finally:
         system.stop_all()
 
@@ -163,38 +117,32 @@ def _run(scenario: str, system: System, files: dict[str, str], **extra: str) -> 
 def test_typed_turn_streams_tokens_plays_audio_and_resumes(browser_system):
     """Type a message: tokens stream into the bubble, the sentences play gaplessly, the
     latency strip fills in, replay plays an <audio> element, and a reload resumes the session."""
-    system, _, files = browser_system
+    system, files = browser_system
     _run("typed", system, files)
 
 
 def test_mode_switch_fast_and_hq(browser_system):
-    system, _, files = browser_system
+    system, files = browser_system
     _run("mode", system, files)
 
 
 def test_microphone_permission_denied_is_explained(browser_system):
-    system, _, files = browser_system
+    system, files = browser_system
     _run("mic_denied", system, files)
 
 
 def test_spoken_turn_with_partial_and_final_transcript(browser_system):
     """Chromium's fake microphone plays an espeak-ng WAV: live partials, the final transcript
     as the user's message, then the reply; with prosody, the report shows numbers."""
-    system, caps, files = browser_system
-    if not caps.speech:
-        pytest.skip("the server has no speech input yet (audio_chunk/audio_end answer UNKNOWN_EVENT)")
-    _run("spoken", system, files, AVATAR_E2E_PROSODY="1" if caps.prosody else "0")
+    system, files = browser_system
+    _run("spoken", system, files, AVATAR_E2E_PROSODY="1")
 
 
 def test_voice_upload_valid_and_invalid(browser_system):
-    system, caps, files = browser_system
-    if not caps.voice_profiles:
-        pytest.skip("the server has no /api/v1/voice-profiles yet")
+    system, files = browser_system
     _run("voice_upload", system, files)
 
 
 def test_mode_both_upgrades_replay_to_hq(browser_system):
-    system, caps, files = browser_system
-    if not caps.mode_both:
-        pytest.skip("the server does not accept set_tts_mode {mode: both} yet")
+    system, files = browser_system
     _run("mode_both", system, files)
