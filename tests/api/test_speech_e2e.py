@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 
@@ -37,7 +38,8 @@ def speech_system(tmp_path_factory: pytest.TempPathFactory, tiny_models_dir: Pat
         system.start_worker("llm")
         system.start_worker("tts_fast", concurrency=1)
         system.start_worker("asr")
-        system.wait_for_lanes("llm", "tts_fast", "asr")
+        system.start_worker("prosody", concurrency=1)
+        system.wait_for_lanes("llm", "tts_fast", "asr", "prosody")
         yield system
     finally:
         system.stop_all()
@@ -69,6 +71,10 @@ def test_spoken_turn_end_to_end(speech_system: System, utterance: np.ndarray) ->
             lambda: [e for e in client.named("turn_audio_complete") if e["turn_id"] == final["turn_id"]],
             90, "the reply's audio",
         )
+        await client.wait_for(  # the stored utterance is scored on the prosody lane
+            lambda: [e for e in client.named("prosody_analysis")
+                     if e["transcription_id"] == final["transcription_id"]], 60, "prosody_analysis",
+        )
         await client.disconnect()
         return client, session
 
@@ -95,6 +101,12 @@ def test_spoken_turn_end_to_end(speech_system: System, utterance: np.ndarray) ->
     samples, sr = sf.read(wav)
     assert sr == 16_000 and abs(len(samples) / sr - (len(utterance) / 16_000 - 0.3 - 1.0)) < 0.6
     assert '"partials"' in partial_json
+
+    analysis = client.named("prosody_analysis")[0]
+    scored = httpx.get(f"{speech_system.base_url}/api/v1/prosody/{final['transcription_id']}", timeout=10)
+    assert scored.status_code == 200 and scored.json()["status"] == analysis["status"]
+    summary = httpx.get(f"{speech_system.base_url}/api/v1/sessions/{session['session_id']}/prosody", timeout=10)
+    assert summary.status_code == 200 and len(summary.json()["turns"]) == 1
 
 
 def test_barge_in_interrupts_the_reply(speech_system: System, utterance: np.ndarray) -> None:
