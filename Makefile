@@ -22,7 +22,7 @@ status:
 
 test: install
 	@scripts/services.sh --postgres
-	@scripts/install-browser.sh
+	@scripts/install-test-tools.sh
 	@$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 bench: install

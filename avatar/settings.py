@@ -41,6 +41,9 @@ _PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
         "llm_engine": "openai",
         "llm_model": "Qwen/Qwen2.5-7B-Instruct-AWQ",
         "asr_device": "cuda",
+        # One Whisper copy on the GPU (the budget counts one per model); a GPU decode is short
+        # enough that a final queued behind a running partial waits little.
+        "asr_concurrency": 1,
         "tts_fast_engine": "f5",
         "tts_hq_engine": "cosyvoice",
     },
@@ -204,7 +207,10 @@ class Settings(BaseSettings):
     llm_pool: Literal["prefork", "threads"] = "prefork"
     tts_fast_concurrency: int = 1
     tts_hq_concurrency: int = 1
-    asr_concurrency: int = 1
+    # Two on CPU: a final transcript must not queue behind a partial that is still running
+    # (at most one partial per session is in flight, so one slot is always left for finals
+    # of a single session); each prefork child holds its own CPU model.
+    asr_concurrency: int = 2
     prosody_concurrency: int = 2
     batch_concurrency: int = 1
     # Per-task events (received/started/succeeded) for Flower's task views; workers and

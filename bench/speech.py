@@ -15,7 +15,7 @@
 
 Usage::
 
-    python -m bench.speech [--utterances 10] [--streams 10,25,50] [--out docs/benchmarks.md]
+    python -m bench.speech [--utterances 40] [--streams 10,25,50] [--out docs/benchmarks.md]
 """
 
 from __future__ import annotations
@@ -139,7 +139,8 @@ async def concurrency_level(base_url: str, system: Any, pcm: np.ndarray, streams
 
 
 def render(machine: dict[str, str], vad: list[float], model: list[float], endpoint: dict[str, list[float]],
-           levels: list[dict[str, Any]], command: str, utterances: int, partial_interval_ms: int) -> str:
+           levels: list[dict[str, Any]], command: str, utterances: int, partial_interval_ms: int,
+           asr_concurrency: int) -> str:
     def p(values: list[float], q: float) -> str:
         return fmt_ms(percentile(values, q))
 
@@ -148,10 +149,10 @@ def render(machine: dict[str, str], vad: list[float], model: list[float], endpoi
         "<!-- bench:speech:start -->",
         "## Speech input: VAD, concurrent streams, end of speech → final transcript",
         "",
-        f"Command: `{command}` (a short run: {utterances} utterances, streams as listed). "
+        f"Command: `{command}` ({utterances} utterances one after another, then the streams as listed; "
+        f"`asr` lane with {asr_concurrency} worker processes, so a final never waits behind a running partial). "
         f"Machine: {machine.get('CPU', '')}, {machine.get('Cores', '')} cores, {machine.get('RAM', '')}; "
-        f"{machine.get('Date', '')}; load average at start {machine.get('Load average at start (1/5/15 min)', 'n/a')} "
-        "(other engineers' work shared the machine).",
+        f"{machine.get('Date', '')}; load average at start {machine.get('Load average at start (1/5/15 min)', 'n/a')}.",
         "",
         "| measure | median | P95 | target |",
         "| --- | --- | --- | --- |",
@@ -193,7 +194,7 @@ def render(machine: dict[str, str], vad: list[float], model: list[float], endpoi
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--utterances", type=int, default=10)
+    parser.add_argument("--utterances", type=int, default=40)
     parser.add_argument("--streams", default="10,25,50")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
@@ -227,12 +228,14 @@ def main(argv: list[str] | None = None) -> None:
             levels.append(asyncio.run(concurrency_level(
                 system.base_url, system, stream_audio.pcm, count, len(stream_audio.truth_ms))))
         interval = Settings().partial_interval_ms
+        asr_concurrency = Settings().asr_concurrency
     finally:
         if system is not None:
             system.stop_all()
         shutil.rmtree(root, ignore_errors=True)
     command = "python -m bench.speech " + " ".join(argv or [])
-    section = render(machine, vad, model, endpoint, levels, command.strip(), args.utterances, interval)
+    section = render(machine, vad, model, endpoint, levels, command.strip(), args.utterances, interval,
+                     asr_concurrency)
     write_section(args.out, section, name="speech")
     print(section)
 
