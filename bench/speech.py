@@ -162,7 +162,7 @@ def render(machine: dict[str, str], vad: list[float], model: list[float], endpoi
         f"{p(endpoint['model'], 50)} ms | {p(endpoint['model'], 95)} ms | |",
         f"| the same model on the same utterance in this process, for reference | {p(model, 50)} ms | {p(model, 95)} ms | |",
         f"| **pipeline overhead** beyond the model | {p(overhead, 50)} ms | {p(overhead, 95)} ms | P95 ≤ 50 ms |",
-        f"| partial cadence (time between `transcription_partial`, interval setting {partial_interval_ms} ms) | "
+        f"| partial cadence (time between `transcription_partial` events, one pass every {partial_interval_ms} ms; a pass whose text is unchanged sends nothing) | "
         f"{p(endpoint['cadence'], 50)} ms | {p(endpoint['cadence'], 95)} ms | |",
         "",
         "Concurrent real-time streams (each a 40 ms frame every 40 ms, acknowledged; an utterance "

@@ -90,12 +90,16 @@ def run_partial(job: TranscriptionJob, *, settings: Settings | None = None) -> d
         transcript = get_asr_engine(settings).transcribe(pcm.astype(np.float32) / 32768.0, partial=True)
         if client.exists(utterance_key(job.utterance_id, "final")) or not transcript.text:
             return {"skipped": "late or empty"}
+        partials = utterance_key(job.utterance_id, "partials")
+        previous = client.lindex(partials, -1)
+        if previous is not None and json.loads(previous)["text"] == transcript.text:
+            # A pause mid-utterance yields the same words again: the client already shows them.
+            return {"skipped": "unchanged"}
         payload = {
             "utterance_id": job.utterance_id, "text": transcript.text,
             "confidence": transcript.confidence, "is_final": False,
         }
         get_emitter(settings).emit(TRANSCRIPTION_PARTIAL, payload, job.session_id)
-        partials = utterance_key(job.utterance_id, "partials")
         client.rpush(partials, json.dumps({
             "text": transcript.text, "confidence": transcript.confidence,
             "audio_ms": round(len(pcm) * 1000 / SAMPLE_RATE),

@@ -83,6 +83,8 @@ def test_spoken_turn_end_to_end(speech_system: System, utterance: np.ndarray) ->
     assert states == ["speech_start", "speech_end"]
     partials = client.named("transcription_partial")
     assert partials and all(p["is_final"] is False and p["text"] for p in partials)
+    texts = [p["text"] for p in partials]
+    assert all(a != b for a, b in zip(texts, texts[1:])), f"an unchanged partial was sent again: {texts}"
     final = client.named("transcription_final")[0]
     assert final["text"] and 0.0 <= final["confidence"] <= 1.0 and final["latency_ms"] >= 0
     assert client.named("llm_token") and client.named("audio_chunk")
