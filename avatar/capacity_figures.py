@@ -61,8 +61,8 @@ FIGURES: dict[str, Figure] = {
     # --- prosody and API (CPU) ---------------------------------------------------------------------------
     "prosody_cpu_s": Figure(0.47, "CPU s/utterance",
                             "measured here: bench.prosody, whole analysis CPU time P95 0.467 s (openSMILE + Praat)"),
-    "api_core_per_stream": Figure(0.015, "cores",
-                                  "measured here: bench.speech, API CPU 1.5 % of a core per live audio stream (VAD inline)"),
+    "api_core_per_stream": Figure(0.0115, "cores",
+                                  "measured here: bench.speech, API CPU 1.1 % of a core per live audio stream at 10 streams, 0.75 % at 50 (VAD inline)"),
     # --- sharing one GPU ----------------------------------------------------------------------------
     "gpu_interference": Figure(0.25, "per other busy GPU job",
                                "assumed: each other model busy on the same GPU stretches a job by 25 % (shared SMs "

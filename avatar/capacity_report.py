@@ -15,7 +15,7 @@ GPU_CHOICES: dict[str, tuple[str, ...]] = {
 # CPU/RAM per process (assumed sizes of the Python processes; the GPU models' host copies
 # are freed once on the device). Cores: what the process keeps busy at the planned load.
 CPU_SIDE: list[tuple[str, str, str]] = [
-    ("API (Socket.IO, VAD inline)", "1 core per ~60 live streams (measured 1.5 %/stream)", "1 GB"),
+    ("API (Socket.IO, VAD inline)", "1 core per ~90 live streams (measured 1.1 %/stream)", "1 GB"),
     ("llm lane worker (streams from vLLM)", "<= 1 core", "0.5 GB"),
     ("prosody workers (openSMILE + Praat)", "1 core each, 4 processes", "4 x 0.5 GB"),
     ("vLLM engine process", "1 core (scheduler + detokenizer)", "4 GB"),

@@ -22,7 +22,7 @@ def resynth(
     (turn, voice, mode)."""
     from avatar.domain import TTSMode
     from tasks.voices import enqueue_resynthesis
-    from workers.resynthesis import create_job, progress
+    from workers.resynthesis import UnknownTarget, create_job, progress
 
     if (session is None) == (since is None):
         raise typer.BadParameter("give exactly one of --session or --since")
@@ -33,7 +33,11 @@ def resynth(
 
         since = since.replace(tzinfo=UTC)
     settings = get_settings()
-    job = create_job(session_id=session, since=since, voice_profile_id=voice, mode=TTSMode(mode), settings=settings)
+    try:
+        job = create_job(session_id=session, since=since, voice_profile_id=voice, mode=TTSMode(mode), settings=settings)
+    except UnknownTarget as exc:
+        typer.echo(f"error {exc.code}: {exc.message}", err=True)
+        raise typer.Exit(2) from None
     enqueue_resynthesis(job["job_id"])
     typer.echo(f"job {job['job_id']}: {job['total']} turn(s), mode {mode}")
     if not wait or not job["total"]:

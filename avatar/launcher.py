@@ -117,6 +117,10 @@ def wait_healthy(settings: Settings, timeout: float = 180.0) -> dict | None:
 
 def summary(settings: Settings, body: dict | None) -> str:
     base = settings.resolved_public_base_url
+    # The built-in default is in the README anyway; a password the operator chose is not echoed.
+    default = type(settings).model_fields["flower_password"].default
+    flower_password = (f"password {default!r}" if settings.flower_password == default
+                       else "password from AVATAR_FLOWER_PASSWORD")
     lines = [
         f"AVATAR is up (profile: {settings.profile})",
         f"  chat page      {base}/",
@@ -124,7 +128,7 @@ def summary(settings: Settings, body: dict | None) -> str:
         f"  health         {base}/api/v1/health",
         f"  metrics        {base}/api/v1/metrics",
         f"  Flower         http://{settings.api_host}:{settings.flower_port}/ "
-        f"(user {settings.flower_user!r}, password from AVATAR_FLOWER_PASSWORD)",
+        f"(user {settings.flower_user!r}, {flower_password})",
         f"  logs           {settings.log_dir}/",
     ]
     if body:

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import select
 
 from avatar.chunker import split_text
-from avatar.db import ConversationTurn, SynthesizedAudio, session_scope
+from avatar.db import ConversationTurn, Session, SynthesizedAudio, VoiceProfile, session_scope
 from avatar.domain import TTSMode
 from avatar.redis import get_redis
 from avatar.settings import Settings, get_settings
@@ -31,6 +31,24 @@ from workers.cloning import speak, store_sentence
 from workers.engines.registry import get_tts_engine
 from workers.hq_guard import SlotBusy, hq_slot
 from workers.voice_profiles import load_voice_reference
+
+
+class UnknownTarget(LookupError):
+    """The request names a session or voice profile that does not exist (or is no id at all)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _existing(db: Any, model: type, value: str, code: str, message: str) -> None:
+    try:
+        key = uuid.UUID(value)
+    except ValueError:
+        raise UnknownTarget(code, f"{message}: {value!r} is not an id") from None
+    if db.get(model, key) is None:
+        raise UnknownTarget(code, f"{message}: {value}")
 
 
 def _key(job_id: str) -> str:
@@ -50,6 +68,14 @@ def select_turns(*, session_id: str | None, since: datetime | None) -> list[str]
 
 def create_job(*, session_id: str | None, since: datetime | None, voice_profile_id: str | None,
                mode: TTSMode, settings: Settings) -> dict[str, Any]:
+    """Raises ``UnknownTarget`` before anything is queued when an id names nothing: a typo
+    must not turn into a job that fails every turn (unknown voice) or silently does nothing
+    (unknown session)."""
+    with session_scope() as db:
+        if session_id:
+            _existing(db, Session, session_id, "SESSION_NOT_FOUND", "找不到此對話（session not found）")
+        if voice_profile_id:
+            _existing(db, VoiceProfile, voice_profile_id, "VOICE_NOT_FOUND", "找不到此聲音檔（voice profile not found）")
     turns = select_turns(session_id=session_id, since=since)
     job_id = uuid.uuid4().hex
     state = {

@@ -9,10 +9,9 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, model_validator
 
-from api.deps import DBDep, SettingsDep
-from avatar.db import VoiceProfile
+from api.deps import SettingsDep
 from avatar.domain import TTSMode
-from workers.resynthesis import create_job, progress
+from workers.resynthesis import UnknownTarget, create_job, progress
 
 router = APIRouter(prefix="/api/v1/resynthesis", tags=["resynthesis"])
 
@@ -33,16 +32,17 @@ class ResynthesisRequest(BaseModel):
 
 
 @router.post("", status_code=202)
-def start(body: ResynthesisRequest, db: DBDep, settings: SettingsDep) -> dict[str, Any]:
+def start(body: ResynthesisRequest, settings: SettingsDep) -> dict[str, Any]:
     from tasks.voices import enqueue_resynthesis
 
-    if body.voice_profile_id and db.get(VoiceProfile, body.voice_profile_id) is None:
-        raise HTTPException(404, detail={"code": "VOICE_NOT_FOUND", "message": "找不到此聲音檔（voice profile not found）"})
-    job = create_job(
-        session_id=str(body.session_id) if body.session_id else None, since=body.since,
-        voice_profile_id=str(body.voice_profile_id) if body.voice_profile_id else None,
-        mode=body.mode, settings=settings,
-    )
+    try:
+        job = create_job(
+            session_id=str(body.session_id) if body.session_id else None, since=body.since,
+            voice_profile_id=str(body.voice_profile_id) if body.voice_profile_id else None,
+            mode=body.mode, settings=settings,
+        )
+    except UnknownTarget as exc:
+        raise HTTPException(404, detail={"code": exc.code, "message": exc.message}) from None
     enqueue_resynthesis(job["job_id"])
     return {**job, "status_url": f"/api/v1/resynthesis/{job['job_id']}"}
 

@@ -13,6 +13,7 @@ import asyncio
 import io
 import os
 import signal
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -197,6 +198,26 @@ def test_resynthesis_completes_with_progress_and_is_idempotent(system: System, t
     # The same (turn, voice, mode) again: skipped; from the command line, with its progress bar.
     out = system.run_cli("resynth", "--session", session_id, "--mode", "fast", "--voice", voice, timeout=180)
     assert "skipped 1" in out.stdout and "re-synthesising" in (out.stdout + out.stderr)
+
+
+def test_resynthesis_of_unknown_ids_is_refused_before_anything_is_queued(system: System) -> None:
+    nobody = "00000000-0000-0000-0000-000000000000"
+    url = f"{system.base_url}/api/v1/resynthesis"
+    unknown_session = httpx.post(url, json={"session_id": nobody}, timeout=10)
+    assert unknown_session.status_code == 404 and unknown_session.json()["detail"]["code"] == "SESSION_NOT_FOUND"
+    since = {"since": "2026-01-01T00:00:00Z", "voice_profile_id": nobody}
+    unknown_voice = httpx.post(url, json=since, timeout=10)
+    assert unknown_voice.status_code == 404 and unknown_voice.json()["detail"]["code"] == "VOICE_NOT_FOUND"
+    malformed = httpx.post(url, json={"session_id": "nope"}, timeout=10)
+    assert malformed.status_code == 422
+    # The command line says the same, exit status 2, no traceback.
+    with pytest.raises(subprocess.CalledProcessError) as refused:
+        system.run_cli("resynth", "--session", "nope", timeout=60)
+    assert refused.value.returncode == 2
+    assert "SESSION_NOT_FOUND" in refused.value.stderr and "Traceback" not in refused.value.stderr
+    with pytest.raises(subprocess.CalledProcessError) as refused:
+        system.run_cli("resynth", "--since", "2026-01-01", "--voice", nobody, timeout=60)
+    assert refused.value.returncode == 2 and "VOICE_NOT_FOUND" in refused.value.stderr
 
 
 def test_delete_leaves_no_file(system: System, reference: bytes) -> None:
