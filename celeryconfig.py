@@ -54,3 +54,7 @@ task_soft_time_limit = _settings.tts_soft_time_limit_s
 task_time_limit = _settings.tts_time_limit_s
 worker_max_tasks_per_child = None
 worker_hijack_root_logger = False
+
+# A prefork child warms its lane up before reporting itself (tasks/warm_up.py: openSMILE
+# inline, 2-4 s on a busy 2-core machine); Celery's default 4 s would kill and respawn it.
+worker_proc_alive_timeout = 30.0

@@ -7,7 +7,7 @@ from celery.signals import worker_process_shutdown
 
 from avatar.worker_metrics import child_exited
 
-app = Celery("avatar", include=["tasks.llm", "tasks.tts", "tasks.prosody", "tasks.diagnostics", "tasks.voices", "tasks.asr"])
+app = Celery("avatar", include=["tasks.llm", "tasks.tts", "tasks.prosody", "tasks.diagnostics", "tasks.voices", "tasks.asr", "tasks.warm_up"])
 app.config_from_object("celeryconfig")
 
 

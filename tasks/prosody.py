@@ -7,13 +7,10 @@ holds the GIL.
 
 from __future__ import annotations
 
-import logging
-import time
 from functools import partial
 from typing import Any
 
 from celery import Task
-from celery.signals import celeryd_after_setup, worker_process_init
 
 from avatar.domain import Lane, Priority
 from avatar.settings import get_settings
@@ -22,26 +19,7 @@ from tasks.guard import run_guarded
 from tasks.jobs import ProsodyJob
 from workers.prosody.service import prosody_failed, run_prosody
 
-log = logging.getLogger(__name__)
 _settings = get_settings()
-_serves_prosody: list[bool] = []
-
-
-@celeryd_after_setup.connect
-def _note_lane(sender: Any, instance: Any, **_: Any) -> None:
-    # In the parent, before the pool forks: is this the prosody lane's worker?
-    _serves_prosody.append(Lane.PROSODY.value in instance.app.amqp.queues.consume_from)
-
-
-@worker_process_init.connect
-def _warm_up(**_: Any) -> None:
-    # openSMILE's first call costs about a second: pay it before the first utterance.
-    if any(_serves_prosody):
-        from workers.prosody.features import warm_up
-
-        started = time.perf_counter()
-        warm_up()
-        log.info("prosody worker process warmed up in %.2f s", time.perf_counter() - started)
 
 
 @app.task(

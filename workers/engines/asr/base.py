@@ -47,3 +47,10 @@ class ASREngine(ABC):
     def transcribe(self, samples: np.ndarray, *, partial: bool = False) -> Transcript:
         """Transcribe float32 mono samples at 16 kHz. ``partial``: a live, cheaper pass while
         the user is still speaking. Raise EngineUnavailable or TransientEngineError."""
+
+    def warm_up(self) -> bool:
+        """Load the model before the first job, so the first turn does not pay for it; True
+        when a model is now loaded in this process. Engines that hold nothing locally (a
+        remote server) do nothing; a missing model is left for the job to report with its fix."""
+        return False
+

@@ -68,14 +68,25 @@ class FasterWhisperASR(ASREngine):
             return Availability(False, f"no Whisper model at {self._path(False)} (missing {', '.join(missing)})", fix)
         return Availability(True)
 
+    def _loaded(self, partial: bool) -> Any:
+        s = self.settings
+        compute_type = s.asr_compute_type or ("float16" if s.asr_device == "cuda" else "int8")
+        return _model(self._path(partial), s.asr_device, compute_type, s.asr_cpu_threads)
+
+    def warm_up(self) -> bool:
+        if not self.availability().ok:
+            return False
+        self._loaded(partial=False)
+        if self.settings.asr_partial_model:
+            self._loaded(partial=True)
+        return True
+
     def transcribe(self, samples: np.ndarray, *, partial: bool = False) -> Transcript:
         availability = self.availability()
         if not availability.ok:
             raise EngineUnavailable(self.name, availability.reason, availability.fix)
         s = self.settings
-        device = s.asr_device
-        compute_type = s.asr_compute_type or ("float16" if device == "cuda" else "int8")
-        model = _model(self._path(partial), device, compute_type, s.asr_cpu_threads)
+        model = self._loaded(partial)
         audio = np.ascontiguousarray(samples, dtype=np.float32)
         raw_segments, info = model.transcribe(
             audio,

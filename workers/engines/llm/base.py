@@ -32,3 +32,10 @@ class LLMEngine(ABC):
     @abstractmethod
     def stream(self, messages: list[ChatMessage], *, max_tokens: int | None = None) -> Iterator[str]:
         """Yield the reply as text deltas. Raise EngineUnavailable or TransientEngineError."""
+
+    def warm_up(self) -> bool:
+        """Load the model before the first job, so the first turn does not pay for it; True
+        when a model is now loaded in this process. Engines that hold nothing locally (a
+        remote server) do nothing; a missing model is left for the job to report with its fix."""
+        return False
+

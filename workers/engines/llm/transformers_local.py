@@ -77,6 +77,12 @@ class TransformersLLM(LLMEngine):
             return Availability(ok=False, reason=exc.reason, fix=exc.fix)
         return Availability(ok=True)
 
+    def warm_up(self) -> bool:
+        if not self.availability().ok:
+            return False
+        _load(self.model_dir)
+        return True
+
     def stream(self, messages: list[ChatMessage], *, max_tokens: int | None = None) -> Iterator[str]:
         """Generate in a background thread and yield text deltas as the streamer releases them.
 
