@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from celery.concurrency import get_implementation
+from celery.concurrency.prefork import TaskPool as PreforkPool
 from celery.signals import celeryd_after_setup, worker_process_init
 
 from avatar.domain import Lane
@@ -67,24 +69,18 @@ def _run(lane: str, warm: Callable[[], bool]) -> None:
         log.info("%s lane: nothing to load ahead (a remote engine, or no model on disk yet)", lane)
 
 
-def warm_up_lanes(lanes: set[str]) -> list[threading.Thread]:
-    """Warm every served lane up; returns the background threads (already started)."""
-    threads = []
+def warm_up_lanes(lanes: set[str]) -> None:
     for lane in sorted(lanes & WARM_UPS.keys()):
         warm, background = WARM_UPS[lane]
         if background:
-            thread = threading.Thread(target=_run, args=(lane, warm), name=f"warm-up-{lane}", daemon=True)
-            thread.start()
-            threads.append(thread)
+            threading.Thread(target=_run, args=(lane, warm), name=f"warm-up-{lane}", daemon=True).start()
         else:
             _run(lane, warm)
-    return threads
 
 
 def _is_prefork(instance: Any) -> bool:
-    pool = getattr(instance, "pool_cls", "")
-    name = pool if isinstance(pool, str) else f"{getattr(pool, '__module__', '')}.{getattr(pool, '__name__', '')}"
-    return "prefork" in name
+    # pool_cls is a name ("prefork", "threads") or a class, as given on the command line.
+    return issubclass(get_implementation(instance.pool_cls), PreforkPool)
 
 
 @celeryd_after_setup.connect
