@@ -25,9 +25,8 @@ from typing import Any
 import numpy as np
 import socketio
 
-from api.barge_in import Playback, interrupt_active_turn
 from avatar.conversation import parse_uuid
-from avatar.db import Session, session_scope
+from avatar.db import Session
 from avatar.domain import ErrorCode, SessionStatus
 from avatar.events import (
     AUDIO_CHUNK_IN,
@@ -35,15 +34,13 @@ from avatar.events import (
     PLAYBACK_STATE,
     TRANSCRIPTION_REJECTED,
     VAD_STATE,
-    get_emitter,
     session_room,
 )
-from avatar.redis import get_redis
-from avatar.settings import Settings
+from avatar.jobs import TranscriptionJob
+from avatar.services import Services
+from avatar.turns import Playback, interrupt_active_turn
+from avatar.utterances import partial_inflight_key, store_pcm, utterance_key
 from avatar.vad import SAMPLE_RATE, TurnDetector, VADEvent
-from tasks.asr import enqueue_transcription
-from tasks.jobs import TranscriptionJob
-from workers.transcription import UTTERANCE_TTL_S, partial_inflight_key, utterance_key
 
 log = logging.getLogger(__name__)
 
@@ -121,15 +118,15 @@ class MicStream:
 
 
 def register_audio_stream(
-    sio: socketio.AsyncServer, settings: Settings, send_error: SendError, admission: Any
+    sio: socketio.AsyncServer, services: Services, send_error: SendError, admission: Any
 ) -> Callable[[str], None]:
     """Add the microphone handlers to ``sio``; returns ``forget(sid)`` for the disconnect."""
+    settings = services.settings
     streams: dict[str, MicStream] = {}
-    emitter = get_emitter(settings)
     max_bytes = settings.audio_max_frame_ms * SAMPLE_RATE * 2 // 1000
 
     def session_active(session_id: str) -> bool:
-        with session_scope() as db:
+        with services.db() as db:
             row = db.get(Session, parse_uuid(session_id))
             return row is not None and row.status == SessionStatus.ACTIVE
 
@@ -152,12 +149,12 @@ def register_audio_stream(
         return stream
 
     def enqueue(stream: MicStream, utterance_id: str, pcm: np.ndarray, *, partial: bool, reason: str = "") -> None:
-        client = get_redis(settings.redis_url)
+        client = services.redis
         if partial and not client.set(partial_inflight_key(stream.session_id), 1, nx=True, ex=10):
             return  # one partial in flight per session
         ref = utterance_key(utterance_id, f"pcm-{uuid.uuid4().hex[:8]}" if partial else "pcm")
-        client.set(ref, pcm.astype(np.int16).tobytes(), ex=UTTERANCE_TTL_S)
-        enqueue_transcription(TranscriptionJob(
+        store_pcm(client, ref, pcm)
+        services.dispatcher.transcription(TranscriptionJob(
             session_id=stream.session_id, utterance_id=utterance_id, audio_ref=ref, partial=partial,
             speech_ended_at=0.0 if partial else time.time(), end_reason=reason or "silence",
         ))
@@ -193,7 +190,7 @@ def register_audio_stream(
         speech_ms = detector.speech_ms()
         if not stream.barged and speech_ms >= settings.barge_in_min_speech_ms:
             stream.barged = True
-            await asyncio.to_thread(interrupt_active_turn, settings, stream.session_id, stream.playback, emitter)
+            await asyncio.to_thread(interrupt_active_turn, services, stream.session_id, stream.playback)
         now = time.monotonic()
         # No partial during a pause: the utterance may be about to end, and a partial still
         # running then would hold up the final on the asr lane.

@@ -1,20 +1,34 @@
-"""FastAPI dependencies as ``Annotated`` aliases."""
+"""FastAPI dependencies as ``Annotated`` aliases, all read from the one :class:`Services`
+that ``create_app(settings)`` built (``app.state.services``): the settings the routes see
+are the ones the app was created with."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from sqlalchemy.orm import Session as DBSession
 
 from avatar.db import get_sessionmaker
-from avatar.settings import Settings, get_settings
-from avatar.storage import Storage, get_storage
+from avatar.services import Services
+from avatar.settings import Settings
+from avatar.storage import Storage
 
 
-def get_db() -> Iterator[DBSession]:
-    db = get_sessionmaker()()
+def get_services(request: Request) -> Services:
+    return request.app.state.services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_app_settings(services: ServicesDep) -> Settings:
+    return services.settings
+
+
+def get_db(services: ServicesDep) -> Iterator[DBSession]:
+    db = get_sessionmaker(services.settings.resolved_database_url)()
     try:
         yield db
         db.commit()
@@ -25,10 +39,10 @@ def get_db() -> Iterator[DBSession]:
         db.close()
 
 
-def storage_dep() -> Storage:
-    return get_storage()
+def storage_dep(services: ServicesDep) -> Storage:
+    return services.storage
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 DBDep = Annotated[DBSession, Depends(get_db)]
 StorageDep = Annotated[Storage, Depends(storage_dep)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import socketio
@@ -12,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from api.routes import health, media, metrics, resynthesis, sessions, voice_profiles
 from api.routes import prosody as prosody_routes
 from api.socket import create_socket_server
+from avatar.services import Services
 from avatar.settings import Settings, get_settings
 
 WEB_DIR = Path(__file__).resolve().parents[1] / "web"
@@ -25,8 +28,17 @@ PAGE_NOT_BUILT = (
 
 
 def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
+    """The whole API, wired once: one :class:`Services` for every route and handler."""
     settings = settings or get_settings()
-    api = FastAPI(title="AVATAR", version="0.1.0", docs_url="/docs")
+    services = Services.build(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        services.redis.close()
+
+    api = FastAPI(title="AVATAR", version="0.1.0", docs_url="/docs", lifespan=lifespan)
+    api.state.services = services
     for module in (sessions, health, metrics, media):
         api.include_router(module.router)
     api.include_router(prosody_routes.router)
@@ -43,8 +55,5 @@ def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
     # The page's hashed JS/CSS and the microphone worklet (built by `make up` into web/dist).
     api.mount("/assets", StaticFiles(directory=WEB_DIR / "dist" / "assets", check_dir=False), name="assets")
 
-    sio = create_socket_server(settings)
+    sio = create_socket_server(services)
     return socketio.ASGIApp(sio, other_asgi_app=api, socketio_path="socket.io")
-
-
-

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from typing import Any, TypeVar
 
 import socketio
@@ -17,9 +16,9 @@ from pydantic import BaseModel, ValidationError
 
 from api.audio_stream import register_audio_stream
 from api.security import verify_session_token
-from avatar.conversation import AcceptedTurn, ConversationError, accept_user_message, parse_uuid
-from avatar.db import ConversationTurn, Session, VoiceProfile, session_scope
-from avatar.domain import ErrorCode, SessionStatus, TurnStatus
+from avatar.conversation import ConversationError, parse_uuid
+from avatar.db import Session, VoiceProfile
+from avatar.domain import ErrorCode, SessionStatus
 from avatar.events import (
     ERROR,
     SET_TTS_MODE,
@@ -29,39 +28,15 @@ from avatar.events import (
     error_payload,
     session_room,
 )
-from avatar.redis import get_redis
 from avatar.metrics import SOCKET_CONNECTIONS, SOCKET_ERRORS, TURNS_ACCEPTED
-from avatar.settings import Settings
+from avatar.services import Services
+from avatar.turns import QueueUnavailable, start_turn
+from avatar.voice_upload import READY, profile_status
 from gpu_scheduler.state import admission_control
-from tasks.llm import enqueue_reply
 
 log = logging.getLogger(__name__)
 
 Payload = TypeVar("Payload", bound=BaseModel)
-
-
-class QueueUnavailable(Exception):
-    def __init__(self, turn_id: str) -> None:
-        super().__init__(turn_id)
-        self.turn_id = turn_id
-
-
-def _accept_and_enqueue(settings: Settings, session_id: uuid.UUID | None, text: str) -> AcceptedTurn:
-    """Store the turn and queue its reply (one thread hop). If the broker is down, the turn
-    is closed as an error instead of staying pending forever."""
-    with session_scope() as db:
-        accepted = accept_user_message(db, session_id, text, settings)  # type: ignore[arg-type]
-    try:
-        enqueue_reply(str(accepted.turn_id), accepted.accepted_at)
-    except Exception as exc:
-        log.exception("could not enqueue reply")
-        with session_scope() as db:
-            turn = db.get(ConversationTurn, accepted.turn_id)
-            if turn is not None:
-                turn.status, turn.error_code = TurnStatus.ERROR.value, ErrorCode.QUEUE_UNAVAILABLE.value
-                turn.error_message = str(exc)
-        raise QueueUnavailable(str(accepted.turn_id)) from exc
-    return accepted
 
 
 def _parse(model: type[Payload], data: Any, event: str, shape: str) -> tuple[Payload | None, str]:
@@ -80,7 +55,8 @@ def _refusal(code: str, message: str, **extra: Any) -> socketio.exceptions.Conne
     return socketio.exceptions.ConnectionRefusedError(message, {"code": code, "message": message, **extra})
 
 
-def create_socket_server(settings: Settings) -> socketio.AsyncServer:
+def create_socket_server(services: Services) -> socketio.AsyncServer:
+    settings = services.settings
     manager = socketio.AsyncRedisManager(settings.redis_url, channel=settings.socketio_channel)
     sio = socketio.AsyncServer(
         async_mode="asgi",
@@ -93,7 +69,7 @@ def create_socket_server(settings: Settings) -> socketio.AsyncServer:
         engineio_logger=False,
     )
 
-    admission = admission_control(get_redis(settings.redis_url), settings)
+    admission = admission_control(services.redis, settings)
 
     async def send_error(sid: str, code: ErrorCode, message: str, **extra: Any) -> dict[str, Any]:
         SOCKET_ERRORS.labels(code=str(code)).inc()
@@ -101,7 +77,7 @@ def create_socket_server(settings: Settings) -> socketio.AsyncServer:
         await sio.emit(ERROR, payload, to=sid)
         return {"ok": False, "error": payload}
 
-    forget_audio_stream = register_audio_stream(sio, settings, send_error, admission)
+    forget_audio_stream = register_audio_stream(sio, services, send_error, admission)
 
     @sio.event
     async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
@@ -115,7 +91,7 @@ def create_socket_server(settings: Settings) -> socketio.AsyncServer:
             raise _refusal("UNAUTHORIZED", "session_id 或 token 無效（invalid session credentials）")
 
         def load_status() -> str | None:
-            with session_scope() as db:
+            with services.db() as db:
                 row = db.get(Session, session_id)
                 return None if row is None else row.status
 
@@ -164,9 +140,7 @@ def create_socket_server(settings: Settings) -> socketio.AsyncServer:
                 position=verdict.position, retry_after_s=verdict.retry_after_s,
             )
         try:
-            accepted = await asyncio.to_thread(
-                _accept_and_enqueue, settings, parse_uuid(session_id), message.text
-            )
+            accepted = await asyncio.to_thread(start_turn, services, parse_uuid(session_id), message.text)
         except ConversationError as exc:
             return await send_error(sid, ErrorCode(exc.code), exc.message)
         except QueueUnavailable as exc:
@@ -180,27 +154,38 @@ def create_socket_server(settings: Settings) -> socketio.AsyncServer:
     @sio.on(SET_TTS_MODE)
     async def set_tts_mode(sid: str, data: Any = None) -> dict[str, Any]:
         session_id = (await sio.get_session(sid)).get("session_id")
-        choice, problem = _parse(TTSModeChoice, data, SET_TTS_MODE, "{mode, voice_profile_id?}")
+        choice, problem = _parse(TTSModeChoice, data, SET_TTS_MODE, "{mode, voice_profile_id?, style?}")
         if choice is None:
             return await send_error(sid, ErrorCode.BAD_REQUEST, problem)
 
-        def store() -> str | None:
-            with session_scope() as db:
-                if choice.voice_profile_id and db.get(VoiceProfile, choice.voice_profile_id) is None:
-                    return f"找不到聲音檔案 {choice.voice_profile_id}（voice profile not found）"
+        def store() -> tuple[ErrorCode, str] | None:
+            with services.db() as db:
+                if choice.voice_profile_id:
+                    voice = db.get(VoiceProfile, choice.voice_profile_id)
+                    if voice is None:
+                        return ErrorCode.BAD_REQUEST, f"找不到聲音檔案 {choice.voice_profile_id}（voice profile not found）"
+                    status = profile_status(voice.meta)
+                    if status != READY:
+                        return ErrorCode.VOICE_NOT_READY, (
+                            f"此聲音檔尚未可用（{status}），請等分析完成後再選擇（voice profile not ready）")
                 row = db.get(Session, parse_uuid(session_id))
                 if row is None:
-                    return "找不到此對話（session not found）"
+                    return ErrorCode.BAD_REQUEST, "找不到此對話（session not found）"
                 meta = dict(row.meta or {})
                 meta["tts_mode"] = choice.mode.value
                 meta["voice_profile_id"] = str(choice.voice_profile_id) if choice.voice_profile_id else None
+                meta["tts_style"] = choice.style
                 row.meta = meta
             return None
 
-        problem = await asyncio.to_thread(store)
-        if problem:
-            return await send_error(sid, ErrorCode.BAD_REQUEST, problem)
-        return {"ok": True, "mode": choice.mode.value, "voice_profile_id": choice.voice_profile_id and str(choice.voice_profile_id)}
+        refusal = await asyncio.to_thread(store)
+        if refusal:
+            return await send_error(sid, *refusal)
+        ack: dict[str, Any] = {"ok": True, "mode": choice.mode.value,
+                               "voice_profile_id": choice.voice_profile_id and str(choice.voice_profile_id)}
+        if choice.style:
+            ack["style"] = choice.style
+        return ack
 
     @sio.on("*")
     async def unknown_event(event: str, sid: str, data: Any = None) -> dict[str, Any]:

@@ -16,6 +16,9 @@ class Lane(StrEnum):
     BATCH = "batch"
 
 
+LANES: tuple[str, ...] = tuple(lane.value for lane in Lane)
+
+
 class TTSMode(StrEnum):
     FAST = "fast"
     HQ = "hq"
@@ -32,14 +35,13 @@ class TurnStatus(StrEnum):
     # The reply worker keeps the database off the path to first token, so a turn stays
     # ``pending`` while its reply streams; the live state is in the events.
     PENDING = "pending"  # stored; reply queued or being written
-    GENERATING = "generating"  # kept for clients/tools that mark a turn explicitly
     SPEAKING = "speaking"  # text complete, audio still being synthesised/stored
     COMPLETED = "completed"
     ERROR = "error"
     INTERRUPTED = "interrupted"
 
 
-OPEN_TURN_STATUSES = (TurnStatus.PENDING, TurnStatus.GENERATING)
+OPEN_TURN_STATUSES = (TurnStatus.PENDING,)
 
 
 class ErrorCode(StrEnum):
@@ -61,6 +63,7 @@ class ErrorCode(StrEnum):
     BAD_AUDIO = "BAD_AUDIO"  # a microphone frame that is not PCM16 mono 16 kHz
     FRAME_TOO_LARGE = "FRAME_TOO_LARGE"  # a microphone frame longer than AVATAR_AUDIO_MAX_FRAME_MS
     RATE_LIMITED = "RATE_LIMITED"  # more microphone frames per second than allowed
+    VOICE_NOT_READY = "VOICE_NOT_READY"  # the voice profile is still being analysed (or failed)
     INTERNAL = "INTERNAL"
 
 
@@ -79,6 +82,7 @@ class Priority:
     ASR_FINAL = 0  # end of speech: the reply waits for this transcript
     ASR_PARTIAL = 4  # live partials: dropped when stale, never ahead of a final
     PROSODY = 5
+    VOICE_ANALYSIS = 3  # a user waits for the voice they just uploaded
     BATCH = 9
 
     @staticmethod

@@ -8,7 +8,6 @@ and the API delivers to the session's room. No hand-written relay.
 from __future__ import annotations
 
 import logging
-import os
 import uuid
 from typing import Any
 
@@ -16,7 +15,7 @@ import socketio
 from pydantic import BaseModel, ConfigDict, Field
 
 from avatar.domain import ErrorCode, TTSMode
-from avatar.settings import Settings, get_settings
+from avatar.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +42,7 @@ TRANSCRIPTION_REJECTED = "transcription_rejected"  # {reason, message}
 INTERRUPT = "interrupt"  # {turn_id}: barge-in; stop playing that turn
 HQ_AUDIO_READY = "hq_audio_ready"  # {turn_id, url, duration_ms}
 PROSODY_ANALYSIS = "prosody_analysis"  # {transcription_id, scores, quality, explanation}
+VOICE_PROFILE_STATE = "voice_profile_state"  # {profile_id, status: ready|failed, code?, message?}
 
 
 def session_room(session_id: str | uuid.UUID) -> str:
@@ -60,9 +60,12 @@ class TTSModeChoice(BaseModel):
     """``set_tts_mode {mode, voice_profile_id}``: which tier speaks this session's replies
     (``both``: fast first, then the turn's HQ rendering, announced by ``hq_audio_ready``)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
     mode: TTSMode
     voice_profile_id: uuid.UUID | None = None
+    # How the reply should sound (e.g. ``calm``, ``cheerful``, or a short instruction): the
+    # HQ engine speaks it (CosyVoice's instruct path); ``lite`` adjusts rate and range.
+    style: str | None = Field(None, max_length=200)
 
 
 def error_payload(
@@ -91,15 +94,3 @@ class Emitter:
         **extra: Any,
     ) -> None:
         self.emit(ERROR, error_payload(code, message, trace_id, **extra), session_id)
-
-
-_emitters: dict[tuple[int, str, str], Emitter] = {}
-
-
-def get_emitter(settings: Settings | None = None) -> Emitter:
-    """One emitter per process: a Redis connection must not cross a fork."""
-    settings = settings or get_settings()
-    key = (os.getpid(), settings.redis_url, settings.socketio_channel)
-    if key not in _emitters:
-        _emitters[key] = Emitter(settings)
-    return _emitters[key]

@@ -7,9 +7,9 @@ import time
 from typing import Any
 
 import redis
-from celery import Celery
 
-from avatar.settings import LANES
+from avatar.dispatch import Dispatcher
+from avatar.domain import LANES
 
 PRIORITY_SEP = ":"  # must match broker_transport_options["sep"]
 
@@ -27,11 +27,11 @@ def queue_lengths(client: redis.Redis) -> dict[str, int]:
 _cache: dict[str, Any] = {"at": 0.0, "value": None}
 
 
-def lane_workers(app: Celery, *, timeout: float = 1.0, max_age_s: float = 2.0) -> dict[str, list[str]]:
+def lane_workers(dispatcher: Dispatcher, *, timeout: float = 1.0, max_age_s: float = 2.0) -> dict[str, list[str]]:
     """Worker names per lane; cached briefly because a broadcast waits ``timeout`` seconds."""
     if _cache["value"] is not None and time.monotonic() - _cache["at"] < max_age_s:
         return _cache["value"]
-    replies = app.control.inspect(timeout=timeout).active_queues() or {}
+    replies = dispatcher.active_queues(timeout=timeout)
     workers: dict[str, list[str]] = {lane: [] for lane in LANES}
     for worker, queues in replies.items():
         for queue in queues or []:

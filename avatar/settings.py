@@ -27,7 +27,6 @@ StorageBackendName = Literal["local", "minio"]
 LOCAL_LLM_FOLDER = "qwen2.5-0.5b-instruct"  # where `avatar models download llm` puts it
 LOCAL_ASR_FOLDER = "faster-whisper-small"  # `avatar models download asr`
 LOCAL_ASR_FOLDER_GPU = "faster-whisper-large-v3-turbo"
-LANES: tuple[str, ...] = ("llm", "tts_fast", "tts_hq", "asr", "prosody", "batch")
 
 _PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
     "cpu": {

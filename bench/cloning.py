@@ -108,13 +108,18 @@ def measure_system(turns: int, folder: Path) -> dict[str, Any]:
                          AVATAR_BENCH_REPLY=REPLY, AVATAR_TTS_FAST_ENGINE="lite", AVATAR_TTS_HQ_ENGINE="lite_hq")
     try:
         system.start_api()
-        for lane in ("llm", "tts_fast", "tts_hq", "batch"):
+        for lane in ("llm", "tts_fast", "tts_hq", "batch", "prosody"):  # prosody: the voice's analysis
             system.start_worker(lane)
-        system.wait_for_lanes("llm", "tts_fast", "tts_hq", "batch", timeout=180)
+        system.wait_for_lanes("llm", "tts_fast", "tts_hq", "batch", "prosody", timeout=180)
         ref = _references(folder / "refs")["espeak-ng f2, mid pitch"].read_bytes()
         profile = httpx.post(f"{system.base_url}/api/v1/voice-profiles", files={"file": ("r.wav", ref)},
                              data={"name": "bench"}, timeout=180).json()
         voice = profile["profile_id"]
+        while profile["status"] == "processing":  # the upload answers before the analysis ends
+            time.sleep(0.5)
+            profile = httpx.get(f"{system.base_url}/api/v1/voice-profiles/{voice}", timeout=10).json()
+        if profile["status"] != "ready":
+            raise RuntimeError(f"the benchmark voice was not analysed: {profile['error']}")
 
         def session() -> dict[str, Any]:
             return {**system.new_session(), "voice": voice}

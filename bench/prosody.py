@@ -92,10 +92,13 @@ def measure_events(utterances: int, log: Any = print) -> list[float]:
         from avatar.settings import get_settings
 
         get_settings.cache_clear()
+        from avatar.jobs import ProsodyJob
+        from avatar.services import Services
         from tests.api.speech_turns import store_utterance
         from tests.workers.prosody.speech import RATE, espeak_speech
         from avatar.audio import encode_wav
 
+        dispatcher = Services.build(get_settings()).dispatcher
         wavs = []
         for i, sentence in enumerate(SENTENCES):
             path = root / f"{i}.wav"
@@ -116,11 +119,8 @@ def measure_events(utterances: int, log: Any = print) -> list[float]:
             for n in range(utterances + 1):  # the first one warms the worker up, not counted
                 path, sentence = wavs[n % len(wavs)]
                 ids = await asyncio.to_thread(store_utterance, session["session_id"], path, sentence, False)
-                from tasks.jobs import ProsodyJob
-                from tasks.prosody import enqueue_prosody
-
                 ended = time.time()  # the speech-input lane enqueues as the utterance ends
-                enqueue_prosody(ProsodyJob(
+                dispatcher.prosody(ProsodyJob(
                     session_id=session["session_id"], turn_id=ids["turn_id"],
                     transcription_id=ids["transcription_id"], trace_id=ids["trace_id"],
                     audio_key=ids["audio_key"], transcript=sentence, speech_ended_at=ended,

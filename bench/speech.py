@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     from avatar.settings import Settings
     from tests.conftest import make_system
-    from workers.tiny_models import make_tiny_models
+    from models.tiny import make_tiny_models
 
     machine = machine_info()
     print("VAD cost ...", flush=True)

@@ -2,7 +2,7 @@
 
     python scripts/capacity_chart.py          (needs matplotlib: pip install "avatar[dev]")
 
-Every point is one run of avatar.capacity.simulate (20 simulated minutes, seed 1).
+Every point is one run of capacity.simulate.simulate (20 simulated minutes, seed 1).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from avatar.capacity import simulate  # noqa: E402
+from capacity.simulate import simulate  # noqa: E402
 
 LAYOUTS = ("single-4090", "single-4090-2fast", "two-box")
 SESSIONS = list(range(1, 25))
@@ -38,7 +38,7 @@ def main(out: Path = ROOT / "docs" / "capacity-plan.png", slo: float = 3.5) -> P
     for ax in (left, right):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle("AVATAR on the AAEON MAXER-2100 (RTX 4090): sources in avatar/capacity_figures.py", fontsize=10)
+    fig.suptitle("AVATAR on the AAEON MAXER-2100 (RTX 4090): sources in capacity/figures.py", fontsize=10)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     return out

@@ -6,15 +6,16 @@ from __future__ import annotations
 import os
 import time
 
-from avatar.redis import get_redis
+from avatar import jobs
 from tasks.celery_app import app
+from tasks.context import current
 
 
-@app.task(name="avatar.diagnostics.probe")
+@app.task(name=jobs.PROBE.task)
 def probe(label: str, record_key: str | None = None, hold_key: str | None = None, hold_s: float = 0.0) -> dict:
     """Record ``label`` in the Redis list ``record_key`` on start; if ``hold_key`` is given,
     wait (up to ``hold_s``) until someone pushes to it — a job that blocks its worker on demand."""
-    client = get_redis()
+    client = current().services.redis
     if record_key:
         client.rpush(record_key, label)
         client.expire(record_key, 3600)

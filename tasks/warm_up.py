@@ -21,7 +21,10 @@ from celery.concurrency.prefork import TaskPool as PreforkPool
 from celery.signals import celeryd_after_setup, worker_process_init
 
 from avatar.domain import Lane
-from avatar.settings import get_settings
+from avatar.engine_reports import STAGES, configured_engine, report_engine
+from tasks.context import current
+from workers.engines.registry import engine_availability
+from workers.prosody.features import warm_up as warm_up_opensmile
 
 log = logging.getLogger(__name__)
 
@@ -30,22 +33,28 @@ _lanes: set[str] = set()
 
 
 def _warm_llm() -> bool:
-    from workers.engines.registry import get_llm_engine
-
-    return get_llm_engine(get_settings()).warm_up()
+    return current().engines.llm().warm_up()
 
 
 def _warm_asr() -> bool:
-    from workers.engines.registry import get_asr_engine
-
-    return get_asr_engine(get_settings()).warm_up()
+    return current().engines.asr().warm_up()
 
 
 def _warm_prosody() -> bool:
-    from workers.prosody.features import warm_up
-
-    warm_up()
+    warm_up_opensmile()
     return True
+
+
+def report_engines(lanes: set[str]) -> None:
+    """Tell /health whether this lane's engine can run here (no model is loaded for that)."""
+    ctx = current()
+    for lane in sorted(lanes & set(STAGES)):
+        name = configured_engine(lane, ctx.settings)
+        availability = engine_availability(lane, ctx.settings)
+        try:
+            report_engine(ctx.services.redis, lane, name, availability)
+        except Exception:
+            log.warning("%s lane: could not report engine availability", lane, exc_info=True)
 
 
 # Lane → (warm-up, in a background thread?)
@@ -70,6 +79,7 @@ def _run(lane: str, warm: Callable[[], bool]) -> None:
 
 
 def warm_up_lanes(lanes: set[str]) -> None:
+    report_engines(lanes)
     for lane in sorted(lanes & WARM_UPS.keys()):
         warm, background = WARM_UPS[lane]
         if background:

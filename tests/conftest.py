@@ -15,7 +15,10 @@ from tests.system import System, free_port
 REDIS_BASE = os.environ.get("AVATAR_TEST_REDIS", "redis://127.0.0.1:6379")
 # Each kind of system gets its own Redis database so queues never mix between fixtures.
 # Reserved for the systems of later issues: 1 web, 2 deploy, 3 prosody, 4-5 cloning, 9-10 speech.
-REDIS_DB = {"web": 1, "deploy": 2, "prosody": 3, "cloning": 4, "cloning_units": 5, "hq_oom": 6, "hq": 7, "admission": 8, "speech": 9, "speech_bench": 10, "tiny": 11, "bench": 12, "faults": 13, "priorities": 14, "noweights": 15}
+REDIS_DB = {"web": 1, "deploy": 2, "prosody": 3, "cloning": 4, "cloning_units": 5, "hq_oom": 6, "hq": 7, "admission": 8, "speech": 9, "speech_bench": 10, "tiny": 11, "bench": 12, "faults": 13, "priorities": 14, "noweights": 15,
+            # Redis has 16 databases: later systems share one with a module that never runs
+            # beside theirs (each fixture flushes its database when it starts).
+            "hq_preview": 7, "hq_style": 7, "voice_job": 5}
 
 
 def _require_redis(url: str) -> None:
@@ -28,7 +31,7 @@ def _require_redis(url: str) -> None:
 @pytest.fixture(scope="session")
 def tiny_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Tiny randomly initialised models, generated once per test run (no downloads)."""
-    from workers.tiny_models import make_tiny_models
+    from models.tiny import make_tiny_models
 
     models_dir = tmp_path_factory.mktemp("models")
     make_tiny_models(models_dir)

@@ -63,14 +63,14 @@ class System:
 
     def run_cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "avatar.cli", *args], env=self.env, cwd=REPO,
+            [sys.executable, "-m", "cli", *args], env=self.env, cwd=REPO,
             capture_output=True, text=True, timeout=timeout, check=True,
         )
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
         log = open(self.log_dir / f"{name}.log", "ab")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "avatar.cli", *args], env=self.env, cwd=REPO,
+            [sys.executable, "-m", "cli", *args], env=self.env, cwd=REPO,
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         self.procs[name] = proc
@@ -90,10 +90,13 @@ class System:
         return name
 
     def wait_for_lanes(self, *lanes: str, timeout: float = 90) -> dict[str, Any]:
+        """Until every lane has a live worker, and each engine lane's worker has reported
+        its engine (workers report as their processes start)."""
         def served() -> dict[str, Any] | None:
             body = httpx.get(f"{self.base_url}/api/v1/health", timeout=10).json()
             ok = all(body["lanes"].get(lane, {}).get("workers") for lane in lanes)
-            return body if ok else None
+            reported = all(body["engines"][lane]["reported"] for lane in lanes if lane in body["engines"])
+            return body if ok and reported else None
 
         return wait_until(served, timeout, f"workers on {lanes}", interval=0.5)
 

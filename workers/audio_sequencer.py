@@ -16,7 +16,7 @@ from typing import Any
 import redis
 
 from avatar.events import AUDIO_CHUNK, ERROR, Emitter
-from workers.turn_state import TTL_S
+from avatar.turns.keys import TTL_S, sequencer_prefix
 
 
 # Store chunk ARGV[1] and pop every chunk now due, in order, in one round trip.
@@ -53,9 +53,6 @@ class AudioSequencer:
         self.emitter = emitter
         self._store_and_pop = client.register_script(_STORE_AND_POP)
 
-    def _prefix(self, turn_id: str, mode: str, generation: int) -> str:
-        return f"avatar:turn:{turn_id}:seq:{mode}:g{generation}"
-
     def deliver(
         self,
         *,
@@ -69,7 +66,7 @@ class AudioSequencer:
     ) -> list[int]:
         """Queue chunk ``seq`` (``audio=None`` with ``meta['error']`` is a tombstone);
         emit everything now due. Returns the seqs emitted by this call."""
-        prefix = self._prefix(turn_id, mode, generation)
+        prefix = sequencer_prefix(turn_id, mode, generation)
         keys = [f"{prefix}:meta", f"{prefix}:audio", f"{prefix}:next"]
         # The lock spans popping *and* emitting, so two workers never publish out of order.
         with self.r.lock(f"{prefix}:lock", timeout=30, blocking_timeout=30):

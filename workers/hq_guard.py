@@ -1,4 +1,5 @@
-"""What stands between an HQ sentence and the GPU: the single slot, the breaker, OOM.
+"""What stands between HQ synthesis and the GPU: the single slot, the breaker, OOM. Every
+stage reaches them through ``workers/speech_service.py``, never on its own.
 
 - The slot (``gpu_scheduler.lock.FencedSlot``) admits one HQ synthesis at a time across
   every HQ worker; a job that finds it taken raises ``SlotBusy`` and its task retries with

@@ -24,37 +24,21 @@ from typing import Any
 import numpy as np
 
 from avatar.audio import encode_wav
-from avatar.conversation import ConversationError, accept_user_message, log_event
-from avatar.db import Transcription, session_scope
+from avatar.conversation import ConversationError, log_event
+from avatar.db import Transcription
 from avatar.domain import ErrorCode
-from avatar.events import TRANSCRIPTION_FINAL, TRANSCRIPTION_PARTIAL, TRANSCRIPTION_REJECTED, get_emitter
+from avatar.events import TRANSCRIPTION_FINAL, TRANSCRIPTION_PARTIAL, TRANSCRIPTION_REJECTED
+from avatar.jobs import ProsodyJob, TranscriptionJob
 from avatar.metrics import observe_asr_rtf
-from avatar.redis import get_redis
-from avatar.settings import Settings, get_settings
-from avatar.storage import get_storage
+from avatar.settings import Settings
 from avatar.storage.keys import raw_input_key
 from avatar.text_zh import hallucination_in
-from tasks.jobs import ProsodyJob, TranscriptionJob
+from avatar.turns import QueueUnavailable, start_turn
+from avatar.utterances import UTTERANCE_TTL_S, load_pcm, partial_inflight_key, utterance_key
+from workers.context import StageContext
 from workers.engines.asr.base import SAMPLE_RATE, Transcript
-from workers.engines.registry import get_asr_engine
 
 log = logging.getLogger(__name__)
-
-UTTERANCE_TTL_S = 600
-
-
-# --- the hand-off between the API and the asr lane (Redis keys) -------------------------------
-def utterance_key(utterance_id: str, name: str) -> str:
-    return f"avatar:utt:{utterance_id}:{name}"
-
-
-def partial_inflight_key(session_id: str) -> str:
-    return f"avatar:asr:partial-inflight:{session_id}"
-
-
-def load_pcm(settings: Settings, audio_ref: str) -> np.ndarray | None:
-    raw = get_redis(settings.redis_url).get(audio_ref)
-    return None if raw is None else np.frombuffer(raw, dtype=np.int16)
 
 
 REJECT_MESSAGES = {
@@ -78,16 +62,15 @@ def rejection_reason(transcript: Transcript, settings: Settings) -> str | None:
     return None
 
 
-def run_partial(job: TranscriptionJob, *, settings: Settings | None = None) -> dict[str, Any]:
-    settings = settings or get_settings()
-    client = get_redis(settings.redis_url)
+def run_partial(ctx: StageContext, job: TranscriptionJob) -> dict[str, Any]:
+    client = ctx.services.redis
     try:
         if client.exists(utterance_key(job.utterance_id, "final")):
             return {"skipped": "utterance already final"}
-        pcm = load_pcm(settings, job.audio_ref)
+        pcm = load_pcm(client, job.audio_ref)
         if pcm is None:
             return {"skipped": "audio expired"}
-        transcript = get_asr_engine(settings).transcribe(pcm.astype(np.float32) / 32768.0, partial=True)
+        transcript = ctx.engines.asr().transcribe(pcm.astype(np.float32) / 32768.0, partial=True)
         if client.exists(utterance_key(job.utterance_id, "final")) or not transcript.text:
             return {"skipped": "late or empty"}
         partials = utterance_key(job.utterance_id, "partials")
@@ -99,7 +82,7 @@ def run_partial(job: TranscriptionJob, *, settings: Settings | None = None) -> d
             "utterance_id": job.utterance_id, "text": transcript.text,
             "confidence": transcript.confidence, "is_final": False,
         }
-        get_emitter(settings).emit(TRANSCRIPTION_PARTIAL, payload, job.session_id)
+        ctx.services.emitter.emit(TRANSCRIPTION_PARTIAL, payload, job.session_id)
         client.rpush(partials, json.dumps({
             "text": transcript.text, "confidence": transcript.confidence,
             "audio_ms": round(len(pcm) * 1000 / SAMPLE_RATE),
@@ -110,36 +93,37 @@ def run_partial(job: TranscriptionJob, *, settings: Settings | None = None) -> d
         client.delete(job.audio_ref, partial_inflight_key(job.session_id))
 
 
-def run_final(job: TranscriptionJob, *, settings: Settings | None = None) -> dict[str, Any]:
-    settings = settings or get_settings()
-    client = get_redis(settings.redis_url)
-    emitter = get_emitter(settings)
+def run_final(ctx: StageContext, job: TranscriptionJob) -> dict[str, Any]:
+    services, settings = ctx.services, ctx.settings
+    client, emitter = services.redis, services.emitter
     client.set(utterance_key(job.utterance_id, "final"), 1, ex=UTTERANCE_TTL_S)  # late partials drop
-    pcm = load_pcm(settings, job.audio_ref)
+    pcm = load_pcm(client, job.audio_ref)
     if pcm is None:
-        return _reject(job, "expired", settings)
+        return _reject(ctx, job, "expired")
     started = time.perf_counter()
-    transcript = get_asr_engine(settings).transcribe(pcm.astype(np.float32) / 32768.0)
+    transcript = ctx.engines.asr().transcribe(pcm.astype(np.float32) / 32768.0)
     asr_s = time.perf_counter() - started
     asr_ms = round(asr_s * 1000.0, 1)
     observe_asr_rtf(asr_s, transcript.duration_s or len(pcm) / SAMPLE_RATE, model=Path(settings.asr_model).name)
     reason = rejection_reason(transcript, settings)
     if reason:
-        return _reject(job, reason, settings, transcript)
+        return _reject(ctx, job, reason, transcript)
 
-    # The same pipeline as a typed message: store the turn, queue its reply.
-    from tasks.llm import enqueue_reply  # the llm lane's sender (tasks import workers, not the reverse at load)
-
+    # The same start as a typed message: store the turn, queue its reply.
     accepted_at = job.speech_ended_at or time.time()  # latencies count from the end of speech
     try:
-        with session_scope() as db:
-            accepted = accept_user_message(db, uuid.UUID(job.session_id), transcript.text, settings)
+        accepted = start_turn(services, uuid.UUID(job.session_id), transcript.text, accepted_at=accepted_at)
     except ConversationError as exc:
         emitter.error(job.session_id, exc.code, exc.message, utterance_id=job.utterance_id)
         client.delete(job.audio_ref)
         return {"refused": exc.code}
+    except QueueUnavailable as exc:
+        emitter.error(job.session_id, ErrorCode.QUEUE_UNAVAILABLE,
+                      "任務佇列暫時無法使用，請稍後再試（queue unavailable）",
+                      utterance_id=job.utterance_id, turn_id=exc.turn_id)
+        client.delete(job.audio_ref)
+        return {"refused": ErrorCode.QUEUE_UNAVAILABLE.value}
     turn_id = str(accepted.turn_id)
-    enqueue_reply(turn_id, accepted_at)
     transcription_id = str(uuid.uuid4())
     latency_ms = round((time.time() - accepted_at) * 1000.0, 1)
     emitter.emit(TRANSCRIPTION_FINAL, {
@@ -150,9 +134,9 @@ def run_final(job: TranscriptionJob, *, settings: Settings | None = None) -> dic
 
     # --- off the path to the reply: the WAV, the row, the prosody job ------------------------
     key = raw_input_key(job.session_id, turn_id, datetime.now(UTC))
-    get_storage(settings).put(key, encode_wav(pcm.astype(np.float32) / 32768.0, SAMPLE_RATE), content_type="audio/wav")
+    services.storage.put(key, encode_wav(pcm.astype(np.float32) / 32768.0, SAMPLE_RATE), content_type="audio/wav")
     partials = [json.loads(p) for p in client.lrange(utterance_key(job.utterance_id, "partials"), 0, -1)]
-    with session_scope() as db:
+    with services.db() as db:
         db.add(Transcription(
             transcription_id=uuid.UUID(transcription_id), turn_id=accepted.turn_id,
             final_text=transcript.text, confidence=transcript.confidence, latency_ms=latency_ms,
@@ -164,9 +148,7 @@ def run_final(job: TranscriptionJob, *, settings: Settings | None = None) -> dic
             },
         ))
     client.delete(job.audio_ref, utterance_key(job.utterance_id, "partials"))
-    from tasks.prosody import enqueue_prosody
-
-    enqueue_prosody(ProsodyJob(
+    services.dispatcher.prosody(ProsodyJob(
         session_id=job.session_id, turn_id=turn_id, transcription_id=transcription_id,
         trace_id=str(accepted.trace_id), audio_key=key, transcript=transcript.text,
         speech_ended_at=accepted_at,
@@ -174,25 +156,26 @@ def run_final(job: TranscriptionJob, *, settings: Settings | None = None) -> dic
     return {"turn_id": turn_id, "transcription_id": transcription_id, "latency_ms": latency_ms, "key": key}
 
 
-def _reject(job: TranscriptionJob, reason: str, settings: Settings, transcript: Transcript | None = None) -> dict[str, Any]:
-    get_emitter(settings).emit(TRANSCRIPTION_REJECTED, {
+def _reject(ctx: StageContext, job: TranscriptionJob, reason: str,
+            transcript: Transcript | None = None) -> dict[str, Any]:
+    services = ctx.services
+    services.emitter.emit(TRANSCRIPTION_REJECTED, {
         "utterance_id": job.utterance_id, "reason": reason, "message": REJECT_MESSAGES[reason],
         "text": transcript.text if transcript else "",
         "confidence": transcript.confidence if transcript else 0.0,
     }, job.session_id)
-    with session_scope() as db:
+    with services.db() as db:
         log_event(db, "INFO", f"utterance rejected: {reason}", None, session_id=job.session_id,
                   utterance_id=job.utterance_id, text=transcript.text if transcript else "")
-    get_redis(settings.redis_url).delete(job.audio_ref, utterance_key(job.utterance_id, "partials"))
+    services.redis.delete(job.audio_ref, utterance_key(job.utterance_id, "partials"))
     return {"rejected": reason}
 
 
-def transcription_failed(job: TranscriptionJob, code: ErrorCode, message: str, *, fix: str = "",
-                         settings: Settings | None = None) -> None:
-    settings = settings or get_settings()
+def transcription_failed(ctx: StageContext, job: TranscriptionJob, code: ErrorCode, message: str, *,
+                         fix: str = "") -> None:
     extra: dict[str, Any] = {"utterance_id": job.utterance_id}
     if fix:
         extra["fix"] = fix
-    get_emitter(settings).error(job.session_id, code, message, **extra)
-    get_redis(settings.redis_url).delete(job.audio_ref)
+    ctx.services.emitter.error(job.session_id, code, message, **extra)
+    ctx.services.redis.delete(job.audio_ref)
 

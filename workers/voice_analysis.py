@@ -1,9 +1,11 @@
 """Acoustic measurements of a voice that cloning needs: pitch (median, range, contour),
 energy dynamics, a long-term average spectrum (timbre), formants and the resemblyzer
 speaker embedding. Pure CPU (parselmouth / numpy / resemblyzer); no weights to download.
+The cheap helpers (decoding, energy, trimming) are in :mod:`avatar.audio_io`.
 
-Parselmouth holds the GIL: call these from processes (Celery workers, the API's thread
-pool for one upload at a time), never from many threads at once.
+Parselmouth holds the GIL: call these from processes (the ``prosody`` lane's prefork
+workers), never from many threads at once. The API process never imports this module's
+heavy packages: a voice upload is analysed by a job.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+
+from avatar.audio_io import frame_energy_db, resample
 
 EMBEDDING_SR = 16_000
 LTAS_FFT = 1024
@@ -37,15 +41,6 @@ def voiced_f0(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     floor, ceiling = max(40.0, median / 2.0), min(800.0, median * 2.2)
     f0 = sound.to_pitch_ac(time_step=0.01, pitch_floor=floor, pitch_ceiling=ceiling).selected_array["frequency"]
     return f0[f0 > 0]
-
-
-def frame_energy_db(samples: np.ndarray, sample_rate: int, frame_s: float = 0.025) -> np.ndarray:
-    frame = max(1, int(sample_rate * frame_s))
-    usable = len(samples) // frame * frame
-    if usable == 0:
-        return np.zeros(0)
-    frames = np.asarray(samples[:usable], dtype=np.float64).reshape(-1, frame)
-    return 10.0 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
 
 
 @dataclass(frozen=True)
@@ -136,8 +131,6 @@ def _voice_encoder() -> Any:
 
 def speaker_embedding(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     """256-dim, L2-normalised: the cosine similarity of two voices is their dot product."""
-    from workers.audio_io import resample
-
     preprocess_wav = _import_resemblyzer().preprocess_wav
 
     wav = preprocess_wav(resample(samples, sample_rate, EMBEDDING_SR), source_sr=EMBEDDING_SR)

@@ -1,75 +1,67 @@
-"""Previews of a voice in each tier: one job per tier on its own lane (the API process
-never loads a speech model); the state lives in a Redis hash the API polls."""
+"""The preview stage: speak a short text with a voice in one tier, on that tier's lane (the
+API never loads a speech model). Its state lives in the core (``avatar/previews.py``),
+which the API polls.
+
+An HQ preview is HQ work like any other: it holds the single HQ slot while it speaks, and
+goes through the breaker and the out-of-memory fallback. A preview that finds the slot
+taken raises ``SlotBusy`` (its task retries with a countdown) and its state stays
+``pending`` meanwhile. ``started_at`` / ``done_at`` (unix time) say when it spoke.
+"""
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import UTC, datetime
 from typing import Any
 
-from avatar.domain import TTSMode
-from avatar.redis import get_redis
-from avatar.settings import Settings
-from avatar.storage import get_storage
+from avatar.audio import encode_wav
+from avatar.jobs import PreviewJob
+from avatar.previews import set_preview_state
 from avatar.storage.keys import voice_profile_key
-from workers.engines.registry import get_tts_engine
-from workers.voice_profiles import load_voice_reference, wav_bytes
-
-TIERS = (TTSMode.FAST, TTSMode.HQ)
-STATE_TTL_S = 24 * 3600
+from workers.context import StageContext
+from workers.hq_guard import DegradeToFast, SlotBusy
+from workers.speech_service import SpeechService
 
 
-def _key(profile_id: str) -> str:
-    return f"avatar:voice_preview:{profile_id}"
-
-
-def _set(settings: Settings, profile_id: str, mode: str, state: dict[str, Any]) -> None:
-    client = get_redis(settings.redis_url)
-    client.hset(_key(profile_id), mode, json.dumps(state))
-    client.expire(_key(profile_id), STATE_TTL_S)
-
-
-def request_previews(profile_id: str, text: str, style: str | None, settings: Settings) -> None:
-    from tasks.voices import enqueue_preview
-
-    for mode in TIERS:
-        _set(settings, profile_id, mode.value, {"status": "pending", "requested_at": time.time()})
-        enqueue_preview(profile_id, mode, text, style)
-
-
-def preview_state(profile_id: str, settings: Settings) -> dict[str, dict[str, Any]]:
-    raw = get_redis(settings.redis_url).hgetall(_key(profile_id))
-    storage = get_storage(settings)
-    out: dict[str, dict[str, Any]] = {}
-    for mode, value in raw.items():
-        state = json.loads(value)
-        if state.get("key"):
-            state["url"] = storage.url(state.pop("key"))
-        out[mode.decode() if isinstance(mode, bytes) else mode] = state
-    return out
-
-
-def run_preview(profile_id: str, mode: TTSMode, text: str, style: str | None, settings: Settings) -> dict[str, Any]:
-    from workers.cloning import speak
-
-    voice = load_voice_reference(profile_id, settings)
+def run_preview(ctx: StageContext, job: PreviewJob) -> dict[str, Any]:
+    """Raises ``SlotBusy`` (HQ: retry later); every other failure ends in state ``failed``
+    with its reason, and the worker goes on."""
+    services = ctx.services
+    speech = SpeechService(ctx)
+    voice = speech.voice(job.profile_id)
     if voice is None:
         return {"skipped": "voice deleted"}
-    engine = get_tts_engine(mode, settings)
-    try:
-        started = time.perf_counter()
-        clip = speak(engine, text, voice, style)
-        elapsed = (time.perf_counter() - started) * 1000.0
-    except Exception as exc:  # the preview says why; the worker goes on
-        _set(settings, profile_id, mode.value, {"status": "failed", "engine": engine.name, "reason": str(exc)})
-        return {"failed": str(exc)}
+    with speech.holding(job.mode) as held:
+        started_at = time.time()
+        try:
+            spoken = held.speak(job.text, voice, job.style)
+        except DegradeToFast as exc:  # HQ breaker open or VRAM exhausted: no fast stand-in here
+            return _failed(ctx, job, held.engine.name, f"{exc.code}: {exc.message}", started_at)
+        except Exception as exc:  # the preview says why
+            return _failed(ctx, job, held.engine.name, str(exc), started_at)
+        done_at = time.time()
+        if not held.is_current():  # another job took the slot meanwhile: speak again, in it
+            raise SlotBusy("lost the HQ slot during a preview")
+    clip = spoken.clip
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-    key = voice_profile_key(profile_id, f"preview_{mode.value}_{stamp}.wav")
-    get_storage(settings).put(key, wav_bytes(clip.samples, clip.sample_rate))
+    key = voice_profile_key(job.profile_id, f"preview_{job.mode.value}_{stamp}.wav")
+    services.storage.put(key, encode_wav(clip.samples, clip.sample_rate))
     state = {
-        "status": "ready", "engine": engine.name, "key": key,
-        "duration_ms": round(clip.duration_s * 1000.0, 1), "synthesis_ms": round(elapsed, 1),
+        "status": "ready", "engine": spoken.engine, "key": key,
+        "duration_ms": round(clip.duration_s * 1000.0, 1), "synthesis_ms": round(spoken.synthesis_ms, 1),
+        "started_at": started_at, "done_at": done_at,
     }
-    _set(settings, profile_id, mode.value, state)
+    set_preview_state(services, job.profile_id, job.mode, state)
     return state
+
+
+def preview_failed(ctx: StageContext, job: PreviewJob, reason: str) -> None:
+    """The preview could not even start (e.g. the HQ slot stayed busy for too long)."""
+    set_preview_state(ctx.services, job.profile_id, job.mode, {"status": "failed", "reason": reason})
+
+
+def _failed(ctx: StageContext, job: PreviewJob, engine: str, reason: str, started_at: float) -> dict[str, Any]:
+    state = {"status": "failed", "engine": engine, "reason": reason, "started_at": started_at,
+             "done_at": time.time()}
+    set_preview_state(ctx.services, job.profile_id, job.mode, state)
+    return {"failed": reason}

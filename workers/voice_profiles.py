@@ -1,52 +1,49 @@
-"""Voice profiles: an uploaded sample checked, cleaned, measured and stored; and the
-reference a speech worker hands to its engine.
+"""Voice profiles on the workers' side: the analysis that turns a checked upload into a ready
+profile (``prosody`` lane), and the reference a speech worker hands to its engine.
 
-An upload is decoded (PyAV: wav, mp3, m4a, ogg, webm, flac), trimmed of leading and
-trailing silence, checked (speech length, silence share, clipping), loudness-normalised and
-resampled to ``voice_reference_sr``. Stored: the original bytes and the normalised WAV
-(``voice_profiles/{id}/original.{ext}`` and ``.../reference.wav``), the 256-dim resemblyzer
-embedding, the prosody profile (F0 median/range, energy dynamics: what emotion transfer
-carries) and the ``lite`` engine's fitted adaptation, so the first cloned sentence does not
-pay for fitting.
+The API has already run the cheap checks (:func:`avatar.voice_upload.check_upload`) and
+stored the original bytes; here the upload is checked again on the same bytes, decoded at
+the engines' rate, trimmed of leading and trailing silence, loudness-normalised and
+measured. Stored: the normalised WAV (``voice_profiles/{id}/reference.wav``), the 256-dim
+resemblyzer embedding, the prosody profile (F0 median/range, energy dynamics: what emotion
+transfer carries) and the ``lite`` engine's fitted adaptation, so the first cloned sentence
+does not pay for fitting. The session that uploaded is told ``voice_profile_state``.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import soundfile as sf
 
+from avatar.audio_io import decode_audio, normalise_loudness, trim_silence
 from avatar.db import VoiceProfile, session_scope
+from avatar.events import VOICE_PROFILE_STATE
+from avatar.jobs import ReferenceTranscriptJob, VoiceAnalysisJob
 from avatar.settings import Settings
-from avatar.storage import get_storage
-from avatar.storage.keys import voice_profile_key
-from workers.audio_io import (
-    UndecodableAudio,
-    active_frames,
-    clipped_fraction,
-    decode_audio,
-    normalise_loudness,
-    trim_silence,
+from avatar.storage import StorageKeyNotFound, get_storage
+from avatar.voice_upload import (
+    FAILED,
+    READY,
+    VoiceRejected,
+    check_upload,
+    local_reference_path,
+    mark_failed,
+    profile_prefix,
+    profile_status,
+    reference_key,
 )
+from workers.context import StageContext
 from workers.engines.tts.base import VoiceReference
+from workers.engines.tts.lite import fit_adaptation
+from workers.voice_analysis import prosody_profile, speaker_embedding
 
-ACCEPTED_EXTENSIONS = ("wav", "mp3", "m4a", "mp4", "ogg", "oga", "opus", "webm", "flac")
-ANALYSIS_SR = 16_000
-MAX_SILENCE_SHARE = 0.75  # more silent frames than this (before trimming): "mostly silence"
-MAX_CLIPPED_SHARE = 0.01  # samples inside full-scale runs
-
-
-class VoiceRejected(ValueError):
-    """A bad upload: ``code`` for clients, ``message`` in Traditional Chinese + English."""
-
-    def __init__(self, code: str, message: str, status: int = 422) -> None:
-        super().__init__(message)
-        self.code, self.message, self.status = code, message, status
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -59,50 +56,12 @@ class ProcessedVoice:
     adaptation: dict[str, Any] = field(default_factory=dict)
 
 
-def check_size(size: int, settings: Settings) -> None:
-    if size > settings.voice_upload_max_mb * 1024 * 1024:
-        raise VoiceRejected(
-            "VOICE_TOO_LARGE",
-            f"檔案過大：上限 {settings.voice_upload_max_mb:g} MB（file too large）", status=413,
-        )
-    if size == 0:
-        raise VoiceRejected("VOICE_UNDECODABLE", "檔案是空的（empty file）")
-
-
 def process_upload(data: bytes, settings: Settings) -> ProcessedVoice:
-    """Decode, check and measure an uploaded sample; raises :class:`VoiceRejected`."""
-    check_size(len(data), settings)
-    try:
-        samples = decode_audio(data, ANALYSIS_SR)
-    except UndecodableAudio as exc:
-        raise VoiceRejected(
-            "VOICE_UNDECODABLE",
-            "無法解讀此音檔，請上傳 wav、mp3、m4a、ogg、webm 或 flac（undecodable audio）",
-        ) from exc
-    active = active_frames(samples, ANALYSIS_SR)
-    if len(active) == 0 or active.mean() < 1.0 - MAX_SILENCE_SHARE:
-        raise VoiceRejected("VOICE_MOSTLY_SILENCE", "錄音大多是靜音，請靠近麥克風再錄一次（mostly silence）")
-    if clipped_fraction(samples) > MAX_CLIPPED_SHARE:
-        raise VoiceRejected("VOICE_CLIPPED", "錄音音量過大而失真（破音），請降低音量再錄（heavily clipped）")
-    trimmed = trim_silence(samples, ANALYSIS_SR)
-    speech_s = len(trimmed) / ANALYSIS_SR
-    if speech_s < settings.voice_min_speech_s:
-        raise VoiceRejected(
-            "VOICE_TOO_SHORT",
-            f"有效語音只有 {speech_s:.1f} 秒，至少需要 {settings.voice_min_speech_s:g} 秒（too short）",
-        )
-    if speech_s > settings.voice_max_speech_s:
-        raise VoiceRejected(
-            "VOICE_TOO_LONG",
-            f"有效語音有 {speech_s:.1f} 秒，上限 {settings.voice_max_speech_s:g} 秒（too long）",
-        )
+    """Check, decode and measure an uploaded sample; raises :class:`VoiceRejected`."""
+    check_upload(data, settings)
     # The reference at the engines' rate, from the full-rate decode (not the 16 kHz copy).
     full = decode_audio(data, settings.voice_reference_sr)
     reference = normalise_loudness(trim_silence(full, settings.voice_reference_sr), settings.voice_reference_sr)
-
-    from workers.engines.tts.lite import fit_adaptation
-    from workers.voice_analysis import prosody_profile, speaker_embedding
-
     return ProcessedVoice(
         reference=reference,
         sample_rate=settings.voice_reference_sr,
@@ -116,30 +75,86 @@ def process_upload(data: bytes, settings: Settings) -> ProcessedVoice:
     )
 
 
-def extension_of(filename: str | None) -> str:
-    ext = (filename or "").rsplit(".", 1)[-1].lower() if "." in (filename or "") else "bin"
-    return ext if ext in ACCEPTED_EXTENSIONS else "bin"
-
-
 def wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
     buf = io.BytesIO()
     sf.write(buf, samples, sample_rate, format="WAV", subtype="PCM_16")
     return buf.getvalue()
 
 
-def local_reference_path(settings: Settings, profile_id: str) -> Path:
-    return settings.data_dir / "cache" / "voices" / profile_id / "reference.wav"
+def _announce(ctx: StageContext, job: VoiceAnalysisJob, status: str, **error: str) -> None:
+    if job.session_id:
+        ctx.services.emitter.emit(VOICE_PROFILE_STATE, {"profile_id": job.profile_id, "status": status, **error},
+                                  job.session_id)
+
+
+def voice_analysis_failed(ctx: StageContext, job: VoiceAnalysisJob, code: str, message: str, fix: str = "") -> None:
+    """The profile ends ``failed`` with the reason (a rejected sample or an engine error)."""
+    text = f"{message}（{fix}）" if fix else message
+    with ctx.services.db() as db:
+        row = db.get(VoiceProfile, uuid.UUID(job.profile_id))
+        if row is None:
+            return
+        mark_failed(row, str(code), text)
+    _announce(ctx, job, FAILED, code=str(code), message=text)
+
+
+def analyze_voice(ctx: StageContext, job: VoiceAnalysisJob) -> dict[str, Any]:
+    """``processing`` → ``ready`` (or ``failed`` with the same codes as the API's checks)."""
+    services = ctx.services
+    profile_id = uuid.UUID(job.profile_id)
+    with services.db() as db:
+        row = db.get(VoiceProfile, profile_id)
+        if row is None:
+            return {"skipped": "voice deleted"}
+        if profile_status(row.meta) == READY:  # a redelivered job: the work is done
+            return {"profile_id": job.profile_id, "status": READY}
+    try:
+        data = services.storage.get(job.original_key)
+    except StorageKeyNotFound:
+        return {"skipped": "voice deleted"}  # deleted between the row read and now
+    try:
+        processed = process_upload(data, ctx.settings)
+    except VoiceRejected as exc:
+        voice_analysis_failed(ctx, job, exc.code, exc.message)
+        return {"profile_id": job.profile_id, "status": FAILED, "code": exc.code}
+    services.storage.put(reference_key(profile_id), wav_bytes(processed.reference, processed.sample_rate))
+    with services.db() as db:
+        row = db.get(VoiceProfile, profile_id)
+        if row is not None:
+            meta = {k: v for k, v in (row.meta or {}).items() if k != "error"}
+            row.embedding = processed.embedding
+            row.duration_sec = processed.duration_s
+            row.meta = {**meta, "status": READY, "sample_rate": processed.sample_rate,
+                        "prosody": processed.prosody, "adaptation": processed.adaptation}
+    if row is None:  # deleted while it was analysed: leave no file behind
+        services.storage.delete_prefix(profile_prefix(profile_id))
+        return {"skipped": "voice deleted"}
+    if job.needs_transcript:
+        _queue_transcript(ctx, job.profile_id)
+    _announce(ctx, job, READY)
+    return {"profile_id": job.profile_id, "status": READY, "duration_s": round(processed.duration_s, 2)}
+
+
+def _queue_transcript(ctx: StageContext, profile_id: str) -> None:
+    try:
+        ctx.services.dispatcher.reference_transcript(ReferenceTranscriptJob(profile_id=profile_id))
+    except Exception as exc:  # the broker is down: the profile stands; lite needs no transcript
+        log.warning("could not queue the reference transcript of %s: %s", profile_id, exc)
+        with ctx.services.db() as db:
+            row = db.get(VoiceProfile, uuid.UUID(profile_id))
+            if row is not None:
+                row.meta = {**(row.meta or {}), "transcript_status": "unavailable"}
 
 
 def load_voice_reference(profile_id: str | None, settings: Settings) -> VoiceReference | None:
     """The reference for a speech worker: the row, and the normalised WAV copied from
     storage (local disk or MinIO) into a local cache once. None: no such profile (deleted
-    meanwhile), and the sentence is spoken without cloning."""
+    meanwhile) or one that is not ready, and the sentence is spoken without cloning."""
     if not profile_id:
         return None
-    with session_scope() as db:
+    with session_scope(settings.resolved_database_url) as db:
         row = db.get(VoiceProfile, uuid.UUID(profile_id))
-        if row is None:
+        if row is None or profile_status(row.meta) != READY:
             return None
         meta = dict(row.meta or {})
         key = row.audio_url
@@ -153,7 +168,3 @@ def load_voice_reference(profile_id: str | None, settings: Settings) -> VoiceRef
         profile_id=profile_id, audio_path=path, transcript=str(meta.get("transcript") or ""),
         adaptation=meta.get("adaptation") or None,
     )
-
-
-def reference_key(profile_id: str | uuid.UUID) -> str:
-    return voice_profile_key(profile_id, "reference.wav")

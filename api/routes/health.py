@@ -1,6 +1,7 @@
 """``/api/v1/health``: every component, so ``make up`` (and an operator) can see what is
 missing and how to fix it. ``status`` is ``ok`` when the infrastructure answers and every
-lane has a live worker; engines without weights are reported but do not make it ``down``."""
+lane has a live worker; engines without weights are reported (by the workers that run them,
+:mod:`avatar.engine_reports`) but do not make it ``down``."""
 
 from __future__ import annotations
 
@@ -11,13 +12,11 @@ from typing import Any
 from fastapi import APIRouter, Response
 from sqlalchemy import text
 
-from api.deps import SettingsDep, StorageDep
+from api.deps import ServicesDep
 from avatar.db import get_engine
+from avatar.engine_reports import engine_reports
 from avatar.lanes import lane_workers, queue_lengths
-from avatar.redis import get_redis
 from gpu_scheduler.state import scheduler_snapshot
-from tasks.celery_app import app as celery_app
-from workers.engines.registry import engine_report
 
 router = APIRouter(prefix="/api/v1", tags=["health"])
 
@@ -42,9 +41,16 @@ def _check(fn: Any) -> dict[str, Any]:
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
 
 
+def _engines(client: Any, settings: Any) -> dict[str, Any]:
+    try:
+        return engine_reports(client, settings)
+    except Exception as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
 @router.get("/health")
-def health(settings: SettingsDep, storage: StorageDep, response: Response) -> dict[str, Any]:
-    client = get_redis(settings.redis_url)
+def health(services: ServicesDep, response: Response) -> dict[str, Any]:
+    settings, storage, client = services.settings, services.storage, services.redis
 
     def check_db() -> dict[str, Any]:
         with get_engine(settings.resolved_database_url).connect() as conn:
@@ -63,7 +69,7 @@ def health(settings: SettingsDep, storage: StorageDep, response: Response) -> di
     lanes: dict[str, Any] = {}
     if components["redis"]["ok"]:
         try:
-            workers = lane_workers(celery_app)
+            workers = lane_workers(services.dispatcher)
             depth = queue_lengths(client)
             lanes = {lane: {"workers": workers[lane], "queued": depth[lane]} for lane in workers}
         except Exception as exc:
@@ -84,7 +90,7 @@ def health(settings: SettingsDep, storage: StorageDep, response: Response) -> di
         "profile": settings.profile,
         "components": components,
         "lanes": lanes,
-        "engines": engine_report(settings),
+        "engines": _engines(client, settings) if components["redis"]["ok"] else {},
         "scheduler": scheduler,
         "versions": _versions(),
     }

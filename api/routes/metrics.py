@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from api.deps import SettingsDep
+from api.deps import ServicesDep
 from avatar.lanes import queue_lengths
 from avatar.metrics import (
     ACTIVE_SESSIONS,
@@ -22,7 +22,6 @@ from avatar.metrics import (
     QUEUE_LENGTH,
     WAITING_SESSIONS,
 )
-from avatar.redis import get_redis
 from gpu_scheduler.state import HQ_BREAKER, scheduler_snapshot
 
 _BREAKER_LEVELS = {"closed": 0, "half_open": 1, "open": 2}
@@ -46,9 +45,9 @@ def _refresh_scheduler_gauges(snapshot: dict) -> None:
 
 
 @router.get("/metrics", response_class=Response)
-def metrics(settings: SettingsDep) -> Response:
+def metrics(services: ServicesDep) -> Response:
     try:
-        client = get_redis(settings.redis_url)
+        client, settings = services.redis, services.settings
         for lane, depth in queue_lengths(client).items():
             QUEUE_LENGTH.labels(lane=lane).set(depth)
         _refresh_scheduler_gauges(scheduler_snapshot(client, settings))

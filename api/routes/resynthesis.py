@@ -9,9 +9,9 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, model_validator
 
-from api.deps import SettingsDep
-from avatar.domain import TTSMode
-from workers.resynthesis import UnknownTarget, create_job, progress
+from api.deps import ServicesDep
+from avatar.domain import ErrorCode, TTSMode
+from avatar.resynthesis import UnknownTarget, create_job, progress
 
 router = APIRouter(prefix="/api/v1/resynthesis", tags=["resynthesis"])
 
@@ -32,24 +32,21 @@ class ResynthesisRequest(BaseModel):
 
 
 @router.post("", status_code=202)
-def start(body: ResynthesisRequest, settings: SettingsDep) -> dict[str, Any]:
-    from tasks.voices import enqueue_resynthesis
-
+def start(body: ResynthesisRequest, services: ServicesDep) -> dict[str, Any]:
     try:
         job = create_job(
-            session_id=str(body.session_id) if body.session_id else None, since=body.since,
-            voice_profile_id=str(body.voice_profile_id) if body.voice_profile_id else None,
-            mode=body.mode, settings=settings,
+            services, session_id=str(body.session_id) if body.session_id else None, since=body.since,
+            voice_profile_id=str(body.voice_profile_id) if body.voice_profile_id else None, mode=body.mode,
         )
     except UnknownTarget as exc:
-        raise HTTPException(404, detail={"code": exc.code, "message": exc.message}) from None
-    enqueue_resynthesis(job["job_id"])
+        status = 409 if exc.code == ErrorCode.VOICE_NOT_READY else 404
+        raise HTTPException(status, detail={"code": exc.code, "message": exc.message}) from None
     return {**job, "status_url": f"/api/v1/resynthesis/{job['job_id']}"}
 
 
 @router.get("/{job_id}")
-def get_progress(job_id: str, settings: SettingsDep) -> dict[str, Any]:
-    state = progress(job_id, settings)
+def get_progress(job_id: str, services: ServicesDep) -> dict[str, Any]:
+    state = progress(services, job_id)
     if not state:
         raise HTTPException(404, detail={"code": "JOB_NOT_FOUND", "message": "找不到此工作（job not found）"})
     return state

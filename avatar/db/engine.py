@@ -12,6 +12,8 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from avatar.settings import get_settings
+
 
 def normalise_url(url: str) -> str:
     """Use psycopg 3 for plain ``postgresql://`` URLs (the seed writes them that way)."""
@@ -61,8 +63,6 @@ def get_engine(url: str) -> Engine:
 
 
 def get_sessionmaker(url: str | None = None) -> sessionmaker[Session]:
-    from avatar.settings import get_settings
-
     return sessionmaker(get_engine(url or get_settings().resolved_database_url), expire_on_commit=False)
 
 

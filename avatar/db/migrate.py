@@ -16,6 +16,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import make_url
 
 from avatar.db.engine import make_engine, normalise_url
+from avatar.settings import get_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ALEMBIC_INI = REPO_ROOT / "alembic.ini"
@@ -24,8 +25,6 @@ MIGRATIONS_DIR = REPO_ROOT / "migrations"
 
 def _resolve_url(url: str | None) -> str:
     if not url:
-        from avatar.settings import get_settings
-
         url = get_settings().resolved_database_url
     return normalise_url(url)
 

@@ -1,6 +1,6 @@
 """What the speech-input lane does after an utterance ends, for the prosody tests (that lane
 is built in parallel): store the 16 kHz WAV under ``raw_inputs/...``, accept the turn the
-normal way, store the ``transcriptions`` row, enqueue one ProsodyJob with ``enqueue_prosody``.
+normal way, store the ``transcriptions`` row, queue one ProsodyJob through the dispatcher.
 
 Run in a subprocess with the test system's environment (its Redis, database, storage):
 
@@ -20,13 +20,13 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from avatar.conversation import accept_user_message
 from avatar.db import ConversationTurn, Transcription, session_scope
 from avatar.domain import TurnStatus
+from avatar.jobs import ProsodyJob
+from avatar.services import Services
 from avatar.settings import get_settings
 from avatar.storage import get_storage, raw_input_key
-from tasks.jobs import ProsodyJob
-from tasks.prosody import enqueue_prosody
+from avatar.turns import accept_user_message
 
 
 def store_utterance(
@@ -49,7 +49,7 @@ def store_utterance(
             "audio_key": key, "trace_id": str(accepted.trace_id),
         }
     if enqueue:
-        enqueue_prosody(ProsodyJob(
+        Services.build(settings).dispatcher.prosody(ProsodyJob(
             session_id=session_id, turn_id=ids["turn_id"], transcription_id=ids["transcription_id"],
             trace_id=ids["trace_id"], audio_key=key, transcript=text, speech_ended_at=time.time(),
         ))

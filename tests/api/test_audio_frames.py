@@ -7,7 +7,7 @@ import base64
 import pytest
 
 from api.audio_stream import FrameError, parse_frame
-from api.barge_in import spoken_text
+from avatar.turns import spoken_text
 from avatar.domain import ErrorCode
 
 OWN = "3f1c2a4e-0000-4000-8000-000000000001"

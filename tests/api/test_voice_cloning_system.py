@@ -1,5 +1,5 @@
 """Voice cloning end to end on real processes: the API, and Celery workers for the ``llm``,
-``tts_fast`` (``lite``), ``tts_hq``, ``asr`` and ``batch`` lanes on the real Redis, SQLite
+``tts_fast`` (``lite``), ``tts_hq``, ``asr``, ``prosody`` (voice analysis) and ``batch`` lanes on the real Redis, SQLite
 and local storage; clients over real HTTP and Socket.IO websockets.
 
 The HQ lane runs the ``lite`` engine at its highest-quality settings (``lite_hq``), labelled
@@ -48,7 +48,8 @@ def system(tmp_path_factory: pytest.TempPathFactory, tiny_models_dir: Path) -> I
         system.start_worker("tts_hq", concurrency=2)  # a real pool of two: still one HQ job at a time
         system.start_worker("batch")
         system.start_worker("asr")
-        system.wait_for_lanes("llm", "tts_fast", "tts_hq", "batch", "asr", timeout=180)
+        system.start_worker("prosody")  # analyses each upload (the API loads no model)
+        system.wait_for_lanes("llm", "tts_fast", "tts_hq", "batch", "asr", "prosody", timeout=180)
         yield system
     finally:
         system.stop_all()
@@ -66,18 +67,34 @@ def _encode(samples: np.ndarray, sr: int, fmt: str) -> bytes:
     return buf.getvalue()
 
 
+def _ready(system: System, profile_id: str) -> dict[str, Any]:
+    """The profile once the prosody lane's analysis made it ready."""
+    def settled() -> dict[str, Any] | None:
+        body = httpx.get(f"{system.base_url}/api/v1/voice-profiles/{profile_id}", timeout=10).json()
+        return body if body["status"] != "processing" else None
+
+    body = wait_until(settled, 120, f"the analysis of voice {profile_id}", interval=0.5)
+    assert body["status"] == "ready", body
+    return body
+
+
 def _upload(system: System, data: bytes, filename: str, **form: str) -> httpx.Response:
-    return httpx.post(
+    """The upload's answer (the profile in ``processing``), returned once an accepted
+    profile is ready to be used."""
+    response = httpx.post(
         f"{system.base_url}/api/v1/voice-profiles", files={"file": (filename, data)},
         data={"name": "測試聲音", **form}, timeout=120,
     )
+    if response.status_code == 201:
+        _ready(system, response.json()["profile_id"])
+    return response
 
 
 @pytest.fixture(scope="module")
 def profile(system: System, reference: bytes) -> dict[str, Any]:
     response = _upload(system, reference, "ref.wav")
     assert response.status_code == 201, response.text
-    return response.json()
+    return _ready(system, response.json()["profile_id"])
 
 
 def test_bad_uploads_get_clear_errors(system: System, reference: bytes) -> None:

@@ -11,18 +11,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session as DBSession
 
-from avatar.conversation import (
-    ConversationError,
-    accept_user_message,
-    build_messages,
-    create_session,
-    estimate_tokens,
-)
+from avatar.conversation import ConversationError, build_messages, create_session, estimate_tokens
 from avatar.db import ConversationTurn
 from avatar.db.engine import make_engine
 from avatar.db.migrate import upgrade
 from avatar.domain import TurnStatus
 from avatar.settings import Settings
+from avatar.turns import accept_user_message
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from avatar.settings import LANES
+from avatar.domain import LANES
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker" / "docker-compose.yml"

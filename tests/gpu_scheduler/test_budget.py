@@ -261,7 +261,7 @@ def test_reservations_are_atomic_across_two_processes(client: redis.Redis, prefi
 
 @pytest.fixture(scope="module")
 def tiny_llm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from workers.tiny_models import make_tiny_llm
+    from models.tiny import make_tiny_llm
 
     return make_tiny_llm(tmp_path_factory.mktemp("tiny") / "llm")
 

@@ -10,6 +10,6 @@ import pytest
 @pytest.fixture(scope="session")
 def tiny_llm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random Qwen2 chat model (ChatML template, zh-TW BPE) on disk; no downloads."""
-    from workers.tiny_models import make_tiny_llm
+    from models.tiny import make_tiny_llm
 
     return make_tiny_llm(tmp_path_factory.mktemp("tiny-llm") / "llm")

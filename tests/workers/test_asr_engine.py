@@ -12,15 +12,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from avatar.model_files import missing_whisper_files
 from avatar.settings import Settings
 from avatar.text_zh import hallucination_in, to_traditional
+from models.tiny import make_tiny_whisper
 from tests.speech_audio import espeak_16k
 from workers.engines.asr.base import Transcript, TranscriptSegment
 from workers.engines.asr.faster_whisper import FasterWhisperASR, confidence_of
 from workers.engines.base import EngineUnavailable
 from workers.engines.registry import get_asr_engine
-from workers.model_setup import missing_whisper_files
-from workers.tiny_models import make_tiny_whisper
 from workers.transcription import rejection_reason
 
 REPO = Path(__file__).resolve().parents[2]
@@ -93,11 +93,11 @@ def test_avatar_transcribe_prints_the_transcript(tiny_asr_models: Path, tmp_path
     wav = tmp_path / "hello.wav"
     sf.write(wav, espeak_16k("你好"), 16_000)
     env = {**os.environ, "AVATAR_PROFILE": "tiny", "AVATAR_MODELS_DIR": str(tiny_asr_models)}
-    done = subprocess.run([sys.executable, "-m", "avatar.cli", "transcribe", str(wav), "--json"],
+    done = subprocess.run([sys.executable, "-m", "cli", "transcribe", str(wav), "--json"],
                           env=env, cwd=REPO, capture_output=True, text=True, timeout=120, check=True)
     body = json.loads(done.stdout)
     assert body["language"] == "zh" and "text" in body and body["segments"] is not None
-    missing = subprocess.run([sys.executable, "-m", "avatar.cli", "transcribe", str(wav)],
+    missing = subprocess.run([sys.executable, "-m", "cli", "transcribe", str(wav)],
                              env={**env, "AVATAR_PROFILE": "cpu", "AVATAR_MODELS_DIR": str(tmp_path)},
                              cwd=REPO, capture_output=True, text=True, timeout=120)
     assert missing.returncode == 1 and "avatar models download asr" in missing.stderr

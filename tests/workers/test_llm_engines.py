@@ -26,18 +26,18 @@ import httpx
 import pytest
 
 from avatar.settings import Settings
-from workers.engines.base import EngineUnavailable, TransientEngineError
-from workers.engines.llm.base import ChatMessage
-from workers.engines.llm.openai_compat import OpenAICompatLLM
-from workers.engines.llm.transformers_local import TransformersLLM
-from workers.model_setup import (
+from models.download import (
     CHECKSUM_FILE,
     ModelSetupError,
     llm_download_target,
     verify_checksums,
     write_checksums,
 )
-from workers.tiny_models import make_tiny_llm
+from models.tiny import make_tiny_llm
+from workers.engines.base import EngineUnavailable, TransientEngineError
+from workers.engines.llm.base import ChatMessage
+from workers.engines.llm.openai_compat import OpenAICompatLLM
+from workers.engines.llm.transformers_local import TransformersLLM
 
 TINY_REPO = "avatar-test/tiny-llm"
 CHAT: list[ChatMessage] = [

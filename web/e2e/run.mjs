@@ -197,7 +197,17 @@ const scenarios = {
       if (await error.count()) throw new Error(`the valid sample was refused: ${await error.textContent()}`);
       const item = page.locator('[data-testid="voice-item"]', { hasText: "我的聲音" });
       await item.waitFor({ timeout: 10000 });
-      log("uploaded; listed as", await item.getAttribute("data-voice-id"));
+      log("uploaded; listed as", await item.getAttribute("data-voice-id"), "status", await item.getAttribute("data-status"));
+      // analysed on the server's prosody lane: 處理中 until ready (or failed, with the reason)
+      if ((await item.getAttribute("data-status")) === "processing") await shot(page, "04-voice-processing");
+      await page.waitForSelector(
+        '[data-testid="voice-item"][data-status="ready"], [data-testid="voice-item"][data-status="failed"], [data-testid="voice-timeout"]',
+        { timeout: 90000 },
+      );
+      if ((await item.getAttribute("data-status")) !== "ready") {
+        throw new Error(`the valid sample's analysis failed: ${await item.locator('[data-testid="voice-failed"], [data-testid="voice-timeout"]').textContent()}`);
+      }
+      log("analysed: ready");
       await item.getByRole("radio").click();
       await page.waitForFunction(() => !!JSON.parse(localStorage.getItem("avatar.prefs") ?? "{}").voiceProfileId, null, { timeout: 10000 });
       if (await page.locator('[data-testid="mode-error"]').count()) throw new Error(await page.locator('[data-testid="mode-error"]').textContent());

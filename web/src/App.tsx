@@ -12,7 +12,7 @@ import { useAvatar } from "./hooks/useAvatar";
 
 export function App() {
   const avatar = useAvatar();
-  const { chat, connection, capabilities } = avatar;
+  const { chat, connection } = avatar;
   const connected = connection.state.kind === "connected";
   const [tab, setTab] = useState("voice");
   const [prosodyId, setProsodyId] = useState<string | null>(null);
@@ -49,12 +49,12 @@ export function App() {
             active={tab}
             onChange={setTab}
             tabs={[
-              { id: "voice", label: "聲音", content: <VoicePanel available={capabilities.voiceProfiles} connected={connected} setMode={avatar.setMode} /> },
+              { id: "voice", label: "聲音", content: <VoicePanel connected={connected} setMode={avatar.setMode} /> },
               {
                 id: "prosody",
                 label: "韻律報告",
                 content: (
-                  <ProsodyPanel available={capabilities.prosody} results={prosodyResults} turns={chat.turns} selectedId={prosodyId} onSelect={setProsodyId} />
+                  <ProsodyPanel results={prosodyResults} turns={chat.turns} selectedId={prosodyId} onSelect={setProsodyId} />
                 ),
               },
             ]}

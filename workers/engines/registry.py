@@ -74,19 +74,39 @@ def get_tts_engine(mode: TTSMode | str, settings: Settings) -> TTSEngine:
     return _instances[key]
 
 
+class Engines:
+    """The engines of one process, created on first use (a model loads once per process)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def llm(self) -> LLMEngine:
+        return get_llm_engine(self.settings)
+
+    def asr(self) -> ASREngine:
+        return get_asr_engine(self.settings)
+
+    def tts(self, mode: TTSMode | str) -> TTSEngine:
+        return get_tts_engine(mode, self.settings)
+
+
+def engine_availability(stage: str, settings: Settings) -> dict[str, object]:
+    """Whether ``stage``'s configured engine can run in this process (never loads a model)."""
+    makers: dict[str, Any] = {
+        "llm": lambda: get_llm_engine(settings),
+        "tts_fast": lambda: get_tts_engine(TTSMode.FAST, settings),
+        "tts_hq": lambda: get_tts_engine(TTSMode.HQ, settings),
+        "asr": lambda: get_asr_engine(settings),
+    }
+    try:
+        return makers[stage]().availability().as_dict()
+    except Exception as exc:  # an engine that cannot even be constructed is unavailable
+        return {"available": False, "reason": str(exc), "fix": ""}
+
+
 def engine_report(settings: Settings) -> dict[str, dict[str, object]]:
-    """Availability of every configured engine, for /health (never loads a model)."""
-    report: dict[str, dict[str, object]] = {}
-    stages: list[tuple[str, str, Any]] = [
-        ("llm", settings.llm_engine, lambda: get_llm_engine(settings)),
-        ("tts_fast", settings.tts_fast_engine, lambda: get_tts_engine(TTSMode.FAST, settings)),
-        ("tts_hq", settings.tts_hq_engine, lambda: get_tts_engine(TTSMode.HQ, settings)),
-        ("asr", settings.asr_engine, lambda: get_asr_engine(settings)),
-    ]
-    for stage, name, make in stages:
-        try:
-            availability = make().availability()
-            report[stage] = {"engine": name, **availability.as_dict()}
-        except Exception as exc:  # an engine that cannot even be constructed is unavailable
-            report[stage] = {"engine": name, "available": False, "reason": str(exc), "fix": ""}
-    return report
+    """Availability of every configured engine (what a worker of each lane reports)."""
+    return {
+        stage: {"engine": getattr(settings, f"{stage}_engine"), **engine_availability(stage, settings)}
+        for stage in ("llm", "tts_fast", "tts_hq", "asr")
+    }

@@ -10,12 +10,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from avatar.db import ConversationTurn, ProsodyScore, Transcription, session_scope
+from avatar.db import ConversationTurn, ProsodyScore, Transcription
 from avatar.domain import ErrorCode
-from avatar.events import PROSODY_ANALYSIS, get_emitter
-from avatar.settings import Settings, get_settings
-from avatar.storage import StorageKeyNotFound, get_storage
-from tasks.jobs import ProsodyJob
+from avatar.events import PROSODY_ANALYSIS
+from avatar.jobs import ProsodyJob
+from avatar.storage import StorageKeyNotFound
+from workers.context import StageContext
 from workers.prosody.analysis import ProsodyReport, analyze_wav
 from workers.prosody.quality import QualityLimits, refused
 
@@ -55,27 +55,27 @@ def event_payload(job: ProsodyJob, report: ProsodyReport) -> dict[str, Any]:
     }
 
 
-def run_prosody(job: ProsodyJob, *, settings: Settings | None = None) -> dict[str, Any]:
-    settings = settings or get_settings()
+def run_prosody(ctx: StageContext, job: ProsodyJob) -> dict[str, Any]:
+    services = ctx.services
     transcription_id = uuid.UUID(job.transcription_id)
     try:
-        audio = get_storage(settings).get(job.audio_key)
+        audio = services.storage.get(job.audio_key)
     except StorageKeyNotFound:
         audio = None
-    with session_scope(settings.resolved_database_url) as db:
+    with services.db() as db:
         transcription = db.get(Transcription, transcription_id)
         baseline = speaker_baseline(db, transcription) if transcription is not None else []
     if audio is None:
         report = ProsodyReport(quality=refused("missing_audio"))
     else:
         report = analyze_wav(
-            audio, job.transcript, baseline=baseline, limits=QualityLimits.from_settings(settings)
+            audio, job.transcript, baseline=baseline, limits=QualityLimits.from_settings(ctx.settings)
         )
 
     stored = transcription is not None
     if stored:
         scores = report.scores or {}
-        with session_scope(settings.resolved_database_url) as db:
+        with services.db() as db:
             row = db.scalar(select(ProsodyScore).where(ProsodyScore.transcription_id == transcription_id))
             if row is None:  # a redelivered job updates the row it wrote before
                 row = ProsodyScore(transcription_id=transcription_id)
@@ -86,18 +86,16 @@ def run_prosody(job: ProsodyJob, *, settings: Settings | None = None) -> dict[st
             row.features = report.features()
     else:
         log.warning("transcription %s not found: prosody reported but not stored", transcription_id)
-    get_emitter(settings).emit(PROSODY_ANALYSIS, event_payload(job, report), job.session_id)
+    services.emitter.emit(PROSODY_ANALYSIS, event_payload(job, report), job.session_id)
     return {
         "transcription_id": job.transcription_id, "status": report.status, "stored": stored,
         "scores": report.scores, "analysis_ms": round(report.analysis_ms, 1),
     }
 
 
-def prosody_failed(
-    job: ProsodyJob, code: ErrorCode, message: str, *, settings: Settings | None = None, fix: str = ""
-) -> None:
+def prosody_failed(ctx: StageContext, job: ProsodyJob, code: ErrorCode, message: str, *, fix: str = "") -> None:
     """The analysis itself broke (not the audio: bad audio is a normal report)."""
     extra: dict[str, Any] = {"event": PROSODY_ANALYSIS, "transcription_id": job.transcription_id}
     if fix:
         extra["fix"] = fix
-    get_emitter(settings).error(job.session_id, code, message, job.trace_id, turn_id=job.turn_id, **extra)
+    ctx.services.emitter.error(job.session_id, code, message, job.trace_id, turn_id=job.turn_id, **extra)

@@ -14,11 +14,13 @@ from sqlalchemy import select
 from avatar.audio import encode_wav
 from avatar.db import ConversationTurn, ProsodyScore, Session, Transcription, session_scope
 from avatar.db.migrate import upgrade
+from avatar.jobs import ProsodyJob
+from avatar.services import Services
 from avatar.settings import Settings
 from avatar.storage import get_storage, raw_input_key
-from tasks.jobs import ProsodyJob
 from tests.conftest import REDIS_BASE, REDIS_DB
 from tests.workers.prosody import speech as sp
+from workers.context import StageContext
 from workers.prosody.service import run_prosody
 
 TEXT = "今天台北天氣晴朗，很適合出門走走。"
@@ -50,6 +52,11 @@ def _utterance(settings: Settings, samples: object) -> ProsodyJob:
     )
 
 
+def _run(job: ProsodyJob, settings: Settings) -> dict:
+    """The stage as a prosody worker runs it, wired to this test's settings."""
+    return run_prosody(StageContext(Services.build(settings)), job)
+
+
 def _rows(settings: Settings) -> list[ProsodyScore]:
     with session_scope(settings.resolved_database_url) as db:
         return list(db.scalars(select(ProsodyScore)).all())
@@ -57,9 +64,9 @@ def _rows(settings: Settings) -> list[ProsodyScore]:
 
 def test_a_redelivered_job_updates_its_row(settings: Settings) -> None:
     job = _utterance(settings, sp.espeak_speech(TEXT).samples)
-    first = run_prosody(job, settings=settings)
+    first = _run(job, settings)
     assert first["status"] == "ok" and first["stored"]
-    again = run_prosody(job, settings=settings)
+    again = _run(job, settings)
     assert again["scores"] == first["scores"]
     [row] = _rows(settings)
     assert str(row.transcription_id) == job.transcription_id
@@ -71,14 +78,14 @@ def test_a_redelivered_job_updates_its_row(settings: Settings) -> None:
 def test_an_unknown_transcription_is_reported_but_not_stored(settings: Settings) -> None:
     job = _utterance(settings, sp.espeak_speech(TEXT).samples)
     stray = job.model_copy(update={"transcription_id": str(uuid.uuid4())})
-    result = run_prosody(stray, settings=settings)
+    result = _run(stray, settings)
     assert result["status"] == "ok" and result["stored"] is False
     assert _rows(settings) == []
 
 
 def test_the_job_uses_the_gate_settings(settings: Settings) -> None:
     strict = settings.model_copy(update={"prosody_min_voiced_s": 60.0})
-    result = run_prosody(_utterance(strict, sp.espeak_speech(TEXT).samples), settings=strict)
+    result = _run(_utterance(strict, sp.espeak_speech(TEXT).samples), strict)
     assert result["status"] == "insufficient_quality" and result["scores"] is None
     [row] = _rows(strict)
     assert row.confidence is None and row.features["quality"]["reasons"] == ["too_little_voice"]

@@ -3,7 +3,6 @@ import { ProsodyDetail } from "./ProsodyDetail";
 import { ProsodyTrend } from "./ProsodyTrend";
 
 interface Props {
-  available: boolean;
   results: ProsodyResult[];
   turns: Turn[];
   selectedId: string | null;
@@ -11,7 +10,7 @@ interface Props {
 }
 
 /** The session's prosody report: the trend, a list of utterances, one utterance in detail. */
-export function ProsodyPanel({ available, results, turns, selectedId, onSelect }: Props) {
+export function ProsodyPanel({ results, turns, selectedId, onSelect }: Props) {
   const textOf = (id: string) => {
     const result = results.find((r) => r.transcriptionId === id);
     return turns.find((t) => t.transcriptionId === id || (result?.turnId && t.serverId === result.turnId))?.userText;
@@ -19,12 +18,7 @@ export function ProsodyPanel({ available, results, turns, selectedId, onSelect }
   const selected = results.find((r) => r.transcriptionId === selectedId) ?? results[results.length - 1];
   return (
     <div className="panel" data-testid="prosody-panel">
-      {!available && (
-        <p className="notice" data-testid="prosody-unavailable">
-          此伺服器尚未提供韻律分析（/api/v1/prosody）。
-        </p>
-      )}
-      {available && results.length === 0 && <p className="notice">說一句話後，這裡會顯示自信、穩定、親和三項分數（0–100）與趨勢。</p>}
+      {results.length === 0 && <p className="notice">說一句話後，這裡會顯示自信、穩定、親和三項分數（0–100）與趨勢。</p>}
       {results.length > 0 && (
         <>
           <h3 className="panel__heading">本次對話趨勢</h3>

@@ -4,11 +4,13 @@ import { VoiceItem } from "./VoiceItem";
 interface Props {
   profiles: VoiceProfile[];
   selectedId: string | null;
+  /** per voice id: why the page stopped waiting for its analysis */
+  notes?: Record<string, string>;
   onSelect: (id: string | null) => void;
   onDelete: (id: string) => Promise<void>;
 }
 
-export function VoiceList({ profiles, selectedId, onSelect, onDelete }: Props) {
+export function VoiceList({ profiles, selectedId, notes = {}, onSelect, onDelete }: Props) {
   return (
     <ul className="voices" aria-label="我的聲音" data-testid="voice-list">
       <li className={`voice ${selectedId === null ? "voice--on" : ""}`}>
@@ -19,7 +21,7 @@ export function VoiceList({ profiles, selectedId, onSelect, onDelete }: Props) {
         </label>
       </li>
       {profiles.map((p) => (
-        <VoiceItem key={p.id} profile={p} selected={selectedId === p.id} onSelect={() => onSelect(p.id)} onDelete={() => onDelete(p.id)} />
+        <VoiceItem key={p.id} profile={p} selected={selectedId === p.id} note={notes[p.id]} onSelect={() => onSelect(p.id)} onDelete={() => onDelete(p.id)} />
       ))}
     </ul>
   );

@@ -1,6 +1,6 @@
-import { useCallback, useEffect, useState } from "react";
+import { useCallback, useEffect, useRef, useState } from "react";
 import type { Ack } from "../hooks/useAvatar";
-import { ApiError, deleteVoiceProfile, listVoiceProfiles } from "../lib/api";
+import { ApiError, deleteVoiceProfile, listVoiceProfiles, waitForAnalysis } from "../lib/api";
 import { loadPrefs, savePrefs } from "../lib/storage";
 import type { TtsMode, VoiceProfile } from "../lib/types";
 import { ModeSelector } from "./ModeSelector";
@@ -9,13 +9,14 @@ import { VoiceRecorder } from "./VoiceRecorder";
 import { VoiceUpload, type Candidate } from "./VoiceUpload";
 
 interface Props {
-  available: boolean;
   connected: boolean;
   setMode: (mode: TtsMode, voiceProfileId: string | null) => Promise<Ack>;
 }
 
-/** The session's voice and tier, and the user's voice samples. */
-export function VoicePanel({ available, connected, setMode }: Props) {
+/** The session's voice and tier, and the user's voice samples. An upload is analysed on the
+ * server after it answers: the voice shows 處理中 until the analysis made it ready (then it
+ * can be chosen) or failed (with the reason). */
+export function VoicePanel({ connected, setMode }: Props) {
   const prefs = loadPrefs();
   const [mode, setModeState] = useState<TtsMode>(prefs.mode ?? "fast");
   const [voiceId, setVoiceId] = useState<string | null>(prefs.voiceProfileId ?? null);
@@ -24,20 +25,46 @@ export function VoicePanel({ available, connected, setMode }: Props) {
   const [listError, setListError] = useState<string | null>(null);
   const [candidate, setCandidate] = useState<Candidate | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
+  const [notes, setNotes] = useState<Record<string, string>>({});
+  const polling = useRef(new Set<string>());
+  const justUploaded = useRef<string | null>(null);
 
   const refresh = useCallback(async () => {
-    if (!available) return;
     try {
       setProfiles(await listVoiceProfiles());
       setListError(null);
     } catch (e) {
       setListError(e instanceof ApiError ? e.message : "無法載入聲音清單");
     }
-  }, [available]);
+  }, []);
 
   useEffect(() => {
     void refresh();
   }, [refresh]);
+
+  // Every voice still being analysed (just uploaded, or found so after a reload) is polled
+  // until the server says ready or failed.
+  useEffect(() => {
+    for (const profile of profiles) {
+      if (profile.status !== "processing" || polling.current.has(profile.id) || notes[profile.id]) continue;
+      polling.current.add(profile.id);
+      waitForAnalysis(profile.id)
+        .then((done) => {
+          setProfiles((list) => list.map((p) => (p.id === done.id ? done : p)));
+          if (justUploaded.current === done.id) {
+            setNotice(done.status === "ready" ? `已新增「${done.name}」` : null);
+          }
+        })
+        .catch((e) => {
+          if (e instanceof ApiError && e.status === 404) {
+            setProfiles((list) => list.filter((p) => p.id !== profile.id)); // deleted meanwhile
+            return;
+          }
+          setNotes((n) => ({ ...n, [profile.id]: e instanceof ApiError ? e.message : "無法取得聲音分析的進度" }));
+        })
+        .finally(() => polling.current.delete(profile.id));
+    }
+  }, [profiles, notes]);
 
   const apply = async (nextMode: TtsMode, nextVoice: string | null): Promise<boolean> => {
     const ack = await setMode(nextMode, nextVoice);
@@ -68,30 +95,25 @@ export function VoicePanel({ available, connected, setMode }: Props) {
     <div className="panel" data-testid="voice-panel">
       <ModeSelector mode={mode} disabled={!connected} error={modeError} onChange={(m) => void apply(m, voiceId)} />
       <h3 className="panel__heading">我的聲音</h3>
-      {!available ? (
-        <p className="notice" data-testid="voice-unavailable">
-          此伺服器尚未提供聲音複製功能（/api/v1/voice-profiles）。回答會使用預設聲音。
+      {listError && <p className="field-error" role="alert">{listError}</p>}
+      <VoiceList profiles={profiles} selectedId={voiceId} notes={notes} onSelect={(id) => void apply(mode, id)} onDelete={onDelete} />
+      <h3 className="panel__heading">新增聲音</h3>
+      <VoiceRecorder onRecorded={setCandidate} />
+      <VoiceUpload
+        candidate={candidate}
+        onCandidate={setCandidate}
+        onUploaded={(profile) => {
+          justUploaded.current = profile?.id ?? null;
+          if (!profile) setNotice("已上傳");
+          else if (profile.status === "processing") setNotice(`已上傳「${profile.name}」，分析中…`);
+          else setNotice(profile.status === "ready" ? `已新增「${profile.name}」` : null);
+          void refresh();
+        }}
+      />
+      {notice && (
+        <p className="success" role="status" data-testid="voice-notice">
+          {notice}
         </p>
-      ) : (
-        <>
-          {listError && <p className="field-error" role="alert">{listError}</p>}
-          <VoiceList profiles={profiles} selectedId={voiceId} onSelect={(id) => void apply(mode, id)} onDelete={onDelete} />
-          <h3 className="panel__heading">新增聲音</h3>
-          <VoiceRecorder onRecorded={setCandidate} />
-          <VoiceUpload
-            candidate={candidate}
-            onCandidate={setCandidate}
-            onUploaded={(profile) => {
-              setNotice(profile ? `已新增「${profile.name}」` : "已上傳");
-              void refresh();
-            }}
-          />
-          {notice && (
-            <p className="success" role="status" data-testid="voice-notice">
-              {notice}
-            </p>
-          )}
-        </>
       )}
     </div>
   );

@@ -2,9 +2,9 @@
  * sends. Components get plain values and callbacks from here. */
 import { useCallback, useEffect, useReducer, useRef, useState } from "react";
 import { PlaybackQueue, type PlaybackReport } from "../audio/playbackQueue";
-import { fetchCapabilities, fetchSessionProsody, fetchTurns } from "../lib/api";
+import { fetchSessionProsody, fetchTurns } from "../lib/api";
 import { toProsodyList } from "../lib/prosody";
-import type { Capabilities, TtsMode } from "../lib/types";
+import type { TtsMode } from "../lib/types";
 import { chatReducer, initialChat } from "../state/chatReducer";
 import { useConnection } from "./useConnection";
 import { useToasts } from "./useToasts";
@@ -17,7 +17,6 @@ export type Ack = { ok: boolean; error?: { code?: string; message?: string }; [k
 export function useAvatar() {
   const [chat, dispatch] = useReducer(chatReducer, initialChat);
   const { toasts, push, dismiss } = useToasts();
-  const [capabilities, setCapabilities] = useState<Capabilities>({ voiceProfiles: false, prosody: false, sessionProsody: false });
   /** false once the server said it does not know the speech-input events */
   const [speechInput, setSpeechInput] = useState(true);
   const speechRefused = useRef(false);
@@ -90,16 +89,9 @@ export function useAvatar() {
 
   const onConnected = useCallback(
     (session: { session_id: string }, resumed: boolean) => {
-      void fetchCapabilities().then(async (caps) => {
-        setCapabilities(caps);
-        if (caps.sessionProsody) {
-          try {
-            dispatch({ type: "prosody_list", items: toProsodyList(await fetchSessionProsody(session.session_id)) });
-          } catch {
-            /* no scores yet */
-          }
-        }
-      });
+      fetchSessionProsody(session.session_id)
+        .then((body) => dispatch({ type: "prosody_list", items: toProsodyList(body) }))
+        .catch(() => undefined); // no scores yet
       if (resumed) {
         fetchTurns(session.session_id)
           .then((turns) => dispatch({ type: "history", turns }))
@@ -167,7 +159,6 @@ export function useAvatar() {
   return {
     chat,
     connection,
-    capabilities,
     speechInput,
     toasts,
     dismissToast: dismiss,

@@ -1,6 +1,6 @@
 /** REST calls to the AVATAR API (same origin). Errors become `ApiError` with the server's
  * message, so the page can show it inline. */
-import type { Capabilities, VoiceProfile } from "./types";
+import type { VoiceProfile, VoiceStatus } from "./types";
 
 export class ApiError extends Error {
   constructor(
@@ -44,21 +44,6 @@ export function createSession(): Promise<{ session_id: string; token: string }> 
   return request("/api/v1/sessions", { method: "POST" });
 }
 
-/** Which optional features this server has, read from its OpenAPI description. */
-export async function fetchCapabilities(): Promise<Capabilities> {
-  try {
-    const spec = await request<{ paths?: Record<string, unknown> }>("/openapi.json");
-    const paths = Object.keys(spec?.paths ?? {});
-    return {
-      voiceProfiles: paths.some((p) => p.startsWith("/api/v1/voice-profiles")),
-      prosody: paths.some((p) => p.startsWith("/api/v1/prosody")),
-      sessionProsody: paths.some((p) => /^\/api\/v1\/sessions\/\{[^}]+\}\/prosody/.test(p)),
-    };
-  } catch {
-    return { voiceProfiles: false, prosody: false, sessionProsody: false };
-  }
-}
-
 function str(v: unknown): string | undefined {
   return typeof v === "string" && v ? v : typeof v === "number" ? String(v) : undefined;
 }
@@ -73,9 +58,13 @@ export function toVoiceProfile(raw: unknown): VoiceProfile | null {
   const id = str(r.voice_profile_id) ?? str(r.profile_id) ?? str(r.id);
   if (!id) return null;
   const durationMs = num(r.duration_ms);
+  const e = r.error && typeof r.error === "object" ? (r.error as Record<string, unknown>) : null;
   return {
     id,
     name: str(r.name) ?? str(r.profile_name) ?? "未命名",
+    // A server that does not say is one whose profiles are ready when listed.
+    status: r.status === "processing" || r.status === "failed" ? (r.status as VoiceStatus) : "ready",
+    error: e ? { code: str(e.code) ?? "VOICE_FAILED", message: str(e.message) ?? "聲音分析失敗" } : undefined,
     url: str(r.url) ?? str(r.playback_url) ?? str(r.audio_url) ?? str(r.original_url),
     durationSec: num(r.duration_sec) ?? num(r.duration) ?? (durationMs !== undefined ? durationMs / 1000 : undefined),
     transcript: str(r.transcript) ?? str(r.reference_text),
@@ -89,6 +78,31 @@ export async function listVoiceProfiles(): Promise<VoiceProfile[]> {
     ? body
     : ((body as Record<string, unknown>)?.items ?? (body as Record<string, unknown>)?.profiles ?? []);
   return (Array.isArray(items) ? items : []).map(toVoiceProfile).filter((p): p is VoiceProfile => p !== null);
+}
+
+export async function getVoiceProfile(id: string): Promise<VoiceProfile | null> {
+  return toVoiceProfile(await request<unknown>(`/api/v1/voice-profiles/${encodeURIComponent(id)}`));
+}
+
+export const ANALYSIS_POLL_MS = 500;
+export const ANALYSIS_TIMEOUT_MS = 60000;
+
+/** Polls an uploaded voice until the server's analysis ends: the profile, `ready` or
+ * `failed`; throws an `ApiError` when it takes longer than `timeoutMs`. */
+export async function waitForAnalysis(
+  id: string,
+  { pollMs = ANALYSIS_POLL_MS, timeoutMs = ANALYSIS_TIMEOUT_MS } = {},
+): Promise<VoiceProfile> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const profile = await getVoiceProfile(id);
+    if (!profile) throw new ApiError("找不到此聲音（voice profile not found）", 404);
+    if (profile.status !== "processing") return profile;
+    if (Date.now() + pollMs > deadline) {
+      throw new ApiError(`聲音分析超過 ${Math.round(timeoutMs / 1000)} 秒仍未完成，請稍後重新整理或再上傳一次。`, 504);
+    }
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
 }
 
 export async function uploadVoiceProfile(file: Blob, name: string, transcript: string, filename?: string): Promise<VoiceProfile | null> {

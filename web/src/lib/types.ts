@@ -75,19 +75,19 @@ export interface Toast {
   tone: "error" | "info";
 }
 
+/** An uploaded voice is analysed on the server after the upload answers: `processing`,
+ * then `ready` (selectable) or `failed` (with the reason). */
+export type VoiceStatus = "processing" | "ready" | "failed";
+
 export interface VoiceProfile {
   id: string;
   name: string;
+  status: VoiceStatus;
+  error?: { code: string; message: string };
   url?: string;
   durationSec?: number;
   transcript?: string;
   createdAt?: string;
-}
-
-export interface Capabilities {
-  voiceProfiles: boolean;
-  prosody: boolean;
-  sessionProsody: boolean;
 }
 
 export type ConnectionState =

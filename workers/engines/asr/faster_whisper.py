@@ -21,7 +21,7 @@ import numpy as np
 from avatar.text_zh import to_traditional
 from workers.engines.asr.base import SAMPLE_RATE, ASREngine, Transcript, TranscriptSegment
 from workers.engines.base import Availability, EngineUnavailable
-from workers.model_setup import missing_whisper_files
+from avatar.model_files import missing_whisper_files
 
 _LOADED: dict[tuple[str, str, str, int], Any] = {}
 _LOAD_LOCK = threading.Lock()

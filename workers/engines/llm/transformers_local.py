@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from workers.engines.base import Availability, EngineUnavailable
 from workers.engines.llm.base import ChatMessage, LLMEngine
-from workers.model_setup import INSTALL_HINT, missing_llm_files
+from avatar.model_files import INSTALL_HINT, missing_llm_files
 
 # How long the consumer waits for the next piece of text before giving up on a stalled
 # generation thread. Generous: a 1.5B model on a slow CPU can take seconds per token.

@@ -18,7 +18,7 @@ from typing import Any
 
 from avatar.redis import get_redis
 from avatar.settings import Settings
-from gpu_scheduler.budget import VRAMBudget
+from gpu_scheduler.budget import ModelInUse, VRAMBudget
 from gpu_scheduler.model_host import ModelHost
 from gpu_scheduler.presets import PRESETS, GPUPlan
 from gpu_scheduler.registry import DEFAULT_SPECS, ModelSpec
@@ -78,8 +78,6 @@ def evict_idle_models(settings: Settings) -> list[str]:
     """After a CUDA out-of-memory error: drop every model this process holds that no job is
     using (the failed job's model included: its block has exited), so the retry starts
     from a clean allocator. Creates no host in a process that has none (CPU engines)."""
-    from gpu_scheduler.budget import ModelInUse
-
     host = _hosts.get((os.getpid(), pinned_gpu(), settings.redis_url))
     dropped: list[str] = []
     for name in host.loaded if host else []:

@@ -31,9 +31,19 @@ from typing import Any, ClassVar
 import numpy as np
 import soundfile as sf
 
+from avatar.audio_io import frame_energy_db, resample
 from avatar.settings import Settings
 from workers.engines.base import Availability, EngineUnavailable, TransientEngineError
 from workers.engines.tts.base import SynthesizedClip, TTSEngine, VoiceReference
+from workers.voice_analysis import (
+    ltas_db,
+    mean_formants,
+    prosody_profile,
+    speaker_embedding,
+    speaker_similarity,
+    to_semitones,
+    voiced_f0,
+)
 
 INSTALL_HINT = "apt-get install espeak-ng; pip install praat-parselmouth resemblyzer"
 CALIBRATION_TEXT = "今天天氣很好，我們一起去公園散步吧。"
@@ -89,8 +99,6 @@ def espeak(text: str, *, variant: str = "", voice: str = "cmn", words_per_minute
 
 
 def _range_st(samples: np.ndarray, sr: int) -> tuple[float, float]:
-    from workers.voice_analysis import to_semitones, voiced_f0
-
     f0 = voiced_f0(samples, sr)
     if len(f0) < 5:
         return 0.0, 0.0
@@ -131,8 +139,6 @@ def apply_eq(samples: np.ndarray, eq_db: list[float], sr: int = ESPEAK_SR) -> np
 
 
 def eq_toward(reference_ltas: np.ndarray, samples: np.ndarray, sr: int, *, max_db: float = 15.0) -> list[float]:
-    from workers.voice_analysis import ltas_db
-
     diff = reference_ltas - ltas_db(samples, sr, N_BANDS)
     kernel = np.ones(9) / 9.0
     smooth = np.convolve(np.pad(diff, 4, mode="edge"), kernel, mode="valid")
@@ -142,8 +148,6 @@ def eq_toward(reference_ltas: np.ndarray, samples: np.ndarray, sr: int, *, max_d
 
 def shape_dynamics(samples: np.ndarray, sr: int, target_sd_db: float) -> np.ndarray:
     """Scale the spread of the speech frames' energy (dB) toward the reference's."""
-    from workers.voice_analysis import frame_energy_db
-
     frame = int(sr * 0.025)
     energy = frame_energy_db(samples, sr, 0.025)
     if len(energy) < 4 or target_sd_db <= 0:
@@ -170,8 +174,6 @@ def peak_normalise(samples: np.ndarray, peak: float = 0.9) -> np.ndarray:
 def _calibration(variant: str, voice: str, words_per_minute: int) -> tuple[np.ndarray, float, float, np.ndarray]:
     """A variant's calibration sentence and its pitch and formants (the same for every
     reference: measured once per process)."""
-    from workers.voice_analysis import mean_formants
-
     source = espeak(CALIBRATION_TEXT, variant=variant, voice=voice, words_per_minute=words_per_minute)
     median, spread = _range_st(source, ESPEAK_SR)
     return source, median, spread, mean_formants(source, ESPEAK_SR)
@@ -179,9 +181,6 @@ def _calibration(variant: str, voice: str, words_per_minute: int) -> tuple[np.nd
 
 def fit_adaptation(reference: np.ndarray, sr: int, *, voice: str = "cmn", words_per_minute: int = 190) -> LiteAdaptation:
     """Choose and tune the espeak-ng variant for a reference (analysis by synthesis)."""
-    from workers.audio_io import resample
-    from workers.voice_analysis import ltas_db, mean_formants, prosody_profile, speaker_embedding, speaker_similarity
-
     reference = resample(reference, sr, ESPEAK_SR)
     target = prosody_profile(reference, ESPEAK_SR)
     ref_ltas = ltas_db(reference, ESPEAK_SR, N_BANDS)
@@ -261,8 +260,6 @@ class LiteCloneTTS(TTSEngine):
             raise EngineUnavailable(self.name, "praat-parselmouth is not installed", INSTALL_HINT) from exc
         fit = self.adaptation_for(voice)
         source = espeak(text, variant=fit.variant, voice=self.settings.espeak_voice, words_per_minute=wpm)
-        from workers.audio_io import resample
-
         if self.per_clip_eq or fit.source_f0_median_hz <= 0:
             median, spread = _range_st(source, ESPEAK_SR)
         else:

@@ -19,9 +19,11 @@ from typing import Any, ClassVar
 import numpy as np
 import soundfile as sf
 
+from avatar.audio_io import resample
 from avatar.chunker import split_text
 from workers.engines.base import Availability, EngineUnavailable
 from workers.engines.tts.base import SynthesizedClip, TTSEngine, VoiceReference
+from workers.engines.tts.gpu_host import loaded_model
 
 NEEDS_VOICE_FIX = "上傳聲音檔並以 set_tts_mode 選用（upload a voice: POST /api/v1/voice-profiles）"
 NEEDS_TRANSCRIPT_FIX = (
@@ -39,8 +41,6 @@ def split_sentences(text: str) -> list[str]:
 
 def prepared_reference(voice: VoiceReference, sample_rate: int, max_s: float) -> Path:
     """The reference at ``sample_rate``, clipped to ``max_s``, as a WAV path (cached)."""
-    from workers.audio_io import resample
-
     stamp = f"{voice.audio_path}:{voice.audio_path.stat().st_mtime_ns}:{sample_rate}:{max_s}"
     digest = hashlib.sha1(stamp.encode()).hexdigest()[:16]
     path = Path(tempfile.gettempdir()) / "avatar-refs" / f"{voice.profile_id}-{digest}.wav"
@@ -102,8 +102,6 @@ class NeuralCloneTTS(TTSEngine):
                 self.name, "此聲音檔缺少逐字稿（this voice needs a reference transcript）", NEEDS_TRANSCRIPT_FIX
             )
         reference = prepared_reference(voice, self.reference_sr, self.reference_max_s)
-        from workers.engines.tts.gpu_host import loaded_model
-
         pieces: list[np.ndarray] = []
         rate = 0
         with loaded_model(self.settings, self.model_name, self.load) as model:

@@ -1,0 +1,48 @@
+"""Cheap checks of model folders on disk, shared by the engines and by :mod:`models`.
+
+File-existence checks only, never a load: engines call them from their ``availability()``
+checks, so this module imports nothing heavy (no torch, transformers or huggingface_hub).
+Getting the weights onto disk is :mod:`models.download`, :mod:`models.pull` and
+:mod:`models.tiny`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+INSTALL_HINT = 'pip install "avatar[local-llm]"'
+
+# What a loadable chat-model directory holds; any one name of a group is enough.
+_REQUIRED_FILE_GROUPS: dict[str, tuple[str, ...]] = {
+    "config": ("config.json",),
+    "weights": ("model.safetensors", "model.safetensors.index.json"),
+    "tokenizer": ("tokenizer.json", "tokenizer.model", "vocab.json"),
+    "tokenizer config": ("tokenizer_config.json",),
+}
+
+
+def missing_llm_files(model_dir: Path) -> list[str]:
+    """What a Hugging Face chat-model directory lacks (empty list: it looks complete).
+
+    A cheap file-existence check, never a load: engines use it for ``availability()``.
+    """
+    if not model_dir.is_dir():
+        return ["directory"]
+    return [
+        group
+        for group, names in _REQUIRED_FILE_GROUPS.items()
+        if not any((model_dir / name).is_file() for name in names)
+    ]
+
+
+# --- CTranslate2 Whisper folders (faster-whisper) --------------------------------------------
+
+CT2_WHISPER_FILES = ("model.bin", "config.json", "tokenizer.json", "preprocessor_config.json")
+
+
+def missing_whisper_files(model_dir: Path) -> list[str]:
+    """What a CTranslate2 Whisper folder lacks for an offline load (cheap file check).
+    ``tokenizer.json`` matters: without it faster-whisper fetches a tokenizer from the Hub."""
+    if not model_dir.is_dir():
+        return ["directory"]
+    return [name for name in CT2_WHISPER_FILES if not (model_dir / name).is_file()]

@@ -1,0 +1,52 @@
+"""Deployment commands: ``avatar models pull`` and ``avatar capacity``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from avatar.settings import get_settings
+
+
+def models_pull(
+    profile: Annotated[str, typer.Option(help="Which weights: cpu, gpu (or another profile of the manifest).")] = "gpu",
+    lock: Annotated[bool, typer.Option(help="Pin the Hub commit and record SHA-256 sums (needs internet).")] = False,
+    manifest: Annotated[Optional[Path], typer.Option(help="Manifest (default: AVATAR_MODELS_MANIFEST or models.lock.json).")] = None,
+) -> None:
+    """Download a profile's weights (resumable, progress bars), SHA-256 checked against the manifest.
+
+    With HF_HUB_OFFLINE=1 nothing is downloaded: the files already there are verified.
+    """
+    from models.pull import DEFAULT_MANIFEST, pull
+    from models.download import ModelSetupError
+
+    settings = get_settings()
+    configured = settings.models_manifest if str(settings.models_manifest) not in ("", ".") else DEFAULT_MANIFEST
+    try:
+        done = pull(profile, models_dir=settings.resolved_models_dir, manifest_path=manifest or configured, lock=lock,
+                    log=typer.echo)
+    except ModelSetupError as exc:
+        typer.echo(f"pull failed: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"{profile}: {sum(len(p) for p in done.values())} files in {len(done)} models verified")
+
+
+def capacity(
+    sessions: Annotated[int, typer.Option(min=1, help="Concurrent sessions to plan for.")],
+    gpu: Annotated[str, typer.Option(help="GPU of the box: rtx4090 (the MAXER-2100) or 48gb.")] = "rtx4090",
+    slo_p95: Annotated[float, typer.Option(help="P95 end of speech -> first audio, seconds.")] = 3.5,
+    minutes: Annotated[float, typer.Option(help="Simulated minutes per run (more: steadier figures).")] = 20.0,
+) -> None:
+    """Boxes needed, where each model goes, each stage's P95 and the bottleneck (simulated)."""
+    from capacity.report import GPU_CHOICES, render
+
+    if gpu not in GPU_CHOICES:
+        raise typer.BadParameter(f"unknown GPU {gpu!r}; choose one of {', '.join(GPU_CHOICES)}")
+    typer.echo(render(sessions, gpu, slo_p95, minutes))
+
+
+def register(app: typer.Typer, models_app: typer.Typer) -> None:
+    models_app.command("pull")(models_pull)
+    app.command()(capacity)

@@ -1,0 +1,197 @@
+"""The ``avatar`` command line (Typer)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from cli.speech import register as register_speech_commands
+from cli.cloning import resynth as resynth_command
+from cli.prosody import analyze as analyze_command
+from avatar.domain import LANES
+from avatar.settings import get_settings
+
+app = typer.Typer(help="AVATAR: local voice chat assistant (Celery/Redis task-queue system).", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema (Alembic).", no_args_is_help=True)
+models_app = typer.Typer(help="Model weights: tiny random models for offline runs, real ones for users.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(models_app, name="models")
+app.command("analyze")(analyze_command)
+app.command("resynth")(resynth_command)
+
+
+@app.command()
+def api(
+    host: Annotated[Optional[str], typer.Option(help="Bind address (default: AVATAR_API_HOST).")] = None,
+    port: Annotated[Optional[int], typer.Option(help="Port (default: AVATAR_API_PORT).")] = None,
+) -> None:
+    """Run the HTTP + Socket.IO API."""
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run(
+        "api.main:create_app", factory=True, host=host or settings.api_host,
+        port=port or settings.api_port, log_level="info",
+    )
+
+
+@app.command()
+def worker(
+    lane: Annotated[str, typer.Option(help=f"Lane to serve: {', '.join(LANES)}.")],
+    gpu: Annotated[Optional[str], typer.Option(help="Pin to this GPU index (sets CUDA_VISIBLE_DEVICES).")] = None,
+    concurrency: Annotated[Optional[int], typer.Option(help="Processes/threads (default: per-lane setting).")] = None,
+    loglevel: str = "INFO",
+) -> None:
+    """Run a Celery worker dedicated to one lane."""
+    if lane not in LANES:
+        raise typer.BadParameter(f"unknown lane {lane!r}; choose one of {', '.join(LANES)}")
+    if gpu is not None:
+        # Before anything can initialise CUDA: the worker then sees only this device.
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+    settings = get_settings()
+    _worker_metrics(settings, lane)
+    from tasks.celery_app import app as celery_app
+
+    pool = settings.llm_pool if lane == "llm" else "prefork"
+    argv = [
+        "worker", "-Q", lane, "-n", f"{lane}@%h", "-l", loglevel, "-P", pool,
+        "-c", str(concurrency or settings.lane_concurrency(lane)),
+    ]
+    if settings.task_events:
+        argv.append("-E")
+    celery_app.worker_main(argv)
+
+
+def _worker_metrics(settings, lane: str) -> None:  # noqa: ANN001
+    # Multiprocess mode before prometheus_client is first imported (see avatar.worker_metrics).
+    from avatar import worker_metrics
+
+    custom = str(settings.metrics_dir) not in ("", ".")
+    worker_metrics.prepare(settings.metrics_dir if custom else settings.data_dir / "metrics", lane)
+    if settings.worker_metrics_port:
+        worker_metrics.serve(settings.worker_metrics_port)
+
+
+@app.command()
+def flower(port: Annotated[Optional[int], typer.Option()] = None) -> None:
+    """Run Flower (queue monitoring) with basic auth from settings."""
+    settings = get_settings()
+    from tasks.celery_app import app as celery_app
+
+    celery_app.start([
+        "flower", f"--port={port or settings.flower_port}", f"--address={settings.api_host}",
+        f"--basic-auth={settings.flower_user}:{settings.flower_password}",
+    ])
+
+
+@app.command()
+def chat(
+    text: Annotated[str, typer.Argument(help="What to say, e.g. 你好")],
+    url: Annotated[Optional[str], typer.Option(help="API base URL (default: from settings).")] = None,
+    save: Annotated[Optional[Path], typer.Option(help="Folder to save the audio chunks in.")] = None,
+) -> None:
+    """Send one typed message over Socket.IO and print the streamed reply."""
+    import asyncio
+
+    from cli.chat_client import chat_once
+
+    result = asyncio.run(chat_once(url or get_settings().resolved_public_base_url, text, save_dir=save))
+    typer.echo(f"session {result['session_id']} turn {result.get('turn_id')}")
+    if result["errors"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def up(timeout: Annotated[float, typer.Option(help="Seconds to wait for a green /health.")] = 180) -> None:
+    """Start the API, one worker per lane and Flower in the background; wait until healthy."""
+    from cli import launcher
+
+    settings = get_settings()
+    for service in launcher.services():
+        pid = launcher.start(settings, service)
+        typer.echo(f"started {service.name:18} pid {pid}")
+    typer.echo("waiting for /api/v1/health ...")
+    try:
+        body = launcher.wait_healthy(settings, timeout)
+    except RuntimeError as exc:
+        typer.echo(f"failed: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    if not body or body.get("status") != "ok":
+        typer.echo(f"not healthy after {timeout:.0f}s: {body and body.get('status')}; see {settings.log_dir}/", err=True)
+        raise typer.Exit(1)
+    typer.echo(launcher.summary(settings, body))
+
+
+@app.command()
+def down() -> None:
+    """Stop everything `avatar up` started."""
+    from cli import launcher
+
+    settings = get_settings()
+    for service in reversed(launcher.services()):
+        if launcher.stop(settings, service.name):
+            typer.echo(f"stopped {service.name}")
+
+
+@app.command()
+def status() -> None:
+    """Which services run, and the health summary."""
+    from cli import launcher
+
+    typer.echo(launcher.status_table(get_settings()))
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Upgrade the configured database to ``revision`` (default: head)."""
+    from avatar.db.migrate import upgrade
+
+    settings = get_settings()
+    upgrade(settings.resolved_database_url, revision)
+    typer.echo(f"database at {revision}: {settings.resolved_database_url}")
+
+
+@models_app.command("tiny")
+def models_tiny() -> None:
+    """Generate tiny randomly initialised models (offline) for AVATAR_PROFILE=tiny."""
+    from models.tiny import make_tiny_models
+
+    for name, path in make_tiny_models(get_settings().resolved_models_dir).items():
+        typer.echo(f"{name}: {path}")
+
+
+@models_app.command("download")
+def models_download(
+    what: Annotated[str, typer.Argument(help="Which model: llm, asr or all.")] = "llm",
+) -> None:
+    """The configured local LLM (cpu profile); `avatar models pull` once its manifest entry is locked."""
+    from models.pull import DEFAULT_MANIFEST, Manifest
+    from models.download import download_models
+
+    if all(entry.locked for entry in Manifest.load(DEFAULT_MANIFEST).entries("cpu")):
+        cli_deploy.models_pull(profile="cpu", lock=False, manifest=None)
+        return
+    # Not locked yet: fetch the configured LLM and record its SHA256SUMS on first download.
+    try:
+        download_models(get_settings(), what)
+    except Exception as exc:
+        typer.echo(f"download failed: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
+from cli import deploy as cli_deploy  # noqa: E402  (deployment commands live in their own module)
+
+cli_deploy.register(app, models_app)
+register_speech_commands(app)
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
