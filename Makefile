@@ -10,6 +10,7 @@ install:
 
 up: install
 	@scripts/services.sh
+	@$(AVATAR) secrets  # first start: generated before anything reads the settings
 	@$(AVATAR) db upgrade
 	@if [ "$${AVATAR_PROFILE:-cpu}" = "tiny" ]; then $(AVATAR) models tiny; fi
 	@$(AVATAR) up

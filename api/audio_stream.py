@@ -7,7 +7,8 @@ whose buffer is bounded by the maximum utterance length, and the last ``playback
 client reported (for barge-in). ``audio_end`` closes the utterance at once (push-to-talk).
 
 Bad frames get an ``error`` (BAD_AUDIO, FRAME_TOO_LARGE, RATE_LIMITED, UNAUTHORIZED,
-SESSION_NOT_FOUND) and are dropped; the session goes on.
+SESSION_NOT_FOUND) and are dropped; the session goes on. The handlers are registered through
+the :class:`~api.socket_guard.SocketGuard`, so each one answers whatever happens.
 """
 
 from __future__ import annotations
@@ -16,15 +17,18 @@ import asyncio
 import base64
 import binascii
 import logging
+import math
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import socketio
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, ValidationError
 
+from api.socket_guard import SocketGuard
 from avatar.conversation import parse_uuid
 from avatar.db import Session
 from avatar.domain import ErrorCode, SessionStatus
@@ -44,7 +48,6 @@ from avatar.vad import SAMPLE_RATE, TurnDetector, VADEvent
 
 log = logging.getLogger(__name__)
 
-SendError = Callable[..., Awaitable[dict[str, Any]]]
 PARTIAL_MIN_SPEECH_MS = 400  # no partial for the first syllable or two
 
 
@@ -78,7 +81,7 @@ def parse_frame(data: Any, own_session: str, max_bytes: int) -> bytes:
             raise FrameError(ErrorCode.BAD_AUDIO, "audio_chunk 需要 data：PCM16 位元組或 base64（missing audio data）")
     else:
         raise FrameError(ErrorCode.BAD_AUDIO, "audio_chunk 需要二進位 PCM16 或 {data, sr}（malformed audio frame）")
-    if isinstance(sr, bool) or not isinstance(sr, (int, float)) or int(sr) != SAMPLE_RATE:
+    if not _is_integer(sr) or int(sr) != SAMPLE_RATE:
         raise FrameError(
             ErrorCode.BAD_AUDIO, f"取樣率須為 16000 Hz，收到 {sr!r}（sample rate must be 16 kHz mono PCM16）",
             limit=SAMPLE_RATE,
@@ -88,6 +91,24 @@ def parse_frame(data: Any, own_session: str, max_bytes: int) -> bytes:
     if not pcm or len(pcm) % 2:
         raise FrameError(ErrorCode.BAD_AUDIO, f"PCM16 音訊長度須為偶數位元組，收到 {len(pcm)}（odd byte count）")
     return pcm
+
+
+def _is_integer(value: Any) -> bool:
+    """A whole number: an int, or a finite float without a fraction (JSON has no int type)."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value) and value.is_integer())
+
+
+class PlaybackReport(BaseModel):
+    """``playback_state {turn_id, state, played_seq, played_ms}``: a sentence index and a
+    finite, non-negative offset into it (NaN or Infinity would poison the heard text)."""
+
+    model_config = ConfigDict(extra="ignore")
+    turn_id: str | None = None
+    state: Literal["playing", "idle"]
+    played_seq: int = Field(0, ge=0)  # lax: 3.0 is 3; 2.5, NaN and Infinity are refused
+    played_ms: FiniteFloat = Field(0.0, ge=0.0)
 
 
 def _too_large(size: int, limit: int) -> str:
@@ -118,10 +139,11 @@ class MicStream:
 
 
 def register_audio_stream(
-    sio: socketio.AsyncServer, services: Services, send_error: SendError, admission: Any
+    sio: socketio.AsyncServer, services: Services, guard: SocketGuard, admission: Any
 ) -> Callable[[str], None]:
     """Add the microphone handlers to ``sio``; returns ``forget(sid)`` for the disconnect."""
     settings = services.settings
+    send_error = guard.error
     streams: dict[str, MicStream] = {}
     max_bytes = settings.audio_max_frame_ms * SAMPLE_RATE * 2 // 1000
 
@@ -175,7 +197,7 @@ def register_audio_stream(
         stream.utterance_id = None
         await sio.emit(VAD_STATE, {"state": "speech_end", "at_ms": event.at_ms, "reason": event.reason,
                                    "utterance_id": utterance_id}, room=room)
-        verdict = await asyncio.to_thread(admission.admit, stream.session_id, new_socket=False)
+        verdict = await asyncio.to_thread(admission.admit, stream.session_id, sid)
         if not verdict.admitted:
             await send_error(sid, ErrorCode.BUSY, verdict.message, position=verdict.position,
                              retry_after_s=verdict.retry_after_s)
@@ -201,7 +223,7 @@ def register_audio_stream(
             if audio is not None:
                 await asyncio.to_thread(enqueue, stream, stream.utterance_id, audio, partial=True)
 
-    @sio.on(AUDIO_CHUNK_IN)
+    @guard.on(AUDIO_CHUNK_IN)
     async def audio_chunk(sid: str, data: Any = None) -> dict[str, Any] | None:
         stream = await stream_for(sid)
         if stream is None:
@@ -225,7 +247,7 @@ def register_audio_stream(
         await after_frame(stream)
         return None
 
-    @sio.on(AUDIO_END)
+    @guard.on(AUDIO_END)
     async def audio_end(sid: str, data: Any = None) -> dict[str, Any]:
         stream = await stream_for(sid)
         if stream is None or stream.closed:
@@ -240,23 +262,22 @@ def register_audio_stream(
         stream.heard = False
         return {"ok": True, "utterances": len(events)}
 
-    @sio.on(PLAYBACK_STATE)
+    @guard.on(PLAYBACK_STATE)
     async def playback_state(sid: str, data: Any = None) -> dict[str, Any]:
         stream = await stream_for(sid)
         if stream is None:
             return await send_error(sid, ErrorCode.UNAUTHORIZED, "尚未驗證的連線（not authenticated）")
         try:
-            if not isinstance(data, dict) or data.get("state") not in ("playing", "idle"):
-                raise ValueError("state")
-            stream.playback = Playback(
-                turn_id=str(data.get("turn_id") or ""), state=data["state"],
-                played_seq=int(data.get("played_seq", 0)), played_ms=float(data.get("played_ms", 0.0)),
-            )
-        except (TypeError, ValueError):
+            report = PlaybackReport.model_validate(data)
+        except ValidationError as exc:
+            detail = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'payload'}: {e['msg']}" for e in exc.errors())
             return await send_error(
                 sid, ErrorCode.BAD_REQUEST,
-                "playback_state 需要 {turn_id, state: playing|idle, played_seq, played_ms}（malformed payload）",
+                "playback_state 需要 {turn_id, state: playing|idle, played_seq: 整數 ≥ 0, played_ms: 有限數 ≥ 0}"
+                f"（malformed payload: {detail}）",
             )
+        stream.playback = Playback(turn_id=str(report.turn_id or ""), state=report.state,
+                                   played_seq=report.played_seq, played_ms=report.played_ms)
         return {"ok": True}
 
     return lambda sid: streams.pop(sid, None) and None

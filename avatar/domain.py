@@ -64,6 +64,7 @@ class ErrorCode(StrEnum):
     FRAME_TOO_LARGE = "FRAME_TOO_LARGE"  # a microphone frame longer than AVATAR_AUDIO_MAX_FRAME_MS
     RATE_LIMITED = "RATE_LIMITED"  # more microphone frames per second than allowed
     VOICE_NOT_READY = "VOICE_NOT_READY"  # the voice profile is still being analysed (or failed)
+    VOICE_DELETED = "VOICE_DELETED"  # the session's voice was deleted: replies use the default voice
     INTERNAL = "INTERNAL"
 
 

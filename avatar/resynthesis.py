@@ -52,19 +52,27 @@ def _finished_key(job_id: str) -> str:
     return f"{_key(job_id)}:finished"
 
 
-def _require(db: Any, model: type, value: str, code: str, message: str) -> None:
+def _require(db: Any, model: type, value: str, code: str, message: str, owner_id: uuid.UUID | None) -> Any:
     try:
         key = uuid.UUID(value)
     except ValueError:
         raise UnknownTarget(code, f"{message}: {value!r} is not an id") from None
-    if db.get(model, key) is None:
+    row = db.get(model, key)
+    # Another owner's row is reported exactly as a missing one.
+    if row is None or (owner_id is not None and row.owner_id != owner_id):
         raise UnknownTarget(code, f"{message}: {value}")
+    return row
 
 
-def select_turns(services: Services, *, session_id: str | None, since: datetime | None) -> list[str]:
-    """Turns with a reply, oldest first: a session's, or everyone's since a time."""
+def select_turns(services: Services, *, session_id: str | None, since: datetime | None,
+                 owner_id: uuid.UUID | None = None) -> list[str]:
+    """Turns with a reply, oldest first: a session's, or everyone's since a time (with
+    ``owner_id``: only that owner's sessions)."""
     with services.db() as db:
         query = select(ConversationTurn.turn_id).where(ConversationTurn.ai_response != "")
+        if owner_id is not None:
+            query = query.join(Session, Session.session_id == ConversationTurn.session_id).where(
+                Session.owner_id == owner_id)
         if session_id:
             query = query.where(ConversationTurn.session_id == uuid.UUID(session_id))
         if since:
@@ -74,25 +82,28 @@ def select_turns(services: Services, *, session_id: str | None, since: datetime 
 
 
 def create_job(services: Services, *, session_id: str | None, since: datetime | None,
-               voice_profile_id: str | None, mode: TTSMode) -> dict[str, Any]:
+               voice_profile_id: str | None, mode: TTSMode, owner_id: uuid.UUID | None = None) -> dict[str, Any]:
     """Record the job and queue it on the ``batch`` lane; returns its progress. Raises
     :class:`UnknownTarget` before anything is recorded or queued when an id names nothing:
     a typo must not turn into a job that fails every turn (unknown voice) or silently does
-    nothing (unknown session)."""
+    nothing (unknown session). With ``owner_id`` (an owner's request) only that owner's
+    sessions and voices count; without it (the operator, the CLI) everyone's."""
     with services.db() as db:
         if session_id:
-            _require(db, Session, session_id, "SESSION_NOT_FOUND", "找不到此對話（session not found）")
+            _require(db, Session, session_id, "SESSION_NOT_FOUND", "找不到此對話（session not found）", owner_id)
         if voice_profile_id:
-            _require(db, VoiceProfile, voice_profile_id, "VOICE_NOT_FOUND", "找不到此聲音檔（voice profile not found）")
-            status = profile_status(db.get(VoiceProfile, uuid.UUID(voice_profile_id)).meta)
+            voice = _require(db, VoiceProfile, voice_profile_id, "VOICE_NOT_FOUND",
+                             "找不到此聲音檔（voice profile not found）", owner_id)
+            status = profile_status(voice.meta)
             if status != READY:  # it would speak every turn without the voice
                 raise UnknownTarget(ErrorCode.VOICE_NOT_READY.value,
                                     f"此聲音檔尚未可用（{status}），請等分析完成（voice profile not ready）")
-    turns = select_turns(services, session_id=session_id, since=since)
+    turns = select_turns(services, session_id=session_id, since=since, owner_id=owner_id)
     job_id = uuid.uuid4().hex
     state = {
         "job_id": job_id, "status": "queued", "mode": mode.value, "voice_profile_id": voice_profile_id or "",
         "session_id": session_id or "", "since": since.isoformat() if since else "",
+        "owner_id": str(owner_id) if owner_id else "",  # whose progress it is (REST shows it to them)
         "turns": json.dumps(turns), "total": len(turns), "done": 0, "skipped": 0, "failed": 0,
         "created_at": time.time(),
     }

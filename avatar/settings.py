@@ -15,18 +15,43 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, DotEnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 Profile = Literal["cpu", "gpu", "tiny"]
 LLMEngineName = Literal["transformers", "openai", "benchmark"]
 TTSEngineName = Literal["espeak", "benchmark", "lite", "lite_hq", "f5", "cosyvoice", "breezyvoice"]
 StorageBackendName = Literal["local", "minio"]
 
+# Under data_dir: the secrets `avatar up` generated for what nobody configured (cli/secrets_file.py).
+GENERATED_SECRETS_FILE = "secrets.env"
 LOCAL_LLM_FOLDER = "qwen2.5-0.5b-instruct"  # where `avatar models download llm` puts it
 LOCAL_ASR_FOLDER = "faster-whisper-small"  # `avatar models download asr`
 LOCAL_ASR_FOLDER_GPU = "faster-whisper-large-v3-turbo"
+
+# Off loopback the API refuses a secret key shorter than this, or one that was ever published
+# as a default (this project's old ones included): anyone could forge tokens with it.
+MIN_SECRET_KEY_CHARS = 32
+KNOWN_DEFAULT_SECRET_KEYS = frozenset({
+    "dev-secret-change-me", "change-me-in-docker-env", "change-me", "changeme", "secret", "secret-key",
+})
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+class MissingSecretKey(RuntimeError):
+    """Something that signs (tokens, media links) was asked to run without a secret key."""
+
+
+def origin_of(url: str) -> str:
+    """``scheme://host[:port]`` as a browser writes it in ``Origin`` (lower case, no default port)."""
+    parts = urlsplit(url.strip())
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    default_port = {"http": 80, "https": 443}.get(parts.scheme)
+    port = f":{parts.port}" if parts.port and parts.port != default_port else ""
+    return f"{parts.scheme.lower()}://{host}{port}"
 
 _PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
     "cpu": {
@@ -70,7 +95,10 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     broker_url: str = ""  # empty: same as redis_url
     socketio_channel: str = "avatar-socketio"
-    secret_key: str = "dev-secret-change-me"
+    # Signs session and owner tokens and local media links (HMAC). No default on purpose:
+    # `make up` generates one into {data_dir}/secrets.env; whatever signs refuses to run
+    # without one (require_secret_key), and the API refuses a weak one off loopback.
+    secret_key: str = ""
 
     # --- storage --------------------------------------------------------------------
     storage_backend: StorageBackendName = "local"
@@ -86,9 +114,15 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     public_base_url: str = ""  # empty: http://{api_host}:{api_port}
+    # A bearer token that sees every owner's sessions and voices over REST (administration).
+    # Empty: nobody is operator. The CLI works on the core directly and needs none.
+    operator_token: str = ""
+    # Origins (scheme://host[:port], comma-separated) whose pages may call REST and open
+    # Socket.IO. Empty: only the page's own origin (public_base_url).
+    allowed_origins: str = ""
     flower_port: int = 5555
     flower_user: str = "admin"
-    flower_password: str = "avatar"
+    flower_password: str = ""  # no working default: `make up` generates one (var/secrets.env)
 
     # --- engines ----------------------------------------------------------------------
     llm_engine: LLMEngineName = "transformers"
@@ -192,6 +226,9 @@ class Settings(BaseSettings):
     # Admission control: the seed sizes one RTX 4090 for 3-5 concurrent conversations.
     max_active_sessions: int = Field(5, ge=1)
     session_idle_timeout_s: float = Field(600.0, ge=5.0)
+    # A socket's slot lapses this long after its API process last renewed it (a crashed API
+    # frees its sessions' slots within this; live sockets are renewed every third of it).
+    admission_heartbeat_s: float = Field(10.0, ge=1.0, le=300.0)
     turn_stale_after_s: float = 300.0
     llm_soft_time_limit_s: int = 180
     llm_time_limit_s: int = 210
@@ -215,6 +252,28 @@ class Settings(BaseSettings):
     # Per-task events (received/started/succeeded) for Flower's task views; workers and
     # queues show in Flower without them. Each costs a few Redis publishes per job.
     task_events: bool = True
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # After the environment and .env (which still win): {data_dir}/secrets.env.
+        data_dir = {**dotenv_settings(), **env_settings(), **init_settings()}.get("data_dir") or "var"
+        generated = DotEnvSettingsSource(settings_cls, env_file=Path(data_dir) / GENERATED_SECRETS_FILE)
+        return init_settings, env_settings, dotenv_settings, generated, file_secret_settings
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _only_origins(cls, value: str) -> str:
+        for entry in (e.strip() for e in value.split(",")):
+            parts = urlsplit(entry)
+            if entry and (parts.scheme not in ("http", "https") or not parts.hostname
+                          or parts.path not in ("", "/") or parts.query or parts.fragment):
+                raise ValueError(f"AVATAR_ALLOWED_ORIGINS: {entry!r} is not an origin "
+                                 "(scheme://host[:port], e.g. https://avatar.example)")
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -262,6 +321,43 @@ class Settings(BaseSettings):
     @property
     def log_dir(self) -> Path:
         return self.data_dir / "log"
+
+    @property
+    def resolved_allowed_origins(self) -> list[str]:
+        """The configured origins, or the page's own; on loopback the page is the same under
+        each loopback name (a browser may open it as localhost or 127.0.0.1)."""
+        configured = [origin_of(e) for e in self.allowed_origins.split(",") if e.strip()]
+        if configured:
+            return configured
+        own = origin_of(self.resolved_public_base_url)
+        parts = urlsplit(own)
+        if parts.hostname not in LOOPBACK_HOSTS:
+            return [own]
+        port = f":{parts.port}" if parts.port else ""
+        aliases = [f"{parts.scheme}://{'[::1]' if host == '::1' else host}{port}" for host in LOOPBACK_HOSTS]
+        return [own, *(a for a in aliases if a != own)]
+
+    def require_secret_key(self) -> str:
+        """The key that signs tokens and media links; :class:`MissingSecretKey` without one."""
+        if not self.secret_key:
+            raise MissingSecretKey(
+                "AVATAR_SECRET_KEY is not set: it signs session tokens, owner tokens and media links. "
+                "Run `make up` (it generates one into "
+                f"{(self.data_dir / GENERATED_SECRETS_FILE).as_posix()} on first start) or set "
+                f"AVATAR_SECRET_KEY to a random value of at least {MIN_SECRET_KEY_CHARS} characters "
+                "(python -c 'import secrets; print(secrets.token_urlsafe(32))')."
+            )
+        return self.secret_key
+
+    def secret_key_weakness(self) -> str | None:
+        """Why this secret key must not face a network; ``None`` when it may."""
+        if not self.secret_key:
+            return "it is not set"
+        if self.secret_key.strip().lower() in KNOWN_DEFAULT_SECRET_KEYS:
+            return "it is a published default"
+        if len(self.secret_key) < MIN_SECRET_KEY_CHARS:
+            return f"it is shorter than {MIN_SECRET_KEY_CHARS} characters"
+        return None
 
     def lane_concurrency(self, lane: str) -> int:
         return int(getattr(self, f"{lane}_concurrency"))

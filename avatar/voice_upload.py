@@ -138,16 +138,18 @@ def mark_failed(row: VoiceProfile, code: str, message: str) -> None:
 def create_profile(
     services: Services, data: bytes, checked: CheckedUpload, *, name: str, filename: str | None,
     content_type: str | None, transcript: str = "", session_id: uuid.UUID | None = None,
+    owner_id: uuid.UUID | None = None,
 ) -> uuid.UUID:
-    """Store the checked upload, create its row in ``processing`` and queue its analysis.
-    Raises :class:`AnalysisNotQueued` (the row stays, marked failed) when the broker is down."""
+    """Store the checked upload, create its row in ``processing`` (``owner_id``'s; ``None``:
+    the operator's) and queue its analysis. Raises :class:`AnalysisNotQueued` (the row
+    stays, marked failed) when the broker is down."""
     profile_id = uuid.uuid4()
     original = original_key(profile_id, filename)
     services.storage.put(original, data, content_type=content_type or "application/octet-stream")
     transcript = transcript.strip()
     with services.db() as db:  # committed before the job is queued: the worker reads the row
         db.add(VoiceProfile(
-            profile_id=profile_id, name=name.strip(), audio_url=reference_key(profile_id),
+            profile_id=profile_id, owner_id=owner_id, name=name.strip(), audio_url=reference_key(profile_id),
             embedding=None, duration_sec=round(checked.speech_s, 3),
             meta={
                 "status": PROCESSING, "original_key": original, "filename": filename,

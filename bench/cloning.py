@@ -113,11 +113,11 @@ def measure_system(turns: int, folder: Path) -> dict[str, Any]:
         system.wait_for_lanes("llm", "tts_fast", "tts_hq", "batch", "prosody", timeout=180)
         ref = _references(folder / "refs")["espeak-ng f2, mid pitch"].read_bytes()
         profile = httpx.post(f"{system.base_url}/api/v1/voice-profiles", files={"file": ("r.wav", ref)},
-                             data={"name": "bench"}, timeout=180).json()
+                             data={"name": "bench"}, headers=system.auth, timeout=180).json()
         voice = profile["profile_id"]
         while profile["status"] == "processing":  # the upload answers before the analysis ends
             time.sleep(0.5)
-            profile = httpx.get(f"{system.base_url}/api/v1/voice-profiles/{voice}", timeout=10).json()
+            profile = httpx.get(f"{system.base_url}/api/v1/voice-profiles/{voice}", headers=system.auth, timeout=10).json()
         if profile["status"] != "ready":
             raise RuntimeError(f"the benchmark voice was not analysed: {profile['error']}")
 
@@ -128,14 +128,14 @@ def measure_system(turns: int, folder: Path) -> dict[str, Any]:
         idle = [asyncio.run(_turn(system.base_url, history, f"第{i}個問題")) for i in range(turns)]
         job = httpx.post(f"{system.base_url}/api/v1/resynthesis",
                          json={"session_id": history["session_id"], "mode": "hq", "voice_profile_id": voice},
-                         timeout=10).json()
+                         headers=system.auth, timeout=10).json()
         live = session()
         during, overlapping = [], 0
         for i in range(turns):
             during.append(asyncio.run(_turn(system.base_url, live, f"第{i}個問題")))
-            state = httpx.get(f"{system.base_url}{job['status_url']}", timeout=10).json()
+            state = httpx.get(f"{system.base_url}{job['status_url']}", headers=system.auth, timeout=10).json()
             overlapping += state["status"] != "completed"
-        while httpx.get(f"{system.base_url}{job['status_url']}", timeout=10).json()["status"] != "completed":
+        while httpx.get(f"{system.base_url}{job['status_url']}", headers=system.auth, timeout=10).json()["status"] != "completed":
             time.sleep(0.5)
         return {"idle": idle, "during": during, "overlapping": overlapping, "resynth_turns": job["total"]}
     finally:

@@ -19,6 +19,7 @@ import socketio
 
 from bench.client import CREATE_CONCURRENCY, BenchClient, Interrupted, TurnResult, unless_stopped
 from bench.config import PACED, STRESS
+from cli.chat_client import owner_headers
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ async def run_level(
                         scenario=PACED if pacing else STRESS)
     clients = [BenchClient(base_url) for _ in range(sessions)]
     async with httpx.AsyncClient(timeout=30) as http:
+        http.headers.update(await owner_headers(http, base_url))  # one owner for the level's sessions
         try:
             gate = asyncio.Semaphore(CREATE_CONCURRENCY)
             await unless_stopped(asyncio.gather(*(c.connect(http, gate) for c in clients)), stop)

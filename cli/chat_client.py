@@ -1,5 +1,5 @@
-"""A terminal client for one typed turn (``avatar chat``): creates a session, connects over
-Socket.IO, sends the message and prints the streamed reply and the audio chunks."""
+"""A terminal client for one typed turn (``avatar chat``): creates an owner and a session,
+connects over Socket.IO, sends the message and prints the streamed reply and the audio chunks."""
 
 from __future__ import annotations
 
@@ -12,9 +12,16 @@ import httpx
 import socketio
 
 
+async def owner_headers(http: httpx.AsyncClient, base_url: str = "") -> dict[str, str]:
+    """A new owner's ``Authorization`` header: a terminal client keeps no credential between
+    runs, so each run's sessions are its own (the operator still sees them)."""
+    created = (await http.post(f"{base_url}/api/v1/owners")).raise_for_status().json()
+    return {"Authorization": f"Bearer {created['owner_token']}"}
+
+
 async def chat_once(base_url: str, text: str, *, save_dir: Path | None = None, timeout: float = 300) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
-        created = (await http.post("/api/v1/sessions")).raise_for_status().json()
+        created = (await http.post("/api/v1/sessions", headers=await owner_headers(http))).raise_for_status().json()
     done = asyncio.Event()
     result: dict[str, Any] = {"session_id": created["session_id"], "chunks": [], "errors": []}
     sio = socketio.AsyncClient(reconnection=False)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
+from cli import secrets_file
 from cli.speech import register as register_speech_commands
 from cli.cloning import resynth as resynth_command
 from cli.prosody import analyze as analyze_command
@@ -29,13 +31,21 @@ def api(
     host: Annotated[Optional[str], typer.Option(help="Bind address (default: AVATAR_API_HOST).")] = None,
     port: Annotated[Optional[int], typer.Option(help="Port (default: AVATAR_API_PORT).")] = None,
 ) -> None:
-    """Run the HTTP + Socket.IO API."""
+    """Run the HTTP + Socket.IO API (refused without a secret key, or off loopback with a weak one)."""
     import uvicorn
 
+    from api.security import InsecureSecretKey, check_secrets_for_bind
+    from avatar.settings import MissingSecretKey
+
     settings = get_settings()
+    bind = host or settings.api_host
+    try:  # before uvicorn: a clear message and exit status 2, not a traceback from the factory
+        check_secrets_for_bind(settings, bind)
+    except (MissingSecretKey, InsecureSecretKey) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     uvicorn.run(
-        "api.main:create_app", factory=True, host=host or settings.api_host,
-        port=port or settings.api_port, log_level="info",
+        "api.main:create_app", factory=True, host=bind, port=port or settings.api_port, log_level="info",
     )
 
 
@@ -80,6 +90,10 @@ def _worker_metrics(settings, lane: str) -> None:  # noqa: ANN001
 def flower(port: Annotated[Optional[int], typer.Option()] = None) -> None:
     """Run Flower (queue monitoring) with basic auth from settings."""
     settings = get_settings()
+    if not settings.flower_password:
+        typer.echo("refusing to start Flower without a password: set AVATAR_FLOWER_PASSWORD "
+                   "(or run `avatar secrets`, which `make up` does)", err=True)
+        raise typer.Exit(2)
     from tasks.celery_app import app as celery_app
 
     celery_app.start([
@@ -107,13 +121,19 @@ def chat(
 
 @app.command()
 def up(timeout: Annotated[float, typer.Option(help="Seconds to wait for a green /health.")] = 180) -> None:
-    """Start the API, one worker per lane and Flower in the background; wait until healthy."""
+    """Start the API, one worker per lane and Flower under supervisord (a crashed one is
+    restarted); wait until healthy. Running already: starts nothing twice."""
     from cli import launcher
 
-    settings = get_settings()
-    for service in launcher.services():
-        pid = launcher.start(settings, service)
-        typer.echo(f"started {service.name:18} pid {pid}")
+    local_secrets = _ensure_secrets()
+    settings = get_settings()  # only now: it reads the secrets file
+    try:
+        started = launcher.start(settings)
+    except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
+        typer.echo(f"failed to start supervisord: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(("started supervisord" if started else "supervisord already running")
+               + f" ({launcher.config_path(settings)})")
     typer.echo("waiting for /api/v1/health ...")
     try:
         body = launcher.wait_healthy(settings, timeout)
@@ -123,23 +143,42 @@ def up(timeout: Annotated[float, typer.Option(help="Seconds to wait for a green 
     if not body or body.get("status") != "ok":
         typer.echo(f"not healthy after {timeout:.0f}s: {body and body.get('status')}; see {settings.log_dir}/", err=True)
         raise typer.Exit(1)
-    typer.echo(launcher.summary(settings, body))
+    typer.echo(launcher.program_table(settings))
+    typer.echo(launcher.summary(settings, body, local_secrets))
+
+
+def _ensure_secrets() -> secrets_file.LocalSecrets:
+    local_secrets = secrets_file.ensure()
+    if local_secrets.generated:
+        typer.echo(local_secrets.announcement())
+    return local_secrets
+
+
+@app.command("secrets")
+def secrets_command() -> None:
+    """Generate the secrets not configured yet into {data_dir}/secrets.env (make up runs it)."""
+    local_secrets = _ensure_secrets()
+    if not local_secrets.generated:
+        names = ", ".join(secrets_file.env_name(n) for n in sorted(local_secrets.from_file))
+        names = names or "none, all configured in the environment or .env"
+        typer.echo(f"secrets kept in {local_secrets.path}: {names}")
 
 
 @app.command()
 def down() -> None:
-    """Stop everything `avatar up` started."""
+    """Stop everything `avatar up` started, and supervisord itself."""
     from cli import launcher
 
-    settings = get_settings()
-    for service in reversed(launcher.services()):
-        if launcher.stop(settings, service.name):
-            typer.echo(f"stopped {service.name}")
+    stopped = launcher.stop(get_settings())
+    for name in stopped:
+        typer.echo(f"stopped {name}")
+    if not stopped:
+        typer.echo("nothing was running")
 
 
 @app.command()
 def status() -> None:
-    """Which services run, and the health summary."""
+    """What supervisord runs, and the health summary."""
     from cli import launcher
 
     typer.echo(launcher.status_table(get_settings()))

@@ -13,6 +13,7 @@ import numpy as np
 import socketio
 
 from avatar.audio import decode_wav
+from cli.chat_client import owner_headers
 
 SAMPLE_RATE = 16_000
 
@@ -29,7 +30,7 @@ def load_16k_pcm(path: Path) -> np.ndarray:
 async def talk_once(base_url: str, wav: Path, *, frame_ms: int = 40, timeout: float = 300) -> dict[str, Any]:
     pcm = np.concatenate([load_16k_pcm(wav), np.zeros(SAMPLE_RATE, np.int16)])  # then a second of silence
     async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
-        created = (await http.post("/api/v1/sessions")).raise_for_status().json()
+        created = (await http.post("/api/v1/sessions", headers=await owner_headers(http))).raise_for_status().json()
     result: dict[str, Any] = {"session_id": created["session_id"], "events": [], "errors": []}
     done = asyncio.Event()
     turn_ids: set[str] = set()

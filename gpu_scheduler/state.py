@@ -20,7 +20,8 @@ HQ_BREAKER = "tts_hq"
 
 def admission_control(client: redis.Redis, settings: Settings) -> AdmissionControl:
     return AdmissionControl(
-        client, max_active=settings.max_active_sessions, idle_timeout_s=settings.session_idle_timeout_s
+        client, max_active=settings.max_active_sessions, idle_timeout_s=settings.session_idle_timeout_s,
+        heartbeat_s=settings.admission_heartbeat_s,
     )
 
 

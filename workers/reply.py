@@ -90,6 +90,9 @@ def run_reply(ctx: StageContext, job: ReplyJob) -> dict[str, Any]:
         sentences.append(text)
 
     for delta in engine.stream(messages):
+        # A model's byte tokens can decode to NUL, which PostgreSQL text cannot hold: dropped
+        # here, so the tokens shown, the turn_complete text and the stored reply agree.
+        delta = delta.replace("\x00", "")
         if not delta:
             continue
         if sentences and state.interrupted():  # barge-in: the user spoke over this reply; stop writing

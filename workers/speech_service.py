@@ -13,6 +13,11 @@ tier obeys the same rules whoever asks:
 The fast tier takes no slot and no breaker: its lane has many processes and CPU engines.
 Stored sentences go through :meth:`SpeechService.store_sentence`, one row and one file per
 (turn, mode, seq).
+
+A voice may be deleted at any moment (``DELETE /api/v1/voice-profiles/{id}``) while its
+sentences are queued or being spoken. Such a sentence is spoken with the default voice
+(:meth:`SpeechService.voice` finds no profile, or :meth:`Holding.speak` finds its reference
+gone mid-synthesis) and stored with ``voice_profile_id`` NULL, never against a missing row.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session as DBSession
 
 from avatar.audio import encode_wav
-from avatar.db import SynthesizedAudio
+from avatar.db import SynthesizedAudio, VoiceProfile
 from avatar.domain import TTSMode
 from avatar.storage.keys import synthesized_key
 from gpu_scheduler.breaker import CircuitBreaker
@@ -68,7 +73,16 @@ class Holding:
 
     def speak(self, text: str, voice: VoiceReference | None, style: str | None = None) -> Spoken:
         """Raises ``DegradeToFast`` (HQ: breaker open, VRAM exhausted) and whatever the
-        engine raises."""
+        engine raises. A voice deleted while it spoke (its reference file went with it)
+        speaks the sentence again with the default voice."""
+        try:
+            return self._speak(text, voice, style)
+        except Exception:
+            if voice is None or voice.audio_path.exists():
+                raise
+        return self._speak(text, None, style)
+
+    def _speak(self, text: str, voice: VoiceReference | None, style: str | None) -> Spoken:
         started = time.perf_counter()
         if self._breaker is None:
             clip = speak(self.engine, text, voice, style)
@@ -94,8 +108,16 @@ class SpeechService:
         return self.ctx.engines.tts(mode)
 
     def voice(self, profile_id: str | None) -> VoiceReference | None:
-        """The profile's reference, or None (no voice, or deleted meanwhile)."""
-        return load_voice_reference(profile_id, self.ctx.settings)
+        """The profile's reference, or None (no voice, or deleted meanwhile: the default
+        voice speaks)."""
+        try:
+            return load_voice_reference(profile_id, self.ctx.settings)
+        except Exception:
+            # deleted between reading its row and copying its file
+            with self.ctx.services.db() as db:
+                if profile_id and db.get(VoiceProfile, uuid.UUID(profile_id)) is None:
+                    return None
+            raise
 
     @contextmanager
     def holding(self, mode: TTSMode) -> Iterator[Holding]:
@@ -115,7 +137,9 @@ class SpeechService:
     ) -> str | None:
         """One sentence's file and row; returns its storage key, or None (nothing written)
         when that (turn, mode, seq) is already stored: a redelivered job stores nothing twice.
-        ``wav``: the clip already encoded (the live stage encoded it to publish)."""
+        ``wav``: the clip already encoded (the live stage encoded it to publish).
+        ``voice_profile_id`` is recorded only if the profile still exists (see
+        :func:`attach_voice`)."""
         mode = TTSMode(mode).value
         exists = db.scalar(select(SynthesizedAudio.audio_id).where(
             SynthesizedAudio.turn_id == uuid.UUID(turn_id), SynthesizedAudio.mode == mode,
@@ -127,10 +151,26 @@ class SpeechService:
         clip = spoken.clip
         self.ctx.services.storage.put(key, wav or encode_wav(clip.samples, clip.sample_rate),
                                       content_type="audio/wav")
-        db.add(SynthesizedAudio(
-            turn_id=uuid.UUID(turn_id), voice_profile_id=uuid.UUID(voice_profile_id) if voice_profile_id else None,
-            mode=mode, seq=seq, text=text, engine=spoken.engine, audio_url=key, duration_sec=clip.duration_s,
-            synthesis_time_ms=spoken.synthesis_ms,
-        ))
+        row = SynthesizedAudio(
+            turn_id=uuid.UUID(turn_id), voice_profile_id=None, mode=mode, seq=seq, text=text,
+            engine=spoken.engine, audio_url=key, duration_sec=clip.duration_s, synthesis_time_ms=spoken.synthesis_ms,
+        )
+        db.add(row)
+        if voice_profile_id:
+            attach_voice(db, row, uuid.UUID(voice_profile_id))
         return key
+
+
+def attach_voice(db: DBSession, row: SynthesizedAudio, profile_id: uuid.UUID) -> None:
+    """Record ``profile_id`` on a new row only if that profile still exists, and keep it
+    from being deleted until this transaction commits, so the insert never fails on the
+    foreign key. The row is written first: on SQLite that write holds the database's one
+    writer lock, so no delete commits between the check and the commit; on PostgreSQL the
+    check's FOR KEY SHARE waits for a delete in flight (then finds no row) and blocks a later
+    one until this commit, whose ON DELETE SET NULL then clears the id like every other."""
+    db.flush()
+    row.voice_profile_id = db.scalar(
+        select(VoiceProfile.profile_id).where(VoiceProfile.profile_id == profile_id)
+        .with_for_update(read=True, key_share=True)
+    )
 

@@ -48,7 +48,7 @@ def _engines(client: Any, settings: Any) -> dict[str, Any]:
         return {"error": f"{type(exc).__name__}: {exc}"}
 
 
-@router.get("/health")
+@router.get("/health", responses={503: {"description": "Redis, the database or storage is down (same body)"}})
 def health(services: ServicesDep, response: Response) -> dict[str, Any]:
     settings, storage, client = services.settings, services.storage, services.redis
 

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import FileResponse
 
 from api.deps import storage_dep
+from api.schemas import error_responses
 from avatar.storage import InvalidStorageKey, LocalStorage, Storage, validate_key
 
 __all__ = ["get_media_storage", "media_type_for", "router"]
@@ -44,7 +45,7 @@ def media_type_for(key: str) -> str:
     return _AUDIO_TYPES.get(ext) or mimetypes.guess_type(key)[0] or "application/octet-stream"
 
 
-@router.get("/api/v1/media/{key:path}", response_class=FileResponse)
+@router.get("/api/v1/media/{key:path}", response_class=FileResponse, responses=error_responses(400, 403, 404, 422))
 def get_media(
     key: str,
     storage: Annotated[Storage, Depends(get_media_storage)],

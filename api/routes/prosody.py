@@ -1,18 +1,19 @@
-"""Prosody analysis results: one utterance, and a session's summary with its trend."""
+"""Prosody analysis results: one utterance, and a session's summary with its trend; each
+only for the owner of its session (or the operator)."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
 import numpy as np
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from api.deps import DBDep
-from avatar.db import ConversationTurn, ProsodyScore, Session, Transcription
+from api.deps import CallerDep, DBDep, OwnedSessionDep, api_error
+from api.schemas import UTCDateTime, error_responses
+from avatar.db import ConversationTurn, ProsodyScore, Transcription
 
 router = APIRouter(prefix="/api/v1", tags=["prosody"])
 
@@ -38,7 +39,7 @@ class ProsodyOut(BaseModel):
     explanation: dict[str, list[dict[str, Any]]]
     features: dict[str, Any]  # "praat": the scored features; "egemaps": all 88 functionals
     norms_version: str | None
-    analyzed_at: datetime
+    analyzed_at: UTCDateTime
 
 
 class TurnScores(BaseModel):
@@ -49,7 +50,7 @@ class TurnScores(BaseModel):
     mode: str
     scores: Scores | None
     reasons: list[str]
-    analyzed_at: datetime
+    analyzed_at: UTCDateTime
 
 
 class Trend(BaseModel):
@@ -78,14 +79,16 @@ def _status(row: ProsodyScore) -> str:
     return "ok" if _scores(row) is not None else "insufficient_quality"
 
 
-@router.get("/prosody/{transcription_id}", response_model=ProsodyOut)
-def get_prosody(db: DBDep, transcription_id: uuid.UUID) -> ProsodyOut:
+@router.get("/prosody/{transcription_id}", response_model=ProsodyOut, responses=error_responses(401, 404, 422))
+def get_prosody(db: DBDep, caller: CallerDep, transcription_id: uuid.UUID) -> ProsodyOut:
     transcription = db.get(Transcription, transcription_id)
-    if transcription is None:
-        raise HTTPException(404, detail=f"transcription {transcription_id} not found")
+    if transcription is None or not caller.owns(transcription.turn.session.owner_id):
+        raise api_error(404, "TRANSCRIPTION_NOT_FOUND",
+                        f"找不到此段語音（transcription {transcription_id} not found）")
     row = transcription.prosody
     if row is None:
-        raise HTTPException(404, detail=f"transcription {transcription_id} has no prosody analysis yet")
+        raise api_error(404, "PROSODY_NOT_READY",
+                        f"此段語音尚未分析完成（transcription {transcription_id} has no prosody analysis yet）")
     features = row.features or {}
     return ProsodyOut(
         transcription_id=transcription_id, turn_id=transcription.turn_id,
@@ -115,10 +118,9 @@ def _trend(points: list[tuple[int, float]]) -> Trend:
     )
 
 
-@router.get("/sessions/{session_id}/prosody", response_model=SessionProsodyOut)
-def session_prosody(db: DBDep, session_id: uuid.UUID) -> SessionProsodyOut:
-    if db.get(Session, session_id) is None:
-        raise HTTPException(404, detail=f"session {session_id} not found")
+@router.get("/sessions/{session_id}/prosody", response_model=SessionProsodyOut, responses=error_responses(401, 404, 422))
+def session_prosody(db: DBDep, session: OwnedSessionDep) -> SessionProsodyOut:
+    session_id = session.session_id
     rows = db.execute(
         select(ConversationTurn, Transcription, ProsodyScore)
         .join(Transcription, Transcription.turn_id == ConversationTurn.turn_id)

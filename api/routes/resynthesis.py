@@ -1,4 +1,6 @@
-"""Batch re-synthesis of past turns: start a job, read its progress."""
+"""Batch re-synthesis of past turns: start a job, read its progress. An owner re-renders
+only their own sessions with their own voices (``since`` means their turns since then) and
+reads only their own jobs; the operator any."""
 
 from __future__ import annotations
 
@@ -9,7 +11,8 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, model_validator
 
-from api.deps import ServicesDep
+from api.deps import CallerDep, ServicesDep
+from api.schemas import error_responses
 from avatar.domain import ErrorCode, TTSMode
 from avatar.resynthesis import UnknownTarget, create_job, progress
 
@@ -31,12 +34,13 @@ class ResynthesisRequest(BaseModel):
         return self
 
 
-@router.post("", status_code=202)
-def start(body: ResynthesisRequest, services: ServicesDep) -> dict[str, Any]:
+@router.post("", status_code=202, responses=error_responses(400, 401, 404, 409, 422))
+def start(body: ResynthesisRequest, services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
     try:
         job = create_job(
             services, session_id=str(body.session_id) if body.session_id else None, since=body.since,
             voice_profile_id=str(body.voice_profile_id) if body.voice_profile_id else None, mode=body.mode,
+            owner_id=caller.owner_id,
         )
     except UnknownTarget as exc:
         status = 409 if exc.code == ErrorCode.VOICE_NOT_READY else 404
@@ -44,9 +48,9 @@ def start(body: ResynthesisRequest, services: ServicesDep) -> dict[str, Any]:
     return {**job, "status_url": f"/api/v1/resynthesis/{job['job_id']}"}
 
 
-@router.get("/{job_id}")
-def get_progress(job_id: str, services: ServicesDep) -> dict[str, Any]:
+@router.get("/{job_id}", responses=error_responses(401, 404, 422))
+def get_progress(job_id: str, services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
     state = progress(services, job_id)
-    if not state:
+    if not state or not (caller.is_operator or state.get("owner_id") == str(caller.owner_id)):
         raise HTTPException(404, detail={"code": "JOB_NOT_FOUND", "message": "找不到此工作（job not found）"})
     return state

@@ -1,16 +1,16 @@
-"""Sessions and their turns."""
+"""Sessions and their turns, each only for its owner (``CallerDep``); the operator sees all."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 from sqlalchemy import func, select
 
-from api.deps import DBDep, SettingsDep, StorageDep
-from api.schemas import AudioOut, SessionCreated, SessionOut, TurnOut
+from api.deps import CallerDep, DBDep, OwnedSessionDep, SettingsDep, StorageDep
+from api.schemas import SessionCreated, SessionOut, TurnOut, error_responses
 from api.security import issue_session_token
+from api.turn_history import turns_out
 from avatar.conversation import create_session
 from avatar.db import ConversationTurn, Session
 from avatar.metrics import SESSIONS_CREATED
@@ -28,16 +28,11 @@ def _session_out(db: DBDep, session: Session) -> SessionOut:
     )
 
 
-def _get_session(db: DBDep, session_id: uuid.UUID) -> Session:
-    session = db.get(Session, session_id)
-    if session is None:
-        raise HTTPException(404, detail=f"session {session_id} not found")
-    return session
-
-
-@router.post("", status_code=201, response_model=SessionCreated)
-def create(db: DBDep, settings: SettingsDep) -> SessionCreated:
+@router.post("", status_code=201, response_model=SessionCreated, responses=error_responses(401))
+def create(db: DBDep, settings: SettingsDep, caller: CallerDep) -> SessionCreated:
+    """A new session of the caller's; its token (for Socket.IO) is only ever given here."""
     session = create_session(db)
+    session.owner_id = caller.owner_id
     # Commit before answering: a client may connect with the token at once.
     db.commit()
     SESSIONS_CREATED.inc()
@@ -49,47 +44,27 @@ def create(db: DBDep, settings: SettingsDep) -> SessionCreated:
     )
 
 
-@router.get("", response_model=list[SessionOut])
+@router.get("", response_model=list[SessionOut], responses=error_responses(401, 422))
 def list_sessions(
     db: DBDep,
+    caller: CallerDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    # Bounded well inside a 64-bit integer: the database's OFFSET overflows past 2**63 - 1.
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> list[SessionOut]:
-    rows = db.scalars(
-        select(Session).order_by(Session.start_time.desc()).limit(limit).offset(offset)
-    ).all()
+    """The caller's sessions, newest first (the operator's listing has everyone's)."""
+    query = select(Session)
+    if not caller.is_operator:
+        query = query.where(Session.owner_id == caller.owner_id)
+    rows = db.scalars(query.order_by(Session.start_time.desc()).limit(limit).offset(offset)).all()
     return [_session_out(db, s) for s in rows]
 
 
-@router.get("/{session_id}", response_model=SessionOut)
-def get_session(db: DBDep, session_id: uuid.UUID) -> SessionOut:
-    return _session_out(db, _get_session(db, session_id))
+@router.get("/{session_id}", response_model=SessionOut, responses=error_responses(401, 404, 422))
+def get_session(db: DBDep, session: OwnedSessionDep) -> SessionOut:
+    return _session_out(db, session)
 
 
-@router.get("/{session_id}/turns", response_model=list[TurnOut])
-def list_turns(db: DBDep, storage: StorageDep, session_id: uuid.UUID) -> list[TurnOut]:
-    session = _get_session(db, session_id)
-    turns: list[TurnOut] = []
-    for turn in session.turns:
-        audio = [
-            AudioOut(
-                audio_id=a.audio_id, mode=a.mode, seq=a.seq, text=a.text, engine=a.engine,
-                duration_sec=a.duration_sec, synthesis_time_ms=a.synthesis_time_ms,
-                url=storage.url(a.audio_url),
-            )
-            for a in turn.audios
-        ]
-        # Replays prefer the HQ rendering once it exists (mode ``both``, or re-synthesis).
-        audio.sort(key=lambda a: (a.mode != "hq", a.seq))
-        hq_key = (turn.latency or {}).get("hq_audio_key")
-        replay_mode = "hq" if any(a.mode == "hq" for a in audio) else ("fast" if audio else None)
-        turns.append(
-            TurnOut(
-                turn_id=turn.turn_id, turn_number=turn.turn_number, user_input=turn.user_input,
-                ai_response=turn.ai_response, status=turn.status, error_code=turn.error_code,
-                error_message=turn.error_message, trace_id=turn.trace_id, latency=turn.latency or {},
-                created_at=turn.created_at, completed_at=turn.completed_at, audio=audio,
-                replay_mode=replay_mode, hq_url=storage.url(hq_key) if hq_key else None,
-            )
-        )
-    return turns
+@router.get("/{session_id}/turns", response_model=list[TurnOut], responses=error_responses(401, 404, 422))
+def list_turns(session: OwnedSessionDep, storage: StorageDep) -> list[TurnOut]:
+    return turns_out(session, storage)

@@ -23,7 +23,7 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, synonym
 
 from avatar.db.types import Embedding
 
@@ -47,6 +47,9 @@ class Session(Base):
     status: Mapped[str] = mapped_column(String(20), default="active")
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Whose it is (api/security.py: an owner id, no user system); NULL: the operator's or the
+    # CLI's, and every session made before ownership existed (migration 0003).
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
 
     turns: Mapped[list[ConversationTurn]] = relationship(
         back_populates="session", cascade="all, delete-orphan", passive_deletes=True,
@@ -56,6 +59,7 @@ class Session(Base):
     __table_args__ = (
         CheckConstraint("status IN ('active', 'ended', 'error')", name="ck_sessions_status"),
         Index("idx_sessions_start_time", "start_time"),
+        Index("idx_sessions_owner_id", "owner_id"),
     )
 
 
@@ -153,7 +157,10 @@ class VoiceProfile(Base):
     __tablename__ = "voice_profiles"
 
     profile_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)  # no user system in the MVP
+    # The owner, as ``sessions.owner_id`` (the seed named the column for a user system it
+    # never had); NULL: the operator's or the CLI's. Code says ``owner_id``.
+    user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    owner_id: Mapped[uuid.UUID | None] = synonym("user_id")
     name: Mapped[str] = mapped_column(String(255))
     audio_url: Mapped[str] = mapped_column(Text)
     embedding: Mapped[list[float] | None] = mapped_column(Embedding(EMBEDDING_DIM))

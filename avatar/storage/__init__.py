@@ -55,7 +55,7 @@ def get_storage(settings: Settings | None = None) -> Storage:
         )
     return LocalStorage(
         settings.resolved_storage_dir,
-        secret_key=settings.secret_key,
+        secret_key=settings.require_secret_key(),
         base_url=settings.resolved_public_base_url,
         ttl_s=settings.media_url_ttl_s,
     )

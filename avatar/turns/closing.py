@@ -39,7 +39,9 @@ def save_reply(services: Services, state: TurnState, text: str, sentences: int) 
     """The reply's whole text: the turn becomes ``speaking`` (or ``completed`` when there is
     nothing to speak). False: the turn was interrupted meanwhile and keeps what was heard."""
     values: dict[str, Any] = {
-        "ai_response": text, "status": TurnStatus.SPEAKING if sentences else TurnStatus.COMPLETED,
+        # PostgreSQL text cannot hold NUL, which a model's byte tokens can produce.
+        "ai_response": text.replace("\x00", ""),
+        "status": TurnStatus.SPEAKING if sentences else TurnStatus.COMPLETED,
     }
     if not sentences:
         values.update(completed_at=utcnow(), latency={**state.latency(), "chunks": 0})

@@ -1,5 +1,10 @@
 """Starting a turn, from typed text (the API) or a final transcript (the ``asr`` lane): store
-it, then queue its reply. Written once, so both paths refuse, supersede and fail alike."""
+it, then queue its reply. Written once, so both paths refuse, supersede and fail alike.
+
+One turn at a time per session, atomically: the transaction that stores a turn first takes
+the session's row for writing, so two messages arriving together are decided one after the
+other (the second sees the first's open turn and gets ``TURN_IN_PROGRESS``) on SQLite (its
+single writer) and PostgreSQL (the row lock) alike, instead of racing for the same number."""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session as DBSession
 
 from avatar.conversation import ConversationError
@@ -43,6 +48,12 @@ def accept_user_message(
     db: DBSession, session_id: uuid.UUID, text: str, settings: Settings, *, accepted_at: float | None = None
 ) -> AcceptedTurn:
     """Store a new turn for ``text``; refuse while the previous reply is still being written."""
+    # A write that changes nothing, first in the transaction: it waits for any other start on
+    # this session to commit, and everything read below is read after it.
+    db.execute(
+        update(Session).where(Session.session_id == session_id).values(status=Session.status)
+        .execution_options(synchronize_session=False)
+    )
     session = db.get(Session, session_id)
     if session is None:
         raise ConversationError("SESSION_NOT_FOUND", f"找不到對話 {session_id}（session not found）")

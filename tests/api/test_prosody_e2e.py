@@ -1,5 +1,5 @@
 """A spoken turn's prosody end to end: the real API, a real prosody worker (prefork), real
-Redis, SQLite and local storage, a real Socket.IO client. The utterances are espeak-ng
+Redis, a real Socket.IO client, on both stacks (SQLite + local files, PostgreSQL + S3). The utterances are espeak-ng
 Mandarin; the speech-input lane's part (store WAV, turn, transcription, enqueue) is done by
 ``tests.api.speech_turns`` in a subprocess with the system's environment, as that lane
 would (it is built in parallel)."""
@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from avatar.audio import encode_wav
-from tests.conftest import make_system
+from tests.conftest import STACKS, make_system
 from tests.system import REPO, EventClient, System
 from tests.workers.prosody import speech as sp
 
@@ -33,11 +33,11 @@ SENTENCES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    tmp = tmp_path_factory.mktemp("prosody")
+@pytest.fixture(scope="module", params=STACKS)
+def system(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    tmp = tmp_path_factory.mktemp(f"prosody-{request.param}")
     # No model is needed on this lane: an empty models folder.
-    system = make_system(tmp, "prosody", tmp / "models")
+    system = make_system(tmp, "prosody", tmp / "models", stack=request.param)
     try:
         system.start_api()
         system.start_worker("prosody", concurrency=1)  # one process: utterances in order
@@ -110,7 +110,7 @@ def test_spoken_turns_are_scored_stored_and_served(system: System, wavs: dict[st
     assert "low_snr" in refused["quality"]["reasons"] and refused["quality"]["message"]
 
     # --- one utterance over REST -----------------------------------------------------
-    with httpx.Client(base_url=system.base_url, timeout=10) as http:
+    with httpx.Client(base_url=system.base_url, headers=system.auth, timeout=10) as http:
         for tid in clean:
             body = http.get(f"/api/v1/prosody/{tid}").json()
             assert body["status"] == "ok"
@@ -138,11 +138,11 @@ def test_spoken_turns_are_scored_stored_and_served(system: System, wavs: dict[st
 
         # --- clear 404s ------------------------------------------------------------------
         unknown = http.get(f"/api/v1/prosody/{uuid.uuid4()}")
-        assert unknown.status_code == 404 and "not found" in unknown.json()["detail"]
+        assert unknown.status_code == 404 and "not found" in unknown.json()["detail"]["message"]
         pending = http.get(f"/api/v1/prosody/{second[1]['transcription_id']}")
-        assert pending.status_code == 404 and "no prosody analysis yet" in pending.json()["detail"]
+        assert pending.status_code == 404 and "no prosody analysis yet" in pending.json()["detail"]["message"]
         missing_session = http.get(f"/api/v1/sessions/{uuid.uuid4()}/prosody")
-        assert missing_session.status_code == 404 and "not found" in missing_session.json()["detail"]
+        assert missing_session.status_code == 404 and "not found" in missing_session.json()["detail"]["message"]
         assert http.get("/api/v1/prosody/not-a-uuid").status_code == 422
 
 
@@ -162,5 +162,5 @@ def test_a_missing_recording_is_reported_not_lost(system: System, wavs: dict[str
     [event] = client.named("prosody_analysis")
     assert event["transcription_id"] == ids["transcription_id"]
     assert event["status"] == "insufficient_quality" and event["quality"]["reasons"] == ["missing_audio"]
-    body = httpx.get(f"{system.base_url}/api/v1/prosody/{ids['transcription_id']}", timeout=10).json()
+    body = httpx.get(f"{system.base_url}/api/v1/prosody/{ids['transcription_id']}", headers=system.auth, timeout=10).json()
     assert body["status"] == "insufficient_quality" and body["quality"]["reasons"] == ["missing_audio"]

@@ -23,7 +23,7 @@ async def _connected(system: System) -> tuple[dict, EventClient]:
 
 
 def _turns(system: System, session_id: str) -> list[dict]:
-    return httpx.get(f"{system.base_url}/api/v1/sessions/{session_id}/turns", timeout=10).json()
+    return httpx.get(f"{system.base_url}/api/v1/sessions/{session_id}/turns", headers=system.auth, timeout=10).json()
 
 
 async def _refusal(system: System, auth: object) -> dict:
@@ -121,24 +121,26 @@ def test_sessions_only_receive_their_own_events(tiny_system: System) -> None:
 
 
 def test_rest_unknown_and_invalid_ids(tiny_system: System) -> None:
-    base = tiny_system.base_url
-    missing = httpx.get(f"{base}/api/v1/sessions/{uuid.uuid4()}", timeout=10)
-    assert missing.status_code == 404 and "not found" in missing.json()["detail"]
-    assert httpx.get(f"{base}/api/v1/sessions/{uuid.uuid4()}/turns", timeout=10).status_code == 404
-    assert httpx.get(f"{base}/api/v1/sessions/not-a-uuid", timeout=10).status_code == 422
-    listing = httpx.get(f"{base}/api/v1/sessions", params={"limit": 0}, timeout=10)
+    base, auth = tiny_system.base_url, tiny_system.auth
+    missing = httpx.get(f"{base}/api/v1/sessions/{uuid.uuid4()}", headers=auth, timeout=10)
+    assert missing.status_code == 404 and missing.json()["detail"]["code"] == "SESSION_NOT_FOUND"
+    assert "not found" in missing.json()["detail"]["message"]
+    assert httpx.get(f"{base}/api/v1/sessions/{uuid.uuid4()}/turns", headers=auth, timeout=10).status_code == 404
+    assert httpx.get(f"{base}/api/v1/sessions/not-a-uuid", headers=auth, timeout=10).status_code == 422
+    listing = httpx.get(f"{base}/api/v1/sessions", params={"limit": 0}, headers=auth, timeout=10)
     assert listing.status_code == 422
 
 
 def test_rest_sessions_and_health_and_metrics(tiny_system: System) -> None:
-    base = tiny_system.base_url
-    created = httpx.post(f"{base}/api/v1/sessions", timeout=10)
+    base, auth = tiny_system.base_url, tiny_system.auth
+    created = httpx.post(f"{base}/api/v1/sessions", headers=auth, timeout=10)
     assert created.status_code == 201
     body = created.json()
     assert body["token"] and body["ws_url"].endswith("/socket.io")
-    one = httpx.get(f"{base}/api/v1/sessions/{body['session_id']}", timeout=10).json()
+    one = httpx.get(f"{base}/api/v1/sessions/{body['session_id']}", headers=auth, timeout=10).json()
     assert one["status"] == "active" and one["turn_count"] == 0
-    assert any(s["session_id"] == body["session_id"] for s in httpx.get(f"{base}/api/v1/sessions", timeout=10).json())
+    listed = httpx.get(f"{base}/api/v1/sessions", headers=auth, timeout=10).json()
+    assert any(s["session_id"] == body["session_id"] for s in listed)
 
     health = httpx.get(f"{base}/api/v1/health", timeout=10).json()
     assert {"redis", "database", "storage"} <= set(health["components"])

@@ -105,9 +105,9 @@ def test_spoken_turn_end_to_end(speech_system: System, utterance: np.ndarray) ->
     assert '"partials"' in partial_json
 
     analysis = client.named("prosody_analysis")[0]
-    scored = httpx.get(f"{speech_system.base_url}/api/v1/prosody/{final['transcription_id']}", timeout=10)
+    scored = httpx.get(f"{speech_system.base_url}/api/v1/prosody/{final['transcription_id']}", headers=speech_system.auth, timeout=10)
     assert scored.status_code == 200 and scored.json()["status"] == analysis["status"]
-    summary = httpx.get(f"{speech_system.base_url}/api/v1/sessions/{session['session_id']}/prosody", timeout=10)
+    summary = httpx.get(f"{speech_system.base_url}/api/v1/sessions/{session['session_id']}/prosody", headers=speech_system.auth, timeout=10)
     assert summary.status_code == 200 and len(summary.json()["turns"]) == 1
 
 

@@ -1,5 +1,6 @@
-"""A whole typed turn over a real websocket: API + Celery workers + Redis + SQLite + storage,
-on the ``tiny`` profile (a tiny randomly initialised Qwen2 model, real espeak-ng speech)."""
+"""A whole typed turn over a real websocket: API + Celery workers + Redis + a database +
+storage, on the ``tiny`` profile (a tiny randomly initialised Qwen2 model, real espeak-ng
+speech). Every test runs on both stacks: SQLite + local files, PostgreSQL + S3."""
 
 from __future__ import annotations
 
@@ -8,12 +9,16 @@ import io
 import uuid
 
 import httpx
+import pytest
 import soundfile as sf
-from sqlalchemy import create_engine, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session as DBSession
 
 from avatar.db import ConversationTurn, SynthesizedAudio
+from tests.conftest import STACKS
 from tests.system import EventClient, System
+
+pytestmark = pytest.mark.parametrize("tiny_system", STACKS, indirect=True)
 
 
 async def _one_turn(system: System, text: str) -> tuple[dict, EventClient]:
@@ -62,7 +67,8 @@ def test_typed_turn_streams_tokens_and_ordered_audio_and_persists_everything(tin
 
     # REST view of the same turn.
     base = tiny_system.base_url
-    turns = httpx.get(f"{base}/api/v1/sessions/{info['session']['session_id']}/turns", timeout=10).json()
+    turns = httpx.get(f"{base}/api/v1/sessions/{info['session']['session_id']}/turns",
+                      headers=tiny_system.auth, timeout=10).json()
     (turn,) = turns
     assert turn["turn_id"] == turn_id and turn["status"] == "completed"
     assert turn["ai_response"] == complete["text"]
@@ -73,18 +79,20 @@ def test_typed_turn_streams_tokens_and_ordered_audio_and_persists_everything(tin
         assert played.status_code == 200
         assert played.content == chunk["audio"], "stored audio differs from what was streamed"
 
-    # Database rows and files in storage, read directly.
-    engine = create_engine(f"sqlite:///{tiny_system.data_dir / 'avatar.db'}")
+    # Database rows and files in storage, read directly (the stack's own database and store).
+    engine = tiny_system.db_engine()
+    storage = tiny_system.storage()
     with DBSession(engine) as db:
         row = db.get(ConversationTurn, uuid.UUID(turn_id))
         assert row is not None and row.status == "completed" and row.user_input.startswith("你好")
         audios = db.scalars(select(SynthesizedAudio).where(SynthesizedAudio.turn_id == row.turn_id)).all()
         assert len(audios) == complete["chunks"]
-        for audio in audios:
-            path = tiny_system.data_dir / "storage" / audio.audio_url
-            assert path.exists() and path.stat().st_size > 44
+        for audio, chunk in zip(sorted(audios, key=lambda a: a.seq), chunks):
             assert audio.audio_url.startswith("synthesized/fast/")
+            assert storage.get(audio.audio_url) == chunk["audio"]
     engine.dispose()
+    assert engine.dialect.name == {"sqlite": "sqlite", "postgres": "postgresql"}[tiny_system.stack]
+    assert storage.name == {"sqlite": "local", "postgres": "minio"}[tiny_system.stack]
 
 
 def test_second_turn_sees_history_and_numbers_turns(tiny_system: System) -> None:
@@ -101,7 +109,8 @@ def test_second_turn_sees_history_and_numbers_turns(tiny_system: System) -> None
             )
         await client.disconnect()
         return httpx.get(
-            f"{tiny_system.base_url}/api/v1/sessions/{session['session_id']}/turns", timeout=10
+            f"{tiny_system.base_url}/api/v1/sessions/{session['session_id']}/turns",
+            headers=tiny_system.auth, timeout=10,
         ).json()
 
     turns = asyncio.run(scenario())

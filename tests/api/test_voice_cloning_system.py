@@ -13,9 +13,9 @@ import asyncio
 import io
 import os
 import signal
+import socket
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,13 @@ import httpx
 import numpy as np
 import pytest
 import soundfile as sf
+from celery import Celery
 
+from avatar.domain import Lane
+from avatar.jobs import HQ_TURN
+from avatar.queue import producer_app
+from avatar.settings import Settings
+from gpu_scheduler.state import HQ_SLOT
 from tests.conftest import make_system
 from tests.system import EventClient, System, wait_until
 from tests.voices import espeak_reference
@@ -70,7 +76,7 @@ def _encode(samples: np.ndarray, sr: int, fmt: str) -> bytes:
 def _ready(system: System, profile_id: str) -> dict[str, Any]:
     """The profile once the prosody lane's analysis made it ready."""
     def settled() -> dict[str, Any] | None:
-        body = httpx.get(f"{system.base_url}/api/v1/voice-profiles/{profile_id}", timeout=10).json()
+        body = httpx.get(f"{system.base_url}/api/v1/voice-profiles/{profile_id}", headers=system.auth, timeout=10).json()
         return body if body["status"] != "processing" else None
 
     body = wait_until(settled, 120, f"the analysis of voice {profile_id}", interval=0.5)
@@ -83,7 +89,7 @@ def _upload(system: System, data: bytes, filename: str, **form: str) -> httpx.Re
     profile is ready to be used."""
     response = httpx.post(
         f"{system.base_url}/api/v1/voice-profiles", files={"file": (filename, data)},
-        data={"name": "測試聲音", **form}, timeout=120,
+        data={"name": "測試聲音", **form}, headers=system.auth, timeout=120,
     )
     if response.status_code == 201:
         _ready(system, response.json()["profile_id"])
@@ -114,7 +120,7 @@ def test_bad_uploads_get_clear_errors(system: System, reference: bytes) -> None:
         detail = response.json()["detail"]
         assert detail["code"] == code, (code, detail)
         assert any("\u4e00" <= c <= "\u9fff" for c in detail["message"]) and "(" in detail["message"].replace("（", "(")
-    listed = httpx.get(f"{system.base_url}/api/v1/voice-profiles", timeout=10).json()
+    listed = httpx.get(f"{system.base_url}/api/v1/voice-profiles", headers=system.auth, timeout=10).json()
     assert all(p["name"] != "bad" for p in listed)
     assert not list((system.data_dir / "storage").glob("voice_profiles/*/original.bin"))
 
@@ -128,7 +134,7 @@ def test_upload_stores_reference_embedding_prosody_and_flags_the_transcript(
     assert audio.status_code == 200 and sf.info(io.BytesIO(audio.content)).samplerate == 24_000
     # No ASR engine on this branch: the job on the asr lane flags the transcript.
     status = wait_until(
-        lambda: httpx.get(f"{system.base_url}/api/v1/voice-profiles/{profile['profile_id']}", timeout=10)
+        lambda: httpx.get(f"{system.base_url}/api/v1/voice-profiles/{profile['profile_id']}", headers=system.auth, timeout=10)
         .json()["transcript_status"] in ("unavailable", "done"), 120, "the reference transcript job",
     )
     assert status
@@ -137,11 +143,11 @@ def test_upload_stores_reference_embedding_prosody_and_flags_the_transcript(
     ogg = _upload(system, _encode(speech, sr, "OGG"), "ref.ogg", transcript="這是一段參考錄音")
     assert ogg.status_code == 201, ogg.text
     assert ogg.json()["transcript_status"] == "given"
-    httpx.delete(f"{system.base_url}/api/v1/voice-profiles/{ogg.json()['profile_id']}", timeout=10)
+    httpx.delete(f"{system.base_url}/api/v1/voice-profiles/{ogg.json()['profile_id']}", headers=system.auth, timeout=10)
 
 
 def test_preview_in_each_tier(system: System, profile: dict[str, Any]) -> None:
-    response = httpx.post(f"{system.base_url}/api/v1/voice-profiles/{profile['profile_id']}/preview", timeout=120)
+    response = httpx.post(f"{system.base_url}/api/v1/voice-profiles/{profile['profile_id']}/preview", headers=system.auth, timeout=120)
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["text"] == "你好，這是測試"
@@ -165,15 +171,21 @@ async def _both_turn(system: System, voice_id: str) -> tuple[EventClient, str, s
     return client, sent["turn_id"], session["session_id"]
 
 
-def test_cloned_turns_in_mode_both_fast_first_then_hq_never_overlapping(
-    system: System, profile: dict[str, Any],
-) -> None:
+@pytest.fixture(scope="module")
+def both_turns(system: System, profile: dict[str, Any]) -> list[tuple[EventClient, str, str]]:
+    """Two sessions' turns in mode ``both`` at once (client, turn_id, session_id), made by
+    whichever test asks first: no test depends on another one having run."""
     async def two() -> list[tuple[EventClient, str, str]]:
         return list(await asyncio.gather(*(_both_turn(system, profile["profile_id"]) for _ in range(2))))
 
-    results = asyncio.run(two())
+    return asyncio.run(two())
+
+
+def test_cloned_turns_in_mode_both_fast_first_then_hq_never_overlapping(
+    system: System, both_turns: list[tuple[EventClient, str, str]],
+) -> None:
     intervals = []
-    for client, turn_id, session_id in results:
+    for client, turn_id, session_id in both_turns:
         chunks = client.named("audio_chunk")
         assert chunks and {c["mode"] for c in chunks} == {"fast"} and {c["engine"] for c in chunks} == {"lite"}
         times = {name: t for t, name, _ in reversed(client.events)}
@@ -181,35 +193,37 @@ def test_cloned_turns_in_mode_both_fast_first_then_hq_never_overlapping(
         (ready,) = client.named("hq_audio_ready")
         assert ready["turn_id"] == turn_id and ready["duration_ms"] > 1000
         assert httpx.get(ready["url"], timeout=10).status_code == 200
-        (turn,) = httpx.get(f"{system.base_url}/api/v1/sessions/{session_id}/turns", timeout=10).json()
+        (turn,) = httpx.get(f"{system.base_url}/api/v1/sessions/{session_id}/turns", headers=system.auth, timeout=10).json()
         assert turn["replay_mode"] == "hq" and turn["hq_url"]
         assert turn["audio"][0]["mode"] == "hq", "replays prefer HQ"
         assert {a["mode"] for a in turn["audio"]} == {"fast", "hq"}, "the fast audio is kept"
         intervals.append((turn["latency"]["hq_started_at"], turn["latency"]["hq_done_at"]))
     (a0, a1), (b0, b1) = sorted(intervals)
     assert a1 <= b0, f"two HQ jobs overlapped: {intervals}"
-    pytest.session_for_resynth = results[0][2]  # type: ignore[attr-defined]
 
 
-def test_resynthesis_completes_with_progress_and_is_idempotent(system: System, tmp_path: Path) -> None:
-    session_id = getattr(pytest, "session_for_resynth", None) or pytest.skip("needs the mode-both turn above")
+def test_resynthesis_completes_with_progress_and_is_idempotent(
+    system: System, both_turns: list[tuple[EventClient, str, str]], tmp_path: Path,
+) -> None:
+    session_id = both_turns[0][2]  # a session whose turn was spoken in mode both
     other = _upload(system, espeak_reference(tmp_path / "other.wav", variant="m1", pitch=30).read_bytes(), "o.wav")
     voice = other.json()["profile_id"]
     start = httpx.post(f"{system.base_url}/api/v1/resynthesis",
-                       json={"session_id": session_id, "mode": "fast", "voice_profile_id": voice}, timeout=10)
+                       json={"session_id": session_id, "mode": "fast", "voice_profile_id": voice},
+                       headers=system.auth, timeout=10)
     assert start.status_code == 202, start.text
     job = start.json()
     assert job["total"] == 1 and job["status_url"].endswith(job["job_id"])
     seen: list[float] = []
 
     def finished() -> dict[str, Any] | None:
-        state = httpx.get(f"{system.base_url}{job['status_url']}", timeout=10).json()
+        state = httpx.get(f"{system.base_url}{job['status_url']}", headers=system.auth, timeout=10).json()
         seen.append(state["progress"])
         return state if state["status"] == "completed" else None
 
     state = wait_until(finished, 120, "the re-synthesis job")
     assert state["done"] == 1 and state["failed"] == 0 and state["progress"] == 1.0
-    (turn,) = httpx.get(f"{system.base_url}/api/v1/sessions/{session_id}/turns", timeout=10).json()
+    (turn,) = httpx.get(f"{system.base_url}/api/v1/sessions/{session_id}/turns", headers=system.auth, timeout=10).json()
     fast = [a for a in turn["audio"] if a["mode"] == "fast"]
     assert fast and {a["engine"] for a in fast} == {"lite"}
     # The same (turn, voice, mode) again: skipped; from the command line, with its progress bar.
@@ -220,12 +234,12 @@ def test_resynthesis_completes_with_progress_and_is_idempotent(system: System, t
 def test_resynthesis_of_unknown_ids_is_refused_before_anything_is_queued(system: System) -> None:
     nobody = "00000000-0000-0000-0000-000000000000"
     url = f"{system.base_url}/api/v1/resynthesis"
-    unknown_session = httpx.post(url, json={"session_id": nobody}, timeout=10)
+    unknown_session = httpx.post(url, json={"session_id": nobody}, headers=system.auth, timeout=10)
     assert unknown_session.status_code == 404 and unknown_session.json()["detail"]["code"] == "SESSION_NOT_FOUND"
     since = {"since": "2026-01-01T00:00:00Z", "voice_profile_id": nobody}
-    unknown_voice = httpx.post(url, json=since, timeout=10)
+    unknown_voice = httpx.post(url, json=since, headers=system.auth, timeout=10)
     assert unknown_voice.status_code == 404 and unknown_voice.json()["detail"]["code"] == "VOICE_NOT_FOUND"
-    malformed = httpx.post(url, json={"session_id": "nope"}, timeout=10)
+    malformed = httpx.post(url, json={"session_id": "nope"}, headers=system.auth, timeout=10)
     assert malformed.status_code == 422
     # The command line says the same, exit status 2, no traceback.
     with pytest.raises(subprocess.CalledProcessError) as refused:
@@ -240,58 +254,72 @@ def test_resynthesis_of_unknown_ids_is_refused_before_anything_is_queued(system:
 def test_delete_leaves_no_file(system: System, reference: bytes) -> None:
     created = _upload(system, reference, "gone.wav").json()
     profile_id = created["profile_id"]
-    httpx.post(f"{system.base_url}/api/v1/voice-profiles/{profile_id}/preview", timeout=120)
+    httpx.post(f"{system.base_url}/api/v1/voice-profiles/{profile_id}/preview", headers=system.auth, timeout=120)
     folder = system.data_dir / "storage" / "voice_profiles" / profile_id
     assert any(folder.iterdir())
-    assert httpx.delete(f"{system.base_url}/api/v1/voice-profiles/{profile_id}", timeout=10).status_code == 204
+    assert httpx.delete(f"{system.base_url}/api/v1/voice-profiles/{profile_id}", headers=system.auth, timeout=10).status_code == 204
     assert not folder.exists() or not any(folder.rglob("*"))
-    assert httpx.get(f"{system.base_url}/api/v1/voice-profiles/{profile_id}", timeout=10).status_code == 404
+    assert httpx.get(f"{system.base_url}/api/v1/voice-profiles/{profile_id}", headers=system.auth, timeout=10).status_code == 404
     assert not (system.data_dir / "cache" / "voices" / profile_id).exists()
 
 
-def _children(pid: int) -> list[int]:
-    kids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                    kids.append(int(entry.name))
-            except (OSError, IndexError, ValueError):
-                pass
-    return kids
+def _hq_render_running(app: Celery) -> tuple[str, int] | None:
+    """(task id, pool process pid) of the turn rendering the HQ worker runs right now."""
+    hq_worker = f"{Lane.TTS_HQ.value}@{socket.gethostname()}"
+    active = app.control.inspect(destination=[hq_worker], timeout=2, limit=1).active() or {}
+    running = [(t["id"], int(t["worker_pid"])) for t in active.get(hq_worker, []) if t["name"] == HQ_TURN.task]
+    return running[0] if running else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
 
 
 def test_hq_worker_killed_mid_job_loses_nothing(system: System, profile: dict[str, Any]) -> None:
-    """SIGKILL the HQ pool's processes while a turn's HQ rendering holds the slot: the job is
-    put back (acks late + reject on worker lost), waits for the dead holder's slot to
-    expire, and runs again; the fast audio was never at risk."""
+    """SIGKILL the pool process that runs a turn's HQ rendering while it holds the slot: the
+    job is put back (acks late + reject on worker lost), waits for the dead holder's slot to
+    expire, and runs again in another process; the fast audio was never at risk. The test
+    proves each step: the rendering was running in that process, the process died, and
+    the rendering that was recorded started after the kill."""
     redis_client = system.redis()
+    app = producer_app(Settings(redis_url=system.env["AVATAR_REDIS_URL"], broker_url=""))
+    wait_until(lambda: not redis_client.exists(HQ_SLOT), 60, "the HQ slot to be free (earlier previews)")
 
-    async def run() -> tuple[EventClient, str, str]:
+    async def run() -> tuple[tuple[EventClient, str, str], str, int, float]:
         task = asyncio.create_task(_both_turn(system, profile["profile_id"]))
-        deadline = time.monotonic() + 120
-        while not redis_client.exists("avatar:lock:tts_hq"):
-            assert time.monotonic() < deadline, "the HQ job never took the slot"
-            await asyncio.sleep(0.02)
-        parent = system.procs["worker-tts_hq"].pid
-        for pid in _children(_children(parent)[0] if _children(parent) else parent):
-            os.kill(pid, signal.SIGKILL)  # the pool's job processes; the Celery parent lives
-        return await task
 
-    client, turn_id, session_id = asyncio.run(run())
+        def holding() -> tuple[str, int] | None:
+            return _hq_render_running(app) if redis_client.exists(HQ_SLOT) else None
+
+        task_id, pid = await asyncio.to_thread(wait_until, holding, 120, "the HQ rendering to hold the slot",
+                                               0.02)
+        os.kill(pid, signal.SIGKILL)  # that pool process only; the Celery parent replaces it
+        killed_at = time.time()
+        await asyncio.to_thread(wait_until, lambda: not _alive(pid), 30, f"pool process {pid} to die")
+        return await task, task_id, pid, killed_at
+
+    (client, turn_id, session_id), task_id, killed_pid, killed_at = asyncio.run(run())
+    assert not _alive(killed_pid)
     chunks = client.named("audio_chunk")
     (complete,) = client.named("turn_complete")
     assert [c["seq"] for c in chunks] == list(range(complete["chunks"])), "all fast audio delivered"
-    (turn,) = httpx.get(f"{system.base_url}/api/v1/sessions/{session_id}/turns", timeout=10).json()
+    assert not [e for e in client.named("error") if e["code"] == "HQ_UNAVAILABLE"], client.named("error")
+    (ready,) = client.named("hq_audio_ready")  # the job was not lost: it ran again
+    assert ready["turn_id"] == turn_id
+    (turn,) = httpx.get(f"{system.base_url}/api/v1/sessions/{session_id}/turns", headers=system.auth, timeout=10).json()
     fast = [a for a in turn["audio"] if a["mode"] == "fast"]
     assert len(fast) == complete["chunks"], "the fast audio is stored"
-    if client.named("hq_audio_ready"):  # retried after the dead holder's slot expired
-        assert turn["replay_mode"] == "hq"
-        assert len([a for a in turn["audio"] if a["mode"] == "hq"]) == complete["chunks"]
-    else:
-        (notice,) = [e for e in client.named("error") if e["code"] == "HQ_UNAVAILABLE"]
-        assert notice["message"].startswith("高品質模型暫時不可用")
-    assert uuid.UUID(turn_id)
+    assert turn["replay_mode"] == "hq"
+    assert len([a for a in turn["audio"] if a["mode"] == "hq"]) == complete["chunks"], "stored once"
+    # The recorded rendering began after the kill, so another process ran it to the end.
+    assert turn["latency"]["hq_started_at"] > killed_at, (turn["latency"], killed_at, task_id)
+    pool = app.control.inspect(destination=[f"{Lane.TTS_HQ.value}@{socket.gethostname()}"], timeout=5).stats() or {}
+    (stats,) = pool.values()
+    assert killed_pid not in stats["pool"]["processes"] and len(stats["pool"]["processes"]) == 2
 
 
 def test_open_hq_breaker_keeps_the_fast_audio_and_tells_the_client(system: System, profile: dict[str, Any]) -> None:
@@ -312,5 +340,5 @@ def test_open_hq_breaker_keeps_the_fast_audio_and_tells_the_client(system: Syste
     assert not client.named("hq_audio_ready")
     (complete,) = client.named("turn_complete")
     assert [c["seq"] for c in client.named("audio_chunk")] == list(range(complete["chunks"]))
-    (turn,) = httpx.get(f"{system.base_url}/api/v1/sessions/{session_id}/turns", timeout=10).json()
+    (turn,) = httpx.get(f"{system.base_url}/api/v1/sessions/{session_id}/turns", headers=system.auth, timeout=10).json()
     assert turn["replay_mode"] == "fast" and turn["status"] == "completed"

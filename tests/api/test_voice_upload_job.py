@@ -47,14 +47,14 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     return espeak_reference(tmp_path_factory.mktemp("ref") / "ref.wav", variant="m3", pitch=45).read_bytes()
 
 
-def _upload(base_url: str, data: bytes, **form: str) -> httpx.Response:
+def _upload(base_url: str, data: bytes, auth: dict[str, str], **form: str) -> httpx.Response:
     return httpx.post(f"{base_url}/api/v1/voice-profiles", files={"file": ("ref.wav", data)},
-                      data={"name": "分析測試", **form}, timeout=60)
+                      data={"name": "分析測試", **form}, headers=auth, timeout=60)
 
 
 def _settled(system: System, profile_id: str, timeout: float = 90) -> dict[str, Any]:
     def done() -> dict[str, Any] | None:
-        body = httpx.get(f"{system.base_url}/api/v1/voice-profiles/{profile_id}", timeout=10).json()
+        body = httpx.get(f"{system.base_url}/api/v1/voice-profiles/{profile_id}", headers=system.auth, timeout=10).json()
         return body if body["status"] != "processing" else None
 
     return wait_until(done, timeout, f"the analysis of {profile_id}", interval=0.5)
@@ -88,12 +88,13 @@ def test_upload_answers_processing_then_ready_and_the_api_never_loads_torch(syst
     async def upload_and_listen() -> tuple[dict[str, Any], int, list[Any]]:
         client = EventClient(system.base_url)
         await client.connect({"session_id": session["session_id"], "token": session["token"]})
-        response = await asyncio.to_thread(_upload, system.base_url, reference, session_id=session["session_id"])
+        response = await asyncio.to_thread(_upload, system.base_url, reference, system.auth, session_id=session["session_id"])
         assert response.status_code == 201, response.text
         created = response.json()
         # Still being analysed: a preview is refused with a code, not queued.
         early = await asyncio.to_thread(
-            httpx.post, f"{system.base_url}/api/v1/voice-profiles/{created['profile_id']}/preview", timeout=10)
+            httpx.post, f"{system.base_url}/api/v1/voice-profiles/{created['profile_id']}/preview",
+            headers=system.auth, timeout=10)
         await client.wait_for(lambda: client.named("voice_profile_state"), 90, "voice_profile_state")
         await client.disconnect()
         return created, early.status_code, [early.json(), *client.named("voice_profile_state")]
@@ -125,10 +126,10 @@ def test_a_bad_upload_is_still_refused_at_once(system: System, reference: bytes)
     speech, sr = sf.read(io.BytesIO(reference), dtype="float32")
     buf = io.BytesIO()
     sf.write(buf, np.concatenate([speech[: sr * 3], np.zeros(sr * 25, dtype=np.float32)]), sr, format="WAV")
-    before = {p["profile_id"] for p in httpx.get(f"{system.base_url}/api/v1/voice-profiles", timeout=10).json()}
-    response = _upload(system.base_url, buf.getvalue())
+    before = {p["profile_id"] for p in httpx.get(f"{system.base_url}/api/v1/voice-profiles", headers=system.auth, timeout=10).json()}
+    response = _upload(system.base_url, buf.getvalue(), system.auth)
     assert response.status_code == 422 and response.json()["detail"]["code"] == "VOICE_MOSTLY_SILENCE"
-    after = {p["profile_id"] for p in httpx.get(f"{system.base_url}/api/v1/voice-profiles", timeout=10).json()}
+    after = {p["profile_id"] for p in httpx.get(f"{system.base_url}/api/v1/voice-profiles", headers=system.auth, timeout=10).json()}
     assert after == before, "a refused sample leaves no profile"
 
 
@@ -141,16 +142,17 @@ def test_broker_down_marks_the_profile_failed_and_answers_503(system: System, re
                                 cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
     try:
         base = f"http://127.0.0.1:{port}"
-        wait_until(lambda: httpx.get(f"{base}/api/v1/voice-profiles", timeout=5).status_code == 200, 60,
+        # Same secret key as the first API: the system's owner token is good here too.
+        wait_until(lambda: httpx.get(f"{base}/api/v1/voice-profiles", headers=system.auth, timeout=5).status_code == 200, 60,
                    "the second API to answer")
-        response = _upload(base, reference)
+        response = _upload(base, reference, system.auth)
         assert response.status_code == 503, response.text
         assert response.json()["detail"]["code"] == "QUEUE_UNAVAILABLE"
-        listed = httpx.get(f"{system.base_url}/api/v1/voice-profiles", timeout=10).json()
+        listed = httpx.get(f"{system.base_url}/api/v1/voice-profiles", headers=system.auth, timeout=10).json()
         (failed,) = [p for p in listed if p["status"] == "failed" and p["error"]["code"] == "QUEUE_UNAVAILABLE"]
         assert "佇列" in failed["error"]["message"]
         assert httpx.post(f"{system.base_url}/api/v1/voice-profiles/{failed['profile_id']}/preview",
-                          timeout=10).status_code == 409
+                          headers=system.auth, timeout=10).status_code == 409
     finally:
         proc.terminate()
         proc.wait(timeout=20)
@@ -167,7 +169,7 @@ def test_an_analysis_that_fails_ends_failed_with_its_code(system: System, refere
     finally:
         system.env = saved
     system.wait_for_lanes("prosody")
-    created = _upload(system.base_url, reference)
+    created = _upload(system.base_url, reference, system.auth)
     assert created.status_code == 201, created.text
     failed = _settled(system, created.json()["profile_id"])
     assert failed["status"] == "failed", failed

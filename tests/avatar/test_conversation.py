@@ -1,5 +1,6 @@
-"""Conversation operations on a real database (SQLite migrated to head, and PostgreSQL when
-it is reachable): numbering, the open-turn guard, and the history trimmed to the context."""
+"""Conversation operations on a real database, each test on both: SQLite and PostgreSQL
+(a fresh database each), migrated to head: numbering, the open-turn guard, and the history
+trimmed to the context."""
 
 from __future__ import annotations
 
@@ -20,9 +21,9 @@ from avatar.settings import Settings
 from avatar.turns import accept_user_message
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[DBSession]:
-    url = f"sqlite:///{tmp_path / 'conv.db'}"
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DBSession]:
+    url = f"sqlite:///{tmp_path / 'conv.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_database")
     upgrade(url)
     engine = make_engine(url)
     with DBSession(engine, expire_on_commit=False) as session:

@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from avatar.settings import Settings
+from avatar.settings import MissingSecretKey, Settings
 from avatar.storage import (
     InvalidStorageKey,
     LocalStorage,
@@ -36,6 +36,7 @@ from avatar.storage import (
     validate_prefix,
     voice_profile_key,
 )
+from tests.conftest import require_dev_extra
 
 HOSTILE_KEYS = [
     "",
@@ -266,11 +267,14 @@ def test_get_storage_builds_from_settings(tmp_path: Path) -> None:
     assert isinstance(storage, LocalStorage) and storage.name == "local"
     assert storage.root == tmp_path
     assert storage.url("a.wav").startswith("https://avatar.example/api/v1/media/a.wav?exp=")
-    default = get_storage(Settings(data_dir=tmp_path))
+    default = get_storage(Settings(data_dir=tmp_path, secret_key="k"))
     assert isinstance(default, LocalStorage)
     assert default.root == tmp_path / "storage"
     s3 = get_storage(Settings(storage_backend="minio", minio_endpoint="127.0.0.1:1"))
     assert isinstance(s3, S3Storage) and s3.name == "minio"
+    # Local links are signed: no secret key, no storage (presigned S3 links need none).
+    with pytest.raises(MissingSecretKey, match="AVATAR_SECRET_KEY.*make up"):
+        get_storage(Settings(data_dir=tmp_path, secret_key=""))
 
 
 # --- S3 backend (moto's S3 server standing in for MinIO) ----------------------------------
@@ -285,7 +289,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def s3_endpoint() -> Iterator[str]:
     """Start moto's standalone S3 server on a free loopback port; stop it afterwards."""
-    pytest.importorskip("moto.server", reason='needs moto[server] (pip install "moto[server]")')
+    require_dev_extra("moto.server", "moto[server]")  # a missing dev extra fails, never skips
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-p", str(port), "-H", "127.0.0.1"],

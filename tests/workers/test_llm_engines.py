@@ -138,7 +138,9 @@ def start_transformers_serve(model_dir: Path, tmp: Path, timeout_s: float = 60) 
     """``transformers serve avatar-test/tiny-llm --host 127.0.0.1 --port N --device cpu --default-seed 0``."""
     cli = Path(sys.executable).parent / "transformers"
     if not cli.exists():
-        pytest.skip("transformers CLI not installed (pip install 'transformers[serving]')")
+        # transformers[serving] is in the dev extra `make test` installs: missing is a failure.
+        pytest.fail("the transformers CLI is missing: it comes with transformers[serving], in the dev "
+                    "extra (make install, or pip install -e '.[dev]')")
     port = _free_port()
     env = {
         **os.environ,

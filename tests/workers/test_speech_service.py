@@ -71,16 +71,16 @@ def _ready_voice(system: System, tmp: Path) -> str:
     """An uploaded voice, once its analysis has made it ready."""
     data = espeak_reference(tmp / "ref.wav", variant="f3", pitch=70).read_bytes()
     response = httpx.post(f"{system.base_url}/api/v1/voice-profiles", files={"file": ("ref.wav", data)},
-                          data={"name": "預覽聲音"}, timeout=120)
+                          data={"name": "預覽聲音"}, headers=system.auth, timeout=120)
     assert response.status_code in (201, 202), response.text
     profile_id = response.json()["profile_id"]
-    wait_until(lambda: httpx.get(f"{system.base_url}/api/v1/voice-profiles/{profile_id}", timeout=10)
+    wait_until(lambda: httpx.get(f"{system.base_url}/api/v1/voice-profiles/{profile_id}", headers=system.auth, timeout=10)
                .json().get("status", "ready") == "ready", 120, "the voice analysis")
     return profile_id
 
 
 def _turn_latency(system: System, session_id: str) -> dict[str, Any]:
-    (turn,) = httpx.get(f"{system.base_url}/api/v1/sessions/{session_id}/turns", timeout=10).json()
+    (turn,) = httpx.get(f"{system.base_url}/api/v1/sessions/{session_id}/turns", headers=system.auth, timeout=10).json()
     return turn["latency"]
 
 
@@ -105,7 +105,7 @@ def test_a_voice_preview_waits_for_the_slot_while_an_hq_turn_render_holds_it(
             await asyncio.sleep(0.02)
         requested_at = time.time()
         preview = await asyncio.to_thread(
-            httpx.post, f"{system.base_url}/api/v1/voice-profiles/{voice}/preview", timeout=120)
+            httpx.post, f"{system.base_url}/api/v1/voice-profiles/{voice}/preview", headers=system.auth, timeout=120)
         assert preview.status_code == 200, preview.text
         await client.wait_for(lambda: client.named("hq_audio_ready"), 60, "the HQ rendering")
         await client.wait_for(lambda: client.named("turn_audio_complete"), 60, "the fast audio")
@@ -116,7 +116,7 @@ def test_a_voice_preview_waits_for_the_slot_while_an_hq_turn_render_holds_it(
     assert not [e for e in client.named("error") if e["code"] == "HQ_UNAVAILABLE"]
 
     def settled() -> dict[str, Any] | None:
-        tiers = httpx.get(f"{system.base_url}/api/v1/voice-profiles/{voice}/preview", timeout=10).json()["tiers"]
+        tiers = httpx.get(f"{system.base_url}/api/v1/voice-profiles/{voice}/preview", headers=system.auth, timeout=10).json()["tiers"]
         return tiers if all(t["status"] != "pending" for t in tiers.values()) else None
 
     tiers = wait_until(settled, 60, "the previews")

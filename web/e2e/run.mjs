@@ -101,6 +101,20 @@ async function typedTurn(page, text) {
   return turn;
 }
 
+/** Every audio_chunk event's metadata the page receives over its Socket.IO websocket (the
+ * text frame before the binary attachment: `451-["audio_chunk",{turn_id, seq, mode, ...}]`). */
+function recordAudioChunks(page) {
+  const chunks = [];
+  page.on("websocket", (ws) => {
+    ws.on("framereceived", ({ payload }) => {
+      if (typeof payload !== "string" || !payload.includes('"audio_chunk"')) return;
+      const body = JSON.parse(payload.slice(payload.indexOf("[")));
+      if (body[0] === "audio_chunk" && body[1]) chunks.push(body[1]);
+    });
+  });
+  return chunks;
+}
+
 async function latencies(turn) {
   const items = await turn.locator('[data-testid="latency"] .latency__item').evaluateAll((els) =>
     Object.fromEntries(els.map((el) => [el.dataset.key, el.dataset.ms])),
@@ -149,10 +163,25 @@ const scenarios = {
 
   async mode() {
     await withPage({}, async (page) => {
+      const chunks = recordAudioChunks(page);
       await open(page);
       await chooseMode(page, "hq");
       const turn = await typedTurn(page, "早安");
-      log("reply spoken in hq mode:", await turn.getAttribute("data-status"));
+      // every sentence the page got (and so replays: the replay joins them) is HQ audio; a
+      // sentence degraded to the fast tier would say mode "fast"
+      const turnId = await turn.getAttribute("data-turn-id");
+      const spoken = chunks.filter((c) => c.turn_id === turnId);
+      if (!spoken.length) throw new Error(`no audio_chunk reached the page for turn ${turnId}`);
+      const modes = [...new Set(spoken.map((c) => c.mode))];
+      if (modes.length !== 1 || modes[0] !== "hq") throw new Error(`the hq turn's audio came in mode ${modes.join(", ")}`);
+      log(`reply spoken in hq mode: ${spoken.length} HQ sentence(s), engine ${[...new Set(spoken.map((c) => c.engine))].join(", ")}`);
+      await page.waitForFunction((id) => document.querySelector(`[data-testid="turn"][data-turn-id="${id}"]`)?.dataset.playback === "played", turnId, { timeout: 120000 });
+      await turn.locator('[data-testid="replay"]').click();
+      await page.waitForFunction((id) => {
+        const audio = document.querySelector(`[data-testid="turn"][data-turn-id="${id}"] [data-testid="replay-audio"]`);
+        return audio && !audio.paused && audio.currentTime > 0.05;
+      }, turnId, { timeout: 20000 });
+      log("replay plays the HQ sentences");
       await shot(page, "03-voice-panel");
       await chooseMode(page, "fast");
       await noToastErrors(page);
@@ -267,9 +296,10 @@ const scenarios = {
       await page.locator('[data-testid="prosody-detail"]').waitFor({ timeout: 10000 });
       const numbers = await page.locator('[data-testid="prosody-detail"] [data-testid="prosody-scores"] dd').allTextContents();
       log("prosody detail scores:", numbers.join(", "));
-      if (!numbers.some((n) => /\d/.test(n))) {
+      // the microphone plays clean speech: it must be scored, never refused as 品質不足
+      if (numbers.length !== 3 || !numbers.every((n) => /\d/.test(n))) {
         const text = await page.locator('[data-testid="prosody-detail"]').textContent();
-        if (!text.includes("品質不足")) throw new Error("the prosody panel shows no numbers");
+        throw new Error(`the prosody panel shows no scores for clean speech: ${text}`);
       }
       await shot(page, "08-prosody");
     }

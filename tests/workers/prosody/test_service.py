@@ -30,7 +30,7 @@ TEXT = "今天台北天氣晴朗，很適合出門走走。"
 def settings(tmp_path: Path) -> Settings:
     settings = Settings(
         data_dir=tmp_path, redis_url=f"{REDIS_BASE}/{REDIS_DB['prosody']}",
-        socketio_channel=f"avatar-test-{uuid.uuid4().hex[:8]}",
+        socketio_channel=f"avatar-test-{uuid.uuid4().hex[:8]}", secret_key=uuid.uuid4().hex,
     )
     upgrade(settings.resolved_database_url)
     return settings

@@ -1,6 +1,7 @@
 import { render, screen, waitFor } from "@testing-library/react";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { toVoiceProfile, waitForAnalysis } from "../lib/api";
+import { saveOwner } from "../lib/storage";
 import type { VoiceProfile } from "../lib/types";
 import { VoiceItem } from "./VoiceItem";
 import { VoicePanel } from "./VoicePanel";
@@ -19,6 +20,10 @@ function serve(states: Record<string, unknown>[]) {
   vi.stubGlobal("fetch", fetch);
   return fetch;
 }
+
+beforeEach(() => {
+  saveOwner({ owner_id: "o1", owner_token: "o1.token" }); // the page got its credential earlier
+});
 
 afterEach(() => {
   vi.unstubAllGlobals();

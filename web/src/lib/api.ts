@@ -1,5 +1,7 @@
-/** REST calls to the AVATAR API (same origin). Errors become `ApiError` with the server's
- * message, so the page can show it inline. */
+/** REST calls to the AVATAR API (same origin), each with this browser's owner credential
+ * (`Authorization: Bearer`, obtained once and kept in localStorage). Errors become
+ * `ApiError` with the server's message, so the page can show it inline. */
+import { forgetOwner, loadOwner, saveOwner, type StoredOwner } from "./storage";
 import type { VoiceProfile, VoiceStatus } from "./types";
 
 export class ApiError extends Error {
@@ -30,14 +32,53 @@ export function errorMessage(body: unknown, fallback: string): string {
   return fallback;
 }
 
-async function request<T>(path: string, init?: RequestInit): Promise<T> {
-  const response = await fetch(path, init);
+async function failure(response: Response): Promise<ApiError> {
   const type = response.headers.get("content-type") ?? "";
   const body: unknown = type.includes("json") ? await response.json().catch(() => null) : null;
-  if (!response.ok) {
-    throw new ApiError(errorMessage(body, `HTTP ${response.status}`), response.status);
+  return new ApiError(errorMessage(body, `HTTP ${response.status}`), response.status);
+}
+
+let ownerRequest: Promise<StoredOwner> | null = null;
+
+/** This browser's owner credential: the stored one, or a new one from the server (asked
+ * for once, however many requests wait for it). */
+export function ensureOwner(): Promise<StoredOwner> {
+  const stored = loadOwner();
+  if (stored) return Promise.resolve(stored);
+  ownerRequest ??= (async () => {
+    const response = await fetch("/api/v1/owners", { method: "POST" });
+    if (!response.ok) throw await failure(response);
+    const body = (await response.json()) as Partial<StoredOwner>;
+    if (typeof body.owner_id !== "string" || typeof body.owner_token !== "string") {
+      throw new ApiError("伺服器沒有給出擁有者憑證（no owner credential）", 500);
+    }
+    const owner = { owner_id: body.owner_id, owner_token: body.owner_token };
+    saveOwner(owner);
+    return owner;
+  })().finally(() => {
+    ownerRequest = null;
+  });
+  return ownerRequest;
+}
+
+/** `fetch` with the owner's credential. A 401 means the server no longer knows it (its
+ * secret key changed): the page starts over as a new owner, once. */
+export async function authorizedFetch(path: string, init: RequestInit = {}): Promise<Response> {
+  for (let attempt = 0; ; attempt += 1) {
+    const owner = await ensureOwner();
+    const headers = new Headers(init.headers);
+    headers.set("Authorization", `Bearer ${owner.owner_token}`);
+    const response = await fetch(path, { ...init, headers });
+    if (response.status !== 401 || attempt > 0) return response;
+    if (loadOwner()?.owner_token === owner.owner_token) forgetOwner();
   }
-  return body as T;
+}
+
+async function request<T>(path: string, init?: RequestInit): Promise<T> {
+  const response = await authorizedFetch(path, init);
+  if (!response.ok) throw await failure(response);
+  const type = response.headers.get("content-type") ?? "";
+  return (type.includes("json") ? await response.json().catch(() => null) : null) as T;
 }
 
 export function createSession(): Promise<{ session_id: string; token: string }> {
@@ -144,13 +185,10 @@ export function previewUrlOf(body: unknown): { url?: string; pending: boolean; r
 export async function previewVoiceProfile(id: string, waitMs = 60000): Promise<string> {
   const path = `/api/v1/voice-profiles/${encodeURIComponent(id)}/preview`;
   const deadline = Date.now() + waitMs;
-  let response = await fetch(path, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+  let response = await authorizedFetch(path, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
   for (;;) {
+    if (!response.ok) throw await failure(response);
     const type = response.headers.get("content-type") ?? "";
-    if (!response.ok) {
-      const body = type.includes("json") ? await response.json().catch(() => null) : null;
-      throw new ApiError(errorMessage(body, `HTTP ${response.status}`), response.status);
-    }
     if (type.startsWith("audio/")) return URL.createObjectURL(await response.blob());
     const found = previewUrlOf(await response.json());
     if (found.url) return found.url;
@@ -158,7 +196,7 @@ export async function previewVoiceProfile(id: string, waitMs = 60000): Promise<s
       throw new ApiError(found.reason ?? "預覽沒有音訊（no preview audio）", 500);
     }
     await new Promise((r) => setTimeout(r, 1000));
-    response = await fetch(path);
+    response = await authorizedFetch(path);
   }
 }
 

@@ -46,3 +46,31 @@ export function loadPrefs(): Prefs {
 export function savePrefs(prefs: Prefs): void {
   localStorage.setItem(PREFS, JSON.stringify(prefs));
 }
+
+/** The owner credential (`POST /api/v1/owners`): whoever holds it owns this browser's
+ * sessions and voices. Kept until the server stops accepting it. */
+const OWNER = "avatar.owner";
+
+export interface StoredOwner {
+  owner_id: string;
+  owner_token: string;
+}
+
+export function loadOwner(): StoredOwner | null {
+  try {
+    const parsed = JSON.parse(localStorage.getItem(OWNER) ?? "null") as Partial<StoredOwner> | null;
+    return parsed && typeof parsed.owner_id === "string" && typeof parsed.owner_token === "string"
+      ? { owner_id: parsed.owner_id, owner_token: parsed.owner_token }
+      : null;
+  } catch {
+    return null;
+  }
+}
+
+export function saveOwner(owner: StoredOwner): void {
+  localStorage.setItem(OWNER, JSON.stringify({ owner_id: owner.owner_id, owner_token: owner.owner_token }));
+}
+
+export function forgetOwner(): void {
+  localStorage.removeItem(OWNER);
+}

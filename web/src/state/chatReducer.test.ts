@@ -99,3 +99,39 @@ describe("chatReducer: a spoken turn", () => {
     expect(s.prosody.tr1?.scores).toEqual({ confidence: 70, stability: 60, affability: 80 });
   });
 });
+
+describe("chatReducer: history after a reconnect", () => {
+  it("settles the turn that finished while the connection was down, and adds the ones it missed", () => {
+    let s = run([
+      { type: "send", localId: "l1", text: "你好", at: 0 },
+      { type: "ack", localId: "l1", turnId: "t1", number: 1 },
+      server("llm_token", { turn_id: "t1", token: "你" }, 100),
+    ]);
+    expect(s.turns[0]!.status).toBe("streaming");
+    s = run([{ type: "history", turns: [
+      { turn_id: "t0", turn_number: 1, user_input: "早", ai_response: "早安", status: "completed" },
+      { turn_id: "t1", turn_number: 2, user_input: "你好", ai_response: "你好，很高興見到你。", status: "completed",
+        latency: { total_ms: 900 } },
+    ] }], s);
+    expect(s.turns.map((t) => t.serverId)).toEqual(["t0", "t1"]);
+    expect(s.turns[1]).toMatchObject({ id: "l1", reply: "你好，很高興見到你。", status: "done", latency: { firstTokenMs: 100, totalMs: 900 } });
+  });
+
+  it("keeps a turn the server is still working on, and one the page already finished", () => {
+    let s = run([
+      { type: "send", localId: "a", text: "一", at: 0 },
+      { type: "ack", localId: "a", turnId: "ta" },
+      server("llm_token", { turn_id: "ta", token: "部" }, 10),
+      { type: "send", localId: "b", text: "二", at: 20 },
+      { type: "ack", localId: "b", turnId: "tb" },
+      server("turn_complete", { turn_id: "tb", text: "好", chunks: 0 }, 30),
+    ]);
+    s = run([{ type: "history", turns: [
+      { turn_id: "ta", ai_response: "", status: "pending" },
+      { turn_id: "tb", ai_response: "好", status: "error", error_code: "X" },
+    ] }], s);
+    expect(s.turns[0]).toMatchObject({ reply: "部", status: "streaming" });
+    expect(s.turns[1]).toMatchObject({ reply: "好", status: "done" });
+    expect(s.turns[1]!.error).toBeUndefined();
+  });
+});

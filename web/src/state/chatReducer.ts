@@ -196,6 +196,18 @@ function fromHistory(row: StoredTurn, index: number): Turn {
   });
 }
 
+const SETTLED_ROWS = new Set(["completed", "error", "interrupted"]);
+const LIVE = new Set<Turn["status"]>(["sending", "thinking", "streaming", "speaking"]);
+
+/** A turn still in flight here that the server finished while the connection was down (an
+ * API restart): its events are lost, the stored row has the reply. */
+function settleFromHistory(turn: Turn, row: StoredTurn): Turn {
+  if (!LIVE.has(turn.status) || !SETTLED_ROWS.has(row.status ?? "")) return turn;
+  const stored = fromHistory(row, 0);
+  return { ...turn, reply: stored.reply || turn.reply, status: stored.status, error: stored.error ?? turn.error,
+           latency: { ...stored.latency, ...turn.latency } };
+}
+
 export function chatReducer(state: ChatState, action: ChatAction): ChatState {
   switch (action.type) {
     case "send":
@@ -221,7 +233,9 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
     case "history": {
       const known = new Set(state.turns.map((t) => t.serverId));
       const older = action.turns.filter((row) => !known.has(row.turn_id)).map(fromHistory);
-      return { ...state, turns: [...older, ...state.turns] };
+      const rows = new Map(action.turns.map((row) => [row.turn_id, row]));
+      const turns = state.turns.map((t) => (t.serverId && rows.has(t.serverId) ? settleFromHistory(t, rows.get(t.serverId)!) : t));
+      return { ...state, turns: [...older, ...turns] };
     }
     case "prosody_list":
       return action.items.reduce(attachProsody, state);

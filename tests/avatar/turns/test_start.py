@@ -1,0 +1,79 @@
+"""Starting turns concurrently on a real database (SQLite migrated to head, and PostgreSQL
+when it is reachable): however many messages of one session arrive at once, exactly one
+turn is stored and every other caller is told ``TURN_IN_PROGRESS``; nothing raises."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session as DBSession
+
+from avatar.conversation import ConversationError, create_session
+from avatar.db import ConversationTurn
+from avatar.db.engine import make_engine
+from avatar.db.migrate import upgrade
+from avatar.settings import Settings
+from avatar.turns import accept_user_message
+
+CALLERS = 8
+ROUNDS = 5
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A database migrated to head: a SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{(tmp_path / 'turns.db').as_posix()}"
+    else:
+        url = request.getfixturevalue("pg_database")
+    upgrade(url)
+    engine = make_engine(url)
+    yield engine
+    engine.dispose()
+
+
+def _race(engine: Engine, session_id: uuid.UUID) -> list[object]:
+    """CALLERS threads accept a message for ``session_id`` at the same instant; each returns
+    its AcceptedTurn, the ConversationError code, or whatever else it raised."""
+    start = threading.Barrier(CALLERS)
+    outcomes: list[object] = [None] * CALLERS
+
+    def caller(i: int) -> None:
+        start.wait()
+        try:
+            with DBSession(engine, expire_on_commit=False) as db, db.begin():
+                outcomes[i] = accept_user_message(db, session_id, f"第 {i} 則", Settings())
+        except ConversationError as exc:
+            outcomes[i] = exc.code
+        except Exception as exc:  # the defect: an IntegrityError nobody answers
+            outcomes[i] = exc
+
+    threads = [threading.Thread(target=caller, args=(i,)) for i in range(CALLERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
+def test_simultaneous_messages_store_one_turn_and_refuse_the_rest(engine: Engine) -> None:
+    for _ in range(ROUNDS):
+        with DBSession(engine) as db, db.begin():
+            session_id = create_session(db).session_id
+
+        outcomes = _race(engine, session_id)
+
+        unexpected = [o for o in outcomes if isinstance(o, Exception)]
+        assert not unexpected, f"a concurrent start raised instead of answering: {unexpected!r}"
+        accepted = [o for o in outcomes if not isinstance(o, str)]
+        assert len(accepted) == 1, outcomes
+        assert sorted(o for o in outcomes if isinstance(o, str)) == ["TURN_IN_PROGRESS"] * (CALLERS - 1)
+        with DBSession(engine) as db:
+            numbers = db.scalars(select(ConversationTurn.turn_number).where(
+                ConversationTurn.session_id == session_id)).all()
+        assert numbers == [1]
