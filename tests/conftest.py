@@ -14,8 +14,11 @@ import psycopg
 import pytest
 import redis
 from psycopg import sql
+from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
+from avatar.db.engine import make_engine
+from avatar.db.migrate import upgrade
 from tests.system import System, free_port, wait_until
 
 REDIS_BASE = os.environ.get("AVATAR_TEST_REDIS", "redis://127.0.0.1:6379")
@@ -69,6 +72,19 @@ def pg_database() -> Iterator[str]:
         yield url
     finally:
         drop_pg_database(url)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def migrated_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A database migrated to head: a SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{(tmp_path / 'avatar.db').as_posix()}"
+    else:
+        url = request.getfixturevalue("pg_database")
+    upgrade(url)
+    engine = make_engine(url)
+    yield engine
+    engine.dispose()
 
 
 def require_dev_extra(module: str, extra: str) -> None:

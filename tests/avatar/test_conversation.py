@@ -7,28 +7,22 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session as DBSession
 
 from avatar.conversation import ConversationError, build_messages, create_session, estimate_tokens
 from avatar.db import ConversationTurn
-from avatar.db.engine import make_engine
-from avatar.db.migrate import upgrade
 from avatar.domain import TurnStatus
 from avatar.settings import Settings
 from avatar.turns import accept_user_message
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DBSession]:
-    url = f"sqlite:///{tmp_path / 'conv.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_database")
-    upgrade(url)
-    engine = make_engine(url)
-    with DBSession(engine, expire_on_commit=False) as session:
+@pytest.fixture
+def db(migrated_engine: Engine) -> Iterator[DBSession]:
+    with DBSession(migrated_engine, expire_on_commit=False) as session:
         yield session
-    engine.dispose()
 
 
 def _finish(db: DBSession, turn_id: uuid.UUID, reply: str) -> None:

@@ -10,30 +10,14 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
-import pytest
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session as DBSession
 
 from avatar.db import ConversationTurn, Session, SynthesizedAudio, VoiceProfile
-from avatar.db.engine import make_engine
-from avatar.db.migrate import upgrade
 from tests.system import wait_until
 from workers.speech_service import attach_voice
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{(tmp_path / 'voices.db').as_posix()}"
-    else:
-        url = request.getfixturevalue("pg_database")
-    upgrade(url)
-    engine = make_engine(url)
-    yield engine
-    engine.dispose()
 
 
 def _turn_and_voice(engine: Engine) -> tuple[uuid.UUID, uuid.UUID]:
@@ -88,7 +72,8 @@ def _in_thread(work: Callable[[], None]) -> tuple[threading.Thread, list[BaseExc
     return thread, failures
 
 
-def test_a_voice_already_deleted_is_not_recorded(engine: Engine) -> None:
+def test_a_voice_already_deleted_is_not_recorded(migrated_engine: Engine) -> None:
+    engine = migrated_engine
     turn_id, voice_id = _turn_and_voice(engine)
     with DBSession(engine) as db, db.begin():
         db.delete(db.get(VoiceProfile, voice_id))
@@ -99,7 +84,8 @@ def test_a_voice_already_deleted_is_not_recorded(engine: Engine) -> None:
     assert _stored_voice(engine, turn_id, 0) is None
 
 
-def test_a_voice_still_there_is_recorded(engine: Engine) -> None:
+def test_a_voice_still_there_is_recorded(migrated_engine: Engine) -> None:
+    engine = migrated_engine
     turn_id, voice_id = _turn_and_voice(engine)
     with DBSession(engine) as db, db.begin():
         row = _sentence(turn_id, 0)
@@ -108,7 +94,8 @@ def test_a_voice_still_there_is_recorded(engine: Engine) -> None:
     assert _stored_voice(engine, turn_id, 0) == voice_id
 
 
-def test_a_sentence_stored_while_its_voice_is_being_deleted(engine: Engine) -> None:
+def test_a_sentence_stored_while_its_voice_is_being_deleted(migrated_engine: Engine) -> None:
+    engine = migrated_engine
     turn_id, voice_id = _turn_and_voice(engine)
     with DBSession(engine) as deleting:
         deleting.begin()
@@ -129,7 +116,8 @@ def test_a_sentence_stored_while_its_voice_is_being_deleted(engine: Engine) -> N
     assert _stored_voice(engine, turn_id, 0) is None
 
 
-def test_a_voice_deleted_while_a_sentence_holds_it(engine: Engine) -> None:
+def test_a_voice_deleted_while_a_sentence_holds_it(migrated_engine: Engine) -> None:
+    engine = migrated_engine
     turn_id, voice_id = _turn_and_voice(engine)
     with DBSession(engine) as storing:
         storing.begin()

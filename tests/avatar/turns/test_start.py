@@ -6,35 +6,17 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session as DBSession
 
 from avatar.conversation import ConversationError, create_session
 from avatar.db import ConversationTurn
-from avatar.db.engine import make_engine
-from avatar.db.migrate import upgrade
 from avatar.settings import Settings
 from avatar.turns import accept_user_message
 
 CALLERS = 8
 ROUNDS = 5
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    """A database migrated to head: a SQLite file, or a fresh PostgreSQL database."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{(tmp_path / 'turns.db').as_posix()}"
-    else:
-        url = request.getfixturevalue("pg_database")
-    upgrade(url)
-    engine = make_engine(url)
-    yield engine
-    engine.dispose()
 
 
 def _race(engine: Engine, session_id: uuid.UUID) -> list[object]:
@@ -61,7 +43,8 @@ def _race(engine: Engine, session_id: uuid.UUID) -> list[object]:
     return outcomes
 
 
-def test_simultaneous_messages_store_one_turn_and_refuse_the_rest(engine: Engine) -> None:
+def test_simultaneous_messages_store_one_turn_and_refuse_the_rest(migrated_engine: Engine) -> None:
+    engine = migrated_engine
     for _ in range(ROUNDS):
         with DBSession(engine) as db, db.begin():
             session_id = create_session(db).session_id
