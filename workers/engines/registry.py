@@ -11,6 +11,7 @@ import os
 from typing import Any
 
 from avatar.domain import TTSMode
+from avatar.engine_reports import STAGES, configured_engine
 from avatar.settings import Settings
 from workers.engines.asr.base import ASREngine
 from workers.engines.llm.base import LLMEngine
@@ -107,6 +108,6 @@ def engine_availability(stage: str, settings: Settings) -> dict[str, object]:
 def engine_report(settings: Settings) -> dict[str, dict[str, object]]:
     """Availability of every configured engine (what a worker of each lane reports)."""
     return {
-        stage: {"engine": getattr(settings, f"{stage}_engine"), **engine_availability(stage, settings)}
-        for stage in ("llm", "tts_fast", "tts_hq", "asr")
+        stage: {"engine": configured_engine(stage, settings), **engine_availability(stage, settings)}
+        for stage in STAGES
     }
