@@ -155,8 +155,18 @@ def _ensure_secrets() -> secrets_file.LocalSecrets:
 
 
 @app.command("secrets")
-def secrets_command() -> None:
+def secrets_command(
+    compose: Annotated[Optional[Path], typer.Option(
+        help="Instead: complete Docker Compose's env file (docker/.env) with the secrets it "
+        "lacks (compose refuses to start without them).")] = None,
+) -> None:
     """Generate the secrets not configured yet into {data_dir}/secrets.env (make up runs it)."""
+    if compose is not None:
+        made = secrets_file.ensure_compose_env(compose)
+        for name in made:
+            typer.echo(f"generated {name} into {compose}")
+        typer.echo(f"{compose}: every secret compose needs is set (mode 0600)")
+        return
     local_secrets = _ensure_secrets()
     if not local_secrets.generated:
         names = ", ".join(secrets_file.env_name(n) for n in sorted(local_secrets.from_file))

@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from avatar.domain import LANES
+from cli.secrets_file import COMPOSE_SECRETS, ensure_compose_env
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker" / "docker-compose.yml"
@@ -38,11 +39,18 @@ def _compose_cli() -> list[str]:
     )
 
 
-def resolved(profile: str, **env: str) -> dict[str, Any]:
-    result = subprocess.run(
-        [*_compose_cli(), "-p", "avatar", "-f", str(COMPOSE_FILE), "--profile", profile, "config"],
-        capture_output=True, text=True, env={**os.environ, **env}, cwd=ROOT,
+def compose_config(profile: str, env: dict[str, str], *extra: str) -> subprocess.CompletedProcess[str]:
+    # Only what the test gives: a developer's exported secrets must not make a test pass.
+    clean = {k: v for k, v in os.environ.items() if k not in COMPOSE_SECRETS}
+    return subprocess.run(
+        [*_compose_cli(), "-p", "avatar", "-f", str(COMPOSE_FILE), *extra, "--profile", profile, "config"],
+        capture_output=True, text=True, env={**clean, **env}, cwd=ROOT,
     )
+
+
+def resolved(profile: str, **env: str) -> dict[str, Any]:
+    secrets = {name: f"test-{name.lower()}" for name in COMPOSE_SECRETS}
+    result = compose_config(profile, {**secrets, **env})
     assert result.returncode == 0, f"compose config --profile {profile} failed:\n{result.stderr}"
     return yaml.safe_load(result.stdout)
 
@@ -111,3 +119,29 @@ def test_breezyvoice_variant_builds_from_its_own_image() -> None:
     assert hq["build"]["args"]["HQ_VARIANT"] == "breezyvoice" and hq["image"] == "avatar-breezyvoice:latest"
     assert hq["environment"]["AVATAR_TTS_HQ_ENGINE"] == "breezyvoice"
     assert "mtkresearch/BreezyVoice" in (ROOT / "docker" / "hq" / "Dockerfile").read_text()
+
+
+@pytest.mark.parametrize("missing", COMPOSE_SECRETS)
+def test_no_secret_has_a_working_default(missing: str) -> None:
+    """Compose refuses to start while any secret is unset, and says how to make them."""
+    env = {name: f"test-{name.lower()}" for name in COMPOSE_SECRETS if name != missing}
+    result = compose_config("single-4090", env)
+    assert result.returncode != 0
+    assert missing in result.stderr and "avatar secrets --compose docker/.env" in result.stderr
+
+
+def test_generated_compose_env_file_is_accepted_and_kept(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("AVATAR_PUBLIC_BASE_URL=https://voice.example\nPOSTGRES_PASSWORD=mine\n")
+    made = ensure_compose_env(env_file)
+    assert set(made) == set(COMPOSE_SECRETS) - {"POSTGRES_PASSWORD"}  # the operator's own value stays
+    assert all(len(value) >= 40 for value in made.values())
+    assert env_file.stat().st_mode & 0o777 == 0o600
+    assert ensure_compose_env(env_file) == {}  # a second run changes nothing
+    result = compose_config("single-4090", {}, "--env-file", str(env_file))
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    api = services["api"]["environment"]
+    assert api["AVATAR_SECRET_KEY"] == made["AVATAR_SECRET_KEY"]
+    assert api["AVATAR_OPERATOR_TOKEN"] == made["AVATAR_OPERATOR_TOKEN"]
+    assert "mine@" in api["AVATAR_DATABASE_URL"] and api["AVATAR_PUBLIC_BASE_URL"] == "https://voice.example"
