@@ -12,7 +12,8 @@ up: install
 	@scripts/services.sh
 	@$(AVATAR) secrets  # first start: generated before anything reads the settings
 	@$(AVATAR) db upgrade
-	@if [ "$${AVATAR_PROFILE:-cpu}" = "tiny" ]; then $(AVATAR) models tiny; fi
+	@case "$${AVATAR_PROFILE:-cpu}" in tiny-gpu) for env in vllm f5 cosyvoice; do $(AVATAR) engines install $$env || exit 1; done;; esac
+	@case "$${AVATAR_PROFILE:-cpu}" in tiny|tiny-gpu) $(AVATAR) models tiny;; esac
 	@$(AVATAR) up
 
 down:
@@ -24,6 +25,8 @@ status:
 test: install
 	@scripts/services.sh --postgres
 	@scripts/install-test-tools.sh
+	@# the engine environments the tests run F5-TTS, CosyVoice and vLLM in (built once, cached)
+	@for env in vllm f5 cosyvoice; do $(AVATAR) engines install $$env || exit 1; done
 	@$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 bench: install
@@ -32,3 +35,4 @@ bench: install
 	@$(VENV)/bin/python -m bench.speech
 	@$(VENV)/bin/python -m bench.prosody
 	@$(VENV)/bin/python -m bench.cloning
+	@$(VENV)/bin/python -m bench.faults

@@ -25,8 +25,10 @@ from typing import Any
 import httpx
 from supervisor.xmlrpc import SupervisorTransport
 
+from avatar import engine_envs
 from avatar.domain import LANES
 from avatar.settings import Settings
+from cli import vllm_server
 from cli.secrets_file import LocalSecrets, env_name
 
 # AF_UNIX paths are limited to 108 bytes; a deeper data_dir gets its socket in the temp dir.
@@ -48,6 +50,7 @@ class Service:
     # prefork child that got SIGTERM itself would die mid-job. Past stop_wait_s supervisord
     # SIGKILLs the whole group either way (killasgroup), so no pool child outlives a stop.
     stop_as_group: bool
+    python: str = sys.executable  # an engine env's python for a lane whose engine has one
 
 
 # Long enough for a reply or a sentence in hand to finish; a longer job (an HQ render, a
@@ -55,13 +58,28 @@ class Service:
 WORKER_STOP_WAIT_S = 60
 
 
-def services() -> list[Service]:
+# vLLM loads and profiles its model before it serves (about 70 s for the tiny one on CPU);
+# its engine core is a child process, so it is stopped as a group.
+VLLM_SERVICE = Service("vllm", ("engines", "vllm-server"), priority=5, stop_wait_s=30, stop_as_group=True)
+
+
+def services(settings: Settings | None = None) -> list[Service]:
+    """What supervisord runs; with ``settings.vllm_serve``, also the local vLLM server (first
+    to start, last to stop)."""
+    local_llm = [VLLM_SERVICE] if settings is not None and settings.vllm_serve else []
     return [
+        *local_llm,
         Service("api", ("api",), priority=10, stop_wait_s=15, stop_as_group=True),
         *(Service(f"worker-{lane}", ("worker", "--lane", lane), priority=20,
-                  stop_wait_s=WORKER_STOP_WAIT_S, stop_as_group=False) for lane in LANES),
+                  stop_wait_s=WORKER_STOP_WAIT_S, stop_as_group=False, python=_python_of_lane(settings, lane))
+          for lane in LANES),
         Service("flower", ("flower",), priority=30, stop_wait_s=10, stop_as_group=True),
     ]
+
+
+def _python_of_lane(settings: Settings | None, lane: str) -> str:
+    env = engine_envs.env_for_lane(settings, lane) if settings is not None else None
+    return str(engine_envs.python_of(env)) if env else sys.executable
 
 
 # --- where supervisord keeps its files ---------------------------------------------------------
@@ -113,14 +131,14 @@ def render_config(settings: Settings, cwd: Path | None = None) -> str:
         "[supervisorctl]",
         f"serverurl = unix://{_quote(socket_path(settings))}",
     ]
-    for service in services():
+    for service in services(settings):
         lines += [
             "",
             f"[program:{service.name}]",
-            f"command = {_quote(shlex.join([sys.executable, '-m', 'cli', *service.args]))}",
+            f"command = {_quote(shlex.join([service.python, '-m', 'cli', *service.args]))}",
             f"directory = {_quote(cwd)}",
             f"priority = {service.priority}",
-            "autostart = true",
+            f"autostart = {str(service.name not in _started_later(settings)).lower()}",
             "autorestart = true",
             f"startsecs = {START_SECS}",
             f"startretries = {START_RETRIES}",
@@ -135,6 +153,34 @@ def render_config(settings: Settings, cwd: Path | None = None) -> str:
             'environment = PYTHONUNBUFFERED="1"',
         ]
     return "\n".join(lines) + "\n"
+
+
+def _started_later(settings: Settings) -> tuple[str, ...]:
+    # The llm worker checks (and reports) its engine as it starts: with a local vLLM it starts
+    # once the server answers (start_after_local_llm), or it would report it unreachable.
+    return ("worker-llm",) if settings.vllm_serve else ()
+
+
+def start_after_local_llm(settings: Settings, timeout: float | None = None) -> None:
+    """With ``vllm_serve``: wait until the vLLM program serves the model, then start the llm
+    worker. RuntimeError if vLLM keeps exiting or does not serve in time."""
+    if not settings.vllm_serve:
+        return
+    deadline = time.monotonic() + (timeout or settings.vllm_start_timeout_s)
+    while not vllm_server.serves(settings):
+        state = {p["name"]: p["statename"] for p in processes(settings)}.get(VLLM_SERVICE.name)
+        if state == "FATAL":
+            raise RuntimeError(f"vllm keeps exiting; see {settings.log_dir / 'vllm.log'}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"vLLM did not serve {vllm_server.models_url(settings)} in time; "
+                               f"see {settings.log_dir / 'vllm.log'}")
+        time.sleep(1.0)
+    for name in _started_later(settings):
+        try:
+            rpc(settings).supervisor.startProcess(name, True)
+        except xmlrpc.client.Fault as fault:
+            if "ALREADY_STARTED" not in fault.faultString:
+                raise RuntimeError(f"supervisord could not start {name}: {fault.faultString}") from fault
 
 
 # --- talking to supervisord ---------------------------------------------------------------------
@@ -217,7 +263,7 @@ def stop(settings: Settings) -> list[str]:
         rpc(settings).supervisor.shutdown()
     except (OSError, xmlrpc.client.Error):
         pass  # already on its way out
-    deadline = time.monotonic() + max(s.stop_wait_s for s in services()) + 30
+    deadline = time.monotonic() + max(s.stop_wait_s for s in services(settings)) + 30
     while pid is not None and _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.2)
     return stopped + ran
@@ -304,6 +350,9 @@ def summary(settings: Settings, body: dict | None, secrets: LocalSecrets | None 
         lines.append(f"  secrets        {secrets.path} (mode 0600): {names}")
     lines.append("  supervisor     crashed processes restart by themselves; `avatar status`, `avatar down`")
     if body:
+        for name, env in (body.get("engine_envs") or {}).items():
+            if not env.get("built", True):
+                lines.append(f"  ! engine environment {name!r} not built -> run: {env.get('fix')}")
         for stage, engine in body.get("engines", {}).items():
             if not engine.get("available"):
                 lines.append(
@@ -334,6 +383,9 @@ def health_lines(body: dict | None) -> list[str]:
     idle = [lane for lane, info in (body.get("lanes") or {}).items() if not info.get("workers")]
     if idle:
         rows.append(f"  ! lanes without a worker: {', '.join(idle)}")
+    for name, env in (body.get("engine_envs") or {}).items():
+        if isinstance(env, dict) and not env.get("built", True):
+            rows.append(f"  ! engine environment {name!r} not built: {env.get('fix')}")
     for stage, engine in (body.get("engines") or {}).items():
         if isinstance(engine, dict) and not engine.get("available", True):
             rows.append(f"  ! {stage} engine {engine.get('engine')!r} unavailable: {engine.get('reason')}")

@@ -14,6 +14,8 @@ from cli import secrets_file
 from cli.speech import register as register_speech_commands
 from cli.cloning import resynth as resynth_command
 from cli.prosody import analyze as analyze_command
+from cli.engines import app as engines_app
+from avatar import engine_envs
 from avatar.domain import LANES
 from avatar.settings import get_settings
 
@@ -22,6 +24,7 @@ db_app = typer.Typer(help="Database schema (Alembic).", no_args_is_help=True)
 models_app = typer.Typer(help="Model weights: tiny random models for offline runs, real ones for users.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(models_app, name="models")
+app.add_typer(engines_app, name="engines")
 app.command("analyze")(analyze_command)
 app.command("resynth")(resynth_command)
 
@@ -127,6 +130,11 @@ def up(timeout: Annotated[float, typer.Option(help="Seconds to wait for a green 
 
     local_secrets = _ensure_secrets()
     settings = get_settings()  # only now: it reads the secrets file
+    unbuilt = engine_envs.missing_envs(settings)
+    if unbuilt:  # a lane or the vLLM server would only crash-loop without its environment
+        for why in unbuilt.values():
+            typer.echo(f"error: {why}", err=True)
+        raise typer.Exit(1)
     try:
         started = launcher.start(settings)
     except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
@@ -134,6 +142,13 @@ def up(timeout: Annotated[float, typer.Option(help="Seconds to wait for a green 
         raise typer.Exit(1) from exc
     typer.echo(("started supervisord" if started else "supervisord already running")
                + f" ({launcher.config_path(settings)})")
+    if settings.vllm_serve:
+        typer.echo(f"waiting for vLLM to serve {settings.llm_model} ...")
+        try:
+            launcher.start_after_local_llm(settings)
+        except (RuntimeError, OSError) as exc:
+            typer.echo(f"failed: {exc}", err=True)
+            raise typer.Exit(1) from exc
     typer.echo("waiting for /api/v1/health ...")
     try:
         body = launcher.wait_healthy(settings, timeout)
@@ -206,10 +221,18 @@ def db_upgrade(revision: str = "head") -> None:
 
 @models_app.command("tiny")
 def models_tiny() -> None:
-    """Generate tiny randomly initialised models (offline) for AVATAR_PROFILE=tiny."""
-    from models.tiny import make_tiny_models
+    """Generate tiny randomly initialised models (offline) for AVATAR_PROFILE=tiny or tiny-gpu
+    (which adds the engine environments' models: F5-TTS, CosyVoice)."""
+    from models.download import ModelSetupError
+    from models.tiny import make_tiny_models, tiny_models_of_profile
 
-    for name, path in make_tiny_models(get_settings().resolved_models_dir).items():
+    settings = get_settings()
+    try:
+        made = make_tiny_models(settings.resolved_models_dir, which=tiny_models_of_profile(settings.profile))
+    except ModelSetupError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    for name, path in made.items():
         typer.echo(f"{name}: {path}")
 
 

@@ -19,6 +19,9 @@ from typing import Any
 
 from avatar.model_files import INSTALL_HINT, missing_llm_files, missing_whisper_files
 from models.download import ModelSetupError
+from models.tiny_cosyvoice import make_tiny_cosyvoice2
+from models.tiny_f5 import make_tiny_f5
+from models.tiny_vllm import is_complete as vllm_qwen2_complete, qwen2_writer
 
 # Qwen-style special tokens, in id order 0..2 (Qwen2.5 itself uses the same strings).
 ENDOFTEXT = "<|endoftext|>"
@@ -171,6 +174,16 @@ def make_tiny_llm(dest: Path, *, seed: int = 0, force: bool = False) -> Path:
     return _write_into_place(dest, write)
 
 
+def make_tiny_vllm_qwen2(dest: Path, *, seed: int = 0, force: bool = False) -> Path:
+    """The tiny Qwen2 for vLLM (:mod:`models.tiny_vllm`): this module's tokenizer and template."""
+    dest = Path(dest)
+    if not force and vllm_qwen2_complete(dest):
+        return dest
+    tokenizer = _build_tiny_tokenizer(vocab_size=2000)
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
+    return _write_into_place(dest, qwen2_writer(tokenizer, ids, eos=IM_END, pad=ENDOFTEXT, seed=seed))
+
+
 def _write_into_place(dest: Path, write: Callable[[Path], Path]) -> Path:
     """Build a model in a sibling temporary directory (``write(tmp)`` returns the folder to
     keep) and move it into place, so a concurrent reader never sees a half-written one."""
@@ -290,14 +303,29 @@ def make_tiny_whisper(dest: Path, *, seed: int = 0, force: bool = False) -> Path
 TINY_MODEL_BUILDERS: dict[str, Callable[[Path], Path]] = {
     "llm": make_tiny_llm,
     "asr": make_tiny_whisper,
+    "vllm-qwen2": make_tiny_vllm_qwen2,
 }
+
+
+# Written inside an engine environment (they need its package): only when named in ``which``.
+ENGINE_ENV_BUILDERS: dict[str, Callable[[Path], Path]] = {
+    "f5-tts": make_tiny_f5,  # and its vocoder, tiny/vocos-mel-24khz
+    "cosyvoice2": make_tiny_cosyvoice2,
+}
+
+
+def tiny_models_of_profile(profile: str) -> list[str]:
+    """What ``avatar models tiny`` writes: the engine environments' models only for the
+    profile whose engines run in them (``tiny-gpu``)."""
+    return [*TINY_MODEL_BUILDERS, *(ENGINE_ENV_BUILDERS if profile == "tiny-gpu" else ())]
 
 
 def make_tiny_models(models_dir: Path, *, which: list[str] | None = None) -> dict[str, Path]:
     """Write every tiny model (or those named in ``which``) under ``models_dir/"tiny"``."""
     names = which or list(TINY_MODEL_BUILDERS)
-    unknown = sorted(set(names) - set(TINY_MODEL_BUILDERS))
+    builders = {**TINY_MODEL_BUILDERS, **ENGINE_ENV_BUILDERS}
+    unknown = sorted(set(names) - set(builders))
     if unknown:
-        raise ModelSetupError(f"unknown tiny model(s) {unknown}; choose from {sorted(TINY_MODEL_BUILDERS)}")
+        raise ModelSetupError(f"unknown tiny model(s) {unknown}; choose from {sorted(builders)}")
     root = Path(models_dir) / "tiny"
-    return {name: TINY_MODEL_BUILDERS[name](root / name) for name in names}
+    return {name: builders[name](root / name) for name in names}

@@ -10,6 +10,8 @@ PYTHON=${PYTHON:-python3}
 need_apt=()
 command -v espeak-ng >/dev/null 2>&1 || need_apt+=(espeak-ng)
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+# FFmpeg's shared libraries: torchaudio/torchcodec in the f5 and cosyvoice engine environments.
+command -v ffmpeg >/dev/null 2>&1 || need_apt+=(ffmpeg)
 if ((${#need_apt[@]})); then
   echo "==> installing system packages: ${need_apt[*]}"
   SUDO=""

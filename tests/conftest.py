@@ -6,7 +6,7 @@ import importlib.util
 import os
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -32,7 +32,8 @@ REDIS_DB = {"web": 1, "deploy": 2, "prosody": 3, "cloning": 4, "cloning_units": 
             # Redis has 16 databases: later systems share one with a module that never runs
             # beside theirs (each fixture flushes its database when it starts).
             "hq_preview": 7, "hq_style": 7, "voice_job": 5, "supervisor": 13,
-            "api_fuzz": 8, "socket_fuzz": 8, "cloning_pg": 4}
+            "api_fuzz": 8, "socket_fuzz": 8, "cloning_pg": 4, "vllm": 6, "vllm_down": 12, "vllm_up": 13,
+            "f5": 5, "f5_turn": 4, "cosyvoice": 5, "cosyvoice_turn": 4}
 
 
 def _libpq_url(url: str) -> str:
@@ -119,6 +120,22 @@ def _require_redis(url: str) -> None:
         redis.Redis.from_url(url, socket_timeout=2).ping()
     except redis.RedisError as exc:  # pragma: no cover - environment problem, say so loudly
         pytest.fail(f"these tests need the local Redis at {url}: {exc} (start it: see README, Testing)")
+
+
+@pytest.fixture(scope="session")
+def engine_env() -> Callable[[str], Path]:
+    """``engine_env(name)``: the python of engine environment ``name``, built first if it is
+    missing (pip's progress printed; ``pytest -s`` shows it). A failed build fails the test:
+    a missing env is never a skip, so ``make test`` runs every engine's real package."""
+    from cli.engines import EnvBuildError, install
+
+    def python(name: str) -> Path:
+        try:
+            return install(name, log=lambda line: print(line, file=sys.stderr, flush=True))
+        except EnvBuildError as exc:
+            pytest.fail(f"engine environment {name!r} could not be built: {exc}", pytrace=False)
+
+    return python
 
 
 @pytest.fixture(scope="session")

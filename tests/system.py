@@ -112,8 +112,10 @@ class System:
         self.procs[name] = proc
         return proc
 
-    def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        return self.spawn(name, [sys.executable, "-m", "cli", *args], env)
+    def _spawn(
+        self, name: str, args: list[str], env: dict[str, str] | None = None, python: Path | None = None,
+    ) -> subprocess.Popen[bytes]:
+        return self.spawn(name, [str(python or sys.executable), "-m", "cli", *args], env)
 
     def start_api(self) -> None:
         self._spawn("api", ["api", "--port", str(self.port)])
@@ -122,14 +124,15 @@ class System:
 
     def start_worker(
         self, lane: str, *, name: str | None = None, concurrency: int | None = None,
-        env: dict[str, str] | None = None,
+        env: dict[str, str] | None = None, python: Path | None = None,
     ) -> str:
-        """``env``: variables for this worker only, over the system's."""
+        """``env``: variables for this worker only, over the system's; ``python``: the
+        interpreter to run it with (an engine environment's, see ``engine_env``)."""
         name = name or lane
         args = ["worker", "--lane", lane, "--loglevel", "INFO"]
         if concurrency:
             args += ["--concurrency", str(concurrency)]
-        self._spawn(f"worker-{name}", args, env)
+        self._spawn(f"worker-{name}", args, env, python)
         return name
 
     def wait_for_lanes(self, *lanes: str, timeout: float = 90) -> dict[str, Any]:

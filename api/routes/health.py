@@ -13,6 +13,7 @@ from fastapi import APIRouter, Response
 from sqlalchemy import text
 
 from api.deps import ServicesDep
+from avatar import engine_envs
 from avatar.db import get_engine
 from avatar.engine_reports import engine_reports
 from avatar.lanes import lane_workers, queue_lengths
@@ -46,6 +47,16 @@ def _engines(client: Any, settings: Any) -> dict[str, Any]:
         return engine_reports(client, settings)
     except Exception as exc:
         return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def _engine_envs(settings: Any) -> dict[str, Any]:
+    """Each engine environment this profile needs: built, or why not and the command that builds it."""
+    found: dict[str, Any] = {}
+    for name in engine_envs.required_envs(settings):
+        why = engine_envs.missing(name)
+        found[name] = {"built": why is None, "path": str(engine_envs.env_dir(name)) if why is None else "",
+                       "reason": why or "", "fix": f"avatar engines install {name}" if why else ""}
+    return found
 
 
 @router.get("/health", responses={503: {"description": "Redis, the database or storage is down (same body)"}})
@@ -91,6 +102,7 @@ def health(services: ServicesDep, response: Response) -> dict[str, Any]:
         "components": components,
         "lanes": lanes,
         "engines": _engines(client, settings) if components["redis"]["ok"] else {},
+        "engine_envs": _engine_envs(settings),
         "scheduler": scheduler,
         "versions": _versions(),
     }

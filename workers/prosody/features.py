@@ -138,6 +138,11 @@ def praat_features(x: np.ndarray, transcript: str = "") -> tuple[dict[str, float
     pp = call([snd, tr.pitch], "To PointProcess (cc)")  # glottal pulses from the pitch above
     jitter = call(pp, "Get jitter (local)", 0, 0, 0.0001, 0.02, 1.3)
     shimmer = call([snd, pp], "Get shimmer (local_dB)", 0, 0, 0.0001, 0.02, 1.3, 1.6)
+    # The scored perturbation measures compare each period (amplitude) with the mean of its
+    # neighbours (RAP, APQ3): a steady glide of intonation, which raises the local measures
+    # (monotone speech read as 0.4-1.3 points of local jitter steadier), cancels out.
+    jitter_rap = call(pp, "Get jitter (rap)", 0, 0, 0.0001, 0.02, 1.3)
+    shimmer_apq3 = call([snd, pp], "Get shimmer (apq3)", 0, 0, 0.0001, 0.02, 1.3, 1.6)
     speech_only = _speech_only(snd, tr.speech)
     harmonicity = call(speech_only, "To Harmonicity (cc)", 0.02, floor, 0.1, 1.0)
     hnr = call(harmonicity, "Get mean", 0, 0)
@@ -163,6 +168,8 @@ def praat_features(x: np.ndarray, transcript: str = "") -> tuple[dict[str, float
         "f0_range_st": float(np.percentile(st, 95) - np.percentile(st, 5)),
         "jitter_local_pct": finite(jitter) * 100.0,
         "shimmer_local_db": finite(shimmer),
+        "jitter_rap_pct": finite(jitter_rap) * 100.0,
+        "shimmer_apq3_pct": finite(shimmer_apq3) * 100.0,
         "hnr_db": finite(hnr),
         "cpps_db": finite(cpps),
         "intensity_mean_db": float(np.mean(loud)),

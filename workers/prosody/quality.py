@@ -1,5 +1,6 @@
 """The quality gate: an utterance whose recording cannot carry trustworthy prosody gets
-``insufficient_quality`` with the reasons, never a number."""
+``insufficient_quality`` with the reasons, never a number; one that is noisy but usable is
+scored and marked low-confidence (``quality.low_confidence`` with the warnings)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from avatar.settings import Settings
 
 from workers.prosody.audio import ANALYSIS_RATE
 from workers.prosody.features import Tracks
+from workers.prosody.snr import wada_snr_db
 
 # Reason code -> what the user reads (Traditional Chinese, short English gloss).
 REASONS: dict[str, str] = {
@@ -27,6 +29,10 @@ REASONS: dict[str, str] = {
     "clipping": "錄音音量過大而失真（clipped audio）",
     "octave_jumps": "音高追蹤不穩定，結果不可靠（unreliable pitch tracking）",
 }
+# Warning code -> what the user reads: the scores are given, but less trustworthy.
+WARNINGS: dict[str, str] = {
+    "noisy": "背景有些噪音，分數僅供參考（noisy recording: scores are less reliable）",
+}
 
 
 def _setting(name: str) -> float:
@@ -34,12 +40,19 @@ def _setting(name: str) -> float:
     return float(Settings.model_fields[name].default)
 
 
+# WADA-SNR thresholds (docs/prosody.md, "Quality gate", for the measurements behind them):
+# below HARD_FLOOR a refusal; below LOW_CONFIDENCE scores marked low-confidence.
+SNR_HARD_FLOOR_DB = _setting("prosody_min_snr_db")
+SNR_LOW_CONFIDENCE_DB = _setting("prosody_low_confidence_snr_db")
+
+
 @dataclass(frozen=True)
 class QualityLimits:
     min_duration_s: float = 0.5
     max_duration_s: float = _setting("prosody_max_duration_s")
     min_voiced_s: float = _setting("prosody_min_voiced_s")
-    min_snr_db: float = _setting("prosody_min_snr_db")
+    min_snr_db: float = SNR_HARD_FLOOR_DB
+    low_confidence_snr_db: float = SNR_LOW_CONFIDENCE_DB
     max_clipped_fraction: float = 0.001
     max_octave_jump_rate: float = 0.05
     silence_peak: float = 1e-4  # a peak below -80 dBFS is silence whatever the gain
@@ -49,6 +62,7 @@ class QualityLimits:
         return cls(
             min_voiced_s=settings.prosody_min_voiced_s,
             min_snr_db=settings.prosody_min_snr_db,
+            low_confidence_snr_db=max(settings.prosody_min_snr_db, settings.prosody_low_confidence_snr_db),
             max_duration_s=settings.prosody_max_duration_s,
         )
 
@@ -58,6 +72,11 @@ class Quality:
     ok: bool
     reasons: list[str] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # scored, but less trustworthy
+
+    @property
+    def low_confidence(self) -> bool:
+        return self.ok and bool(self.warnings)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -65,6 +84,9 @@ class Quality:
             "status": "ok" if self.ok else "insufficient_quality",
             "reasons": self.reasons,
             "message": "；".join(REASONS[r] for r in self.reasons),
+            "low_confidence": self.low_confidence,
+            "warnings": self.warnings if self.ok else [],
+            "warning_message": "；".join(WARNINGS[w] for w in self.warnings) if self.ok else "",
             "metrics": {k: round(v, 4) for k, v in self.metrics.items()},
         }
 
@@ -85,9 +107,10 @@ def precheck(x: np.ndarray, limits: QualityLimits) -> Quality | None:
     return None
 
 
-def snr_estimate_db(tr: Tracks) -> float:
-    """Loud frames (95th percentile) over the noise floor (10th percentile of frame levels):
-    an utterance cut by a VAD keeps enough pause and padding for the floor to be noise."""
+def level_spread_db(tr: Tracks) -> float:
+    """Loud frames (95th percentile) over quiet ones (10th): the former SNR estimate, kept as
+    a metric only. It reads a continuous clean recording as noisy (no pause to find the floor
+    in) and white noise at 15 dB as clean enough."""
     if tr.intensity_db.size < 10:
         return 0.0
     return float(np.percentile(tr.intensity_db, 95) - np.percentile(tr.intensity_db, 10))
@@ -107,7 +130,8 @@ def gate(x: np.ndarray, tr: Tracks, features: dict[str, float], limits: QualityL
     metrics = {
         "duration_s": x.size / ANALYSIS_RATE,
         "voiced_s": features["voiced_s"],
-        "snr_db": snr_estimate_db(tr),
+        "snr_db": wada_snr_db(x),
+        "level_spread_db": level_spread_db(tr),
         "clipped_fraction": clipped_fraction(x),
         "octave_jump_rate": features["octave_jump_rate"],
     }
@@ -120,4 +144,7 @@ def gate(x: np.ndarray, tr: Tracks, features: dict[str, float], limits: QualityL
         reasons.append("clipping")
     if metrics["octave_jump_rate"] > limits.max_octave_jump_rate:
         reasons.append("octave_jumps")
-    return Quality(ok=not reasons, reasons=reasons, metrics=metrics)
+    warnings = []
+    if metrics["snr_db"] < limits.low_confidence_snr_db:
+        warnings.append("noisy")
+    return Quality(ok=not reasons, reasons=reasons, metrics=metrics, warnings=warnings)

@@ -51,8 +51,8 @@ SCORES: dict[str, tuple[Term, ...]] = {
         Term("f0_median_st", 0.15, -1, speaker_only=True),
     ),
     "stability": (
-        Term("jitter_local_pct", 0.20, -1),
-        Term("shimmer_local_db", 0.20, -1),
+        Term("jitter_rap_pct", 0.20, -1),
+        Term("shimmer_apq3_pct", 0.20, -1),
         Term("tremor_st", 0.20, -1),
         Term("hnr_db", 0.15, +1),
         Term("cpps_db", 0.15, +1),

@@ -30,6 +30,20 @@ class Speech:
     name: str
     samples: np.ndarray  # 16 kHz mono, peak 0.2 (so +12 dB never clips)
     transcript: str
+    origin: str = ""
+
+
+# The human recordings inside the f5-tts wheel: (member, transcript, description). The
+# transcripts are F5-TTS's own (basic.toml and its examples); the "multi" story voices come
+# without one, so their syllables are counted from the signal (syllable nuclei).
+HUMAN_RECORDINGS: dict[str, tuple[str, str, str]] = {
+    "f5-zh-human": (F5_MEMBER, F5_TRANSCRIPT, "human, Mandarin, male, expressive"),
+    "f5-en-human": ("f5_tts/infer/examples/basic/basic_ref_en.wav",
+                    "Some call me nature, others call me mother nature.", "human, English, female"),
+    "f5-en-story-main": ("f5_tts/infer/examples/multi/main.flac", "", "human, English, story narration"),
+    "f5-en-story-town": ("f5_tts/infer/examples/multi/town.flac", "", "human, English, story voice"),
+    "f5-en-story-country": ("f5_tts/infer/examples/multi/country.flac", "", "human, English, story voice"),
+}
 
 
 def _normalise(x: np.ndarray, rate: int) -> np.ndarray:
@@ -52,7 +66,7 @@ def espeak_speech(text: str = ESPEAK_TEXT, speed: int = 170) -> Speech:
     import io
 
     x, rate = sf.read(io.BytesIO(out))
-    return Speech("espeak-cmn-f2", _normalise(x, rate), text)
+    return Speech("espeak-cmn-f2", _normalise(x, rate), text, "espeak-ng, Mandarin, synthetic")
 
 
 def f5_speech() -> Speech | str:
@@ -63,7 +77,19 @@ def f5_speech() -> Speech | str:
     if isinstance(wav, str):
         return wav
     x, rate = sf.read(wav)
-    return Speech("f5-zh-human", _normalise(x, rate), F5_TRANSCRIPT)
+    return Speech("f5-zh-human", _normalise(x, rate), F5_TRANSCRIPT, HUMAN_RECORDINGS["f5-zh-human"][2])
+
+
+def human_speech(name: str) -> Speech | str:
+    """One of ``HUMAN_RECORDINGS``, or the reason it is not available here."""
+    from tests.voices import f5_wheel_member
+
+    member, transcript, origin = HUMAN_RECORDINGS[name]
+    path = f5_wheel_member(member)
+    if isinstance(path, str):
+        return path
+    x, rate = sf.read(path)
+    return Speech(name, _normalise(x, rate), transcript, origin)
 
 
 # --- manipulations (Praat Manipulation object: pitch tier, duration tier, PSOLA) ----------
@@ -138,6 +164,34 @@ def jitter(x: np.ndarray, relative_sd: float = 0.04, seed: int = 1) -> np.ndarra
     return _resynthesise(manip)
 
 
+def _pulse_times(x: np.ndarray) -> np.ndarray:
+    """Glottal pulse instants (s) of the recording, from the same Manipulation analysis."""
+    _, manip = _manipulation(x)
+    pulses = call(manip, "Extract pulses")
+    n = int(call(pulses, "Get number of points"))
+    return np.array([call(pulses, "Get time from index", i) for i in range(1, n + 1)])
+
+
+def shimmer(x: np.ndarray, relative_sd: float = 0.15, seed: int = 3) -> np.ndarray:
+    """Cycle-to-cycle amplitude perturbation: each glottal period (pulse to pulse, inside
+    voiced stretches) scaled by its own random factor around 1."""
+    pulses = _pulse_times(x)
+    rng = np.random.default_rng(seed)
+    y = x.copy()
+    edges = np.round(pulses * RATE).astype(int)
+    for start, end in zip(edges[:-1], edges[1:]):
+        if end - start < RATE // 600 or end - start > RATE // 60:  # not one voiced period
+            continue
+        y[start:end] *= max(0.2, 1.0 + rng.normal(0.0, relative_sd))
+    return y
+
+
+def amplitude_tremor(x: np.ndarray, hz: float = 6.0, depth: float = 0.3) -> np.ndarray:
+    """The amplitude modulated at ``hz`` by +-``depth`` (0.3: about +-3 dB)."""
+    t = np.arange(x.size) / RATE
+    return x * (1.0 + depth * np.sin(2 * np.pi * hz * t))
+
+
 def tempo(x: np.ndarray, factor: float) -> np.ndarray:
     """``factor`` > 1 speaks faster (durations divided by it), pitch unchanged."""
     snd, manip = _manipulation(x)
@@ -147,7 +201,7 @@ def tempo(x: np.ndarray, factor: float) -> np.ndarray:
     return _resynthesise(manip)
 
 
-def insert_pauses(x: np.ndarray, count: int = 3, pause_s: float = 0.8) -> np.ndarray:
+def insert_pauses(x: np.ndarray, count: int = 3, pause_s: float = 0.6) -> np.ndarray:
     """Silences inserted at the quietest moments (between words), at least 1 s apart."""
     hop = RATE // 100
     frames = x[: x.size // hop * hop].reshape(-1, hop)

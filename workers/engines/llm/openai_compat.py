@@ -32,6 +32,9 @@ class OpenAICompatLLM(LLMEngine):
         return self.settings.llm_base_url.rstrip("/")
 
     def _fix_hint(self) -> str:
+        if self.settings.vllm_serve:  # `avatar up` runs vLLM itself (the tiny-gpu profile)
+            return (f"avatar up starts vLLM (program vllm, log {self.settings.log_dir}/vllm.log); "
+                    "build its environment first: avatar engines install vllm")
         port = urlsplit(self.base_url).port or 8001
         return (
             f"start vLLM: vllm serve {self.settings.llm_model} --port {port} "
