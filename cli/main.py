@@ -110,14 +110,30 @@ def chat(
     text: Annotated[str, typer.Argument(help="What to say, e.g. 你好")],
     url: Annotated[Optional[str], typer.Option(help="API base URL (default: from settings).")] = None,
     save: Annotated[Optional[Path], typer.Option(help="Folder to save the audio chunks in.")] = None,
+    mode: Annotated[Optional[str], typer.Option(
+        help="TTS mode: fast, hq, or both (fast first, then the turn in HQ; waits for it).")] = None,
+    voice: Annotated[Optional[Path], typer.Option(
+        help="A voice sample to clone (5-30 s; uploaded, analysed, then used).", exists=True, dir_okay=False)] = None,
+    transcript: Annotated[str, typer.Option(help="What the voice sample says (the cloning engines need it).")] = "",
+    style: Annotated[Optional[str], typer.Option(help="A style hint for the voice, e.g. happy, calm.")] = None,
 ) -> None:
     """Send one typed message over Socket.IO and print the streamed reply."""
     import asyncio
 
-    from cli.chat_client import chat_once
+    from cli.chat_client import ChatError, chat_once
 
-    result = asyncio.run(chat_once(url or get_settings().resolved_public_base_url, text, save_dir=save))
+    if mode is not None and mode not in ("fast", "hq", "both"):
+        raise typer.BadParameter("fast, hq or both", param_hint="--mode")
+    try:
+        result = asyncio.run(chat_once(url or get_settings().resolved_public_base_url, text, save_dir=save,
+                                       mode=mode, voice=voice, transcript=transcript, style=style))
+    except ChatError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
     typer.echo(f"session {result['session_id']} turn {result.get('turn_id')}")
+    engines = sorted({c.get("engine") for c in result["chunks"] if c.get("engine")})
+    if engines:
+        typer.echo(f"spoken by: {', '.join(engines)}" + ("; HQ rendering ready" if result["hq"] else ""))
     if result["errors"]:
         raise typer.Exit(1)
 
