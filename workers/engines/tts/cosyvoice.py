@@ -184,7 +184,12 @@ class CosyVoiceTTS(NeuralCloneTTS):
 
     def infer(self, model: Any, sentence: str, voice: VoiceReference, reference: Path,
               style: str | None) -> tuple[np.ndarray, int]:
+        import torch
+
         method, kwargs = self.calls(model, sentence, voice, reference, style)
+        # CosyVoice samples its speech tokens at random: seeded, the same sentence sounds the
+        # same when re-synthesised (as F5's seed=0), and a run can be repeated exactly.
+        torch.manual_seed(0)
         if "prompt_speech_16k" in kwargs:
             kwargs["prompt_speech_16k"] = self.prompt_tensor(kwargs["prompt_speech_16k"])
         chunks = [to_numpy(item["tts_speech"]) for item in getattr(model, method)(**kwargs)]
