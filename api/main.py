@@ -8,6 +8,10 @@ from pathlib import Path
 
 import socketio
 from fastapi import FastAPI, Request
+from kombu.exceptions import OperationalError as BrokerUnavailable
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import OperationalError as DatabaseUnavailable
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
@@ -63,6 +67,24 @@ async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResp
     return JSONResponse(body.model_dump(), status_code=422)
 
 
+# A server the API depends on is down (a restart, a network cut): the request is refused
+# whole, with a code and a hint to retry, instead of a bare 500. Nothing was half-done:
+# every route writes its record before it queues, and a failed queueing answers here.
+_UNAVAILABLE: dict[type[Exception], tuple[str, str]] = {
+    RedisConnectionError: ("QUEUE_UNAVAILABLE", "佇列服務（Redis）暫時無法連線，請稍後再試（queue unavailable, retry）"),
+    RedisTimeoutError: ("QUEUE_UNAVAILABLE", "佇列服務（Redis）暫時無法連線，請稍後再試（queue unavailable, retry）"),
+    BrokerUnavailable: ("QUEUE_UNAVAILABLE", "工作佇列暫時無法連線，請稍後再試（broker unavailable, retry）"),
+    DatabaseUnavailable: ("DATABASE_UNAVAILABLE", "資料庫暫時無法連線，請稍後再試（database unavailable, retry）"),
+}
+UNAVAILABLE_RETRY_AFTER_S = 5
+
+
+async def _dependency_down(_: Request, exc: Exception) -> JSONResponse:
+    code, message = next(v for k, v in _UNAVAILABLE.items() if isinstance(exc, k))
+    return JSONResponse({"detail": {"code": code, "message": message}}, status_code=503,
+                        headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER_S)})
+
+
 def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
     """The whole API, wired once: one :class:`Services` for every route and handler."""
     settings = settings or get_settings()
@@ -79,6 +101,8 @@ def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
     api.state.services = services
     api.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     api.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    for unavailable in _UNAVAILABLE:
+        api.add_exception_handler(unavailable, _dependency_down)
     for module in (sessions, health, metrics, media):
         api.include_router(module.router)
     api.include_router(prosody_routes.router)

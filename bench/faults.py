@@ -41,11 +41,13 @@ from bench.client import Interrupted, unless_stopped
 from bench.config import DEFAULT_OUT
 from bench.faults_client import COMPLETED, FaultSession, TurnRecord, resynthesis_state, start_resynthesis
 from bench.faults_db import cross_check
+from bench.faults_infra import memory
 from bench.faults_render import render_section
 from bench.faults_stack import Stack
 from bench.overhead import _signals_to, _StopRequest
 from bench.report import machine_info, write_section
 from cli.chat_client import owner_headers
+from tests.speech_audio import espeak_16k, with_silences
 
 Log = Callable[[str], None]
 CHILD_KILL, API_KILL, REDIS_RESTART, PG_RESTART = "child", "api", "redis", "postgres"
@@ -220,8 +222,6 @@ async def run_sessions(sessions: list[FaultSession], config: FaultConfig, phase:
 
 
 def sample_memory(stack: Stack, result: RunResult) -> None:
-    from bench.faults_infra import memory
-
     now = time.monotonic()
     for pid, label in stack.processes_to_sample().items():
         mem = memory(pid)
@@ -239,8 +239,6 @@ async def sampler(stack: Stack, config: FaultConfig, until: float, stop: asyncio
 
 
 async def measure(stack: Stack, config: FaultConfig, halt: asyncio.Event, result: RunResult, log: Log) -> None:
-    from tests.speech_audio import espeak_16k, with_silences
-
     utterance = with_silences([espeak_16k("今天天氣很好，我們去公園散步吧")], [1.0], lead_s=0.3).pcm
     async with httpx.AsyncClient(timeout=30) as http:
         headers = await owner_headers(http, stack.base_url)

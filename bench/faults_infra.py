@@ -247,13 +247,3 @@ def memory(pid: int) -> Memory | None:
     except OSError:
         pass
     return Memory(rss, pss, anon)
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -18,6 +18,7 @@ from pathlib import Path
 from avatar.settings import Settings
 from bench.faults_infra import PostgresServer, RedisServer, children, descendants, memory
 from cli import launcher
+from models.tiny import make_tiny_models
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -67,8 +68,6 @@ class Stack:
         return cls(root=root, redis=RedisServer(root / "redis"), postgres=PostgresServer(root / "pg"))
 
     def start(self, sessions: int, log) -> None:  # type: ignore[no-untyped-def]
-        from models.tiny import make_tiny_models
-
         log("tiny models ...")
         make_tiny_models(self.root / "models")
         self.redis.start()

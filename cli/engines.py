@@ -24,6 +24,8 @@ import typer
 
 from avatar import engine_envs
 from avatar.engine_envs import ENGINE_ENVS, EngineEnv
+from avatar.settings import get_settings
+from cli import vllm_server
 
 app = typer.Typer(help="Engine environments: one virtualenv per engine family (vllm, f5, cosyvoice).",
                   no_args_is_help=True)
@@ -174,9 +176,6 @@ def path_command(name: Annotated[str, typer.Argument(help=f"One of: {', '.join(E
 @app.command("vllm-server")
 def vllm_server_command() -> None:
     """Run the local vLLM server in the foreground (what `avatar up` supervises)."""
-    from avatar.settings import get_settings
-    from cli import vllm_server
-
     settings = get_settings()
     try:
         argv, env = vllm_server.command(settings)

@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 
 from avatar.db.engine import make_engine
 from avatar.db.migrate import upgrade
+from cli.engines import EnvBuildError, install
 from tests.system import System, free_port, wait_until
 
 REDIS_BASE = os.environ.get("AVATAR_TEST_REDIS", "redis://127.0.0.1:6379")
@@ -127,8 +128,6 @@ def engine_env() -> Callable[[str], Path]:
     """``engine_env(name)``: the python of engine environment ``name``, built first if it is
     missing (pip's progress printed; ``pytest -s`` shows it). A failed build fails the test:
     a missing env is never a skip, so ``make test`` runs every engine's real package."""
-    from cli.engines import EnvBuildError, install
-
     def python(name: str) -> Path:
         try:
             return install(name, log=lambda line: print(line, file=sys.stderr, flush=True))

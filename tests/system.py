@@ -190,6 +190,24 @@ class System:
         """The operator's headers (the system must be made with AVATAR_OPERATOR_TOKEN)."""
         return {"Authorization": f"Bearer {self.env['AVATAR_OPERATOR_TOKEN']}"}
 
+    def upload_voice(self, sample: Path, *, name: str, transcript: str = "", timeout: float = 300) -> str:
+        """Upload ``sample`` as this system's owner's voice and wait until its analysis made it
+        ready; its profile id."""
+        response = httpx.post(
+            f"{self.base_url}/api/v1/voice-profiles", files={"file": (sample.name, sample.read_bytes())},
+            data={"name": name, "transcript": transcript}, headers=self.auth, timeout=120,
+        )
+        assert response.status_code == 201, response.text
+        profile_id = response.json()["profile_id"]
+
+        def analysed() -> str | None:
+            body = httpx.get(f"{self.base_url}/api/v1/voice-profiles/{profile_id}", headers=self.auth,
+                             timeout=10).json()
+            return None if body["status"] == "processing" else body["status"]
+
+        assert wait_until(analysed, timeout, "the voice analysis", interval=0.5) == "ready"
+        return str(profile_id)
+
     def new_session(self, auth: dict[str, str] | None = None) -> dict[str, Any]:
         """A session of ``auth``'s owner (default: this system's own owner)."""
         response = httpx.post(f"{self.base_url}/api/v1/sessions", headers=auth or self.auth, timeout=10)

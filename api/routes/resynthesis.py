@@ -34,7 +34,7 @@ class ResynthesisRequest(BaseModel):
         return self
 
 
-@router.post("", status_code=202, responses=error_responses(400, 401, 404, 409, 422))
+@router.post("", status_code=202, responses=error_responses(400, 401, 404, 409, 422, 503))
 def start(body: ResynthesisRequest, services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
     try:
         job = create_job(
@@ -48,7 +48,7 @@ def start(body: ResynthesisRequest, services: ServicesDep, caller: CallerDep) ->
     return {**job, "status_url": f"/api/v1/resynthesis/{job['job_id']}"}
 
 
-@router.get("/{job_id}", responses=error_responses(401, 404, 422))
+@router.get("/{job_id}", responses=error_responses(401, 404, 422, 503))
 def get_progress(job_id: str, services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
     state = progress(services, job_id)
     if not state or not (caller.is_operator or state.get("owner_id") == str(caller.owner_id)):

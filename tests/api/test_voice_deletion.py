@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session as DBSession
 
 from avatar.db import ConversationTurn, SynthesizedAudio
 from tests.conftest import STACKS, make_system
-from tests.system import EventClient, System, wait_until
+from tests.system import EventClient, System
 from tests.voices import espeak_reference
 
 REPLY = "好的，我來說明。今天台北天氣晴朗，氣溫大約25度。很適合出門走走。"
@@ -47,20 +47,8 @@ def system(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 
 def _ready_voice(system: System, tmp: Path) -> str:
-    data = espeak_reference(tmp / "ref.wav", variant="f3", pitch=70).read_bytes()
-    response = httpx.post(f"{system.base_url}/api/v1/voice-profiles", files={"file": ("ref.wav", data)},
-                          data={"name": "將被刪除的聲音"}, headers=system.auth, timeout=120)
-    assert response.status_code == 201, response.text
-    profile_id = response.json()["profile_id"]
-
-    def status() -> str | None:
-        body = httpx.get(f"{system.base_url}/api/v1/voice-profiles/{profile_id}", headers=system.auth,
-                         timeout=10).json()
-        return None if body["status"] == "processing" else body["status"]
-
-    assert wait_until(status, 120, "the voice analysis", interval=0.5) == "ready"
-    return profile_id
-
+    ref = espeak_reference(tmp / "ref.wav", variant="f3", pitch=70)
+    return system.upload_voice(ref, name="將被刪除的聲音", timeout=120)
 
 def _voices_of(system: System, turn_id: str) -> dict[tuple[str, int], str | None]:
     """(mode, seq) -> the stored voice_profile_id of each of the turn's sentences."""

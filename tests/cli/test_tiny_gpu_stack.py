@@ -42,7 +42,7 @@ from cli import launcher
 from tests.cli.test_supervisor import processes_of
 from tests.conftest import make_system
 from tests.speech_audio import espeak_16k, stream_realtime, with_silences
-from tests.system import EventClient, System, free_port, wait_until
+from tests.system import EventClient, System, free_port
 from tests.voices import REFERENCE_TEXT, espeak_reference
 
 # Past the suite's 300 s: the fixture generates the models and waits for vLLM (60-90 s) and
@@ -135,20 +135,8 @@ def test_each_lane_runs_from_its_env_and_health_shows_every_engine(stack: Stack)
 # --- turns in mode both ----------------------------------------------------------------------
 
 def _upload_voice(stack: Stack, tmp: Path) -> str:
-    base, auth = stack.system.base_url, stack.system.auth
     ref = espeak_reference(tmp / "ref.wav", variant="f2", pitch=60)
-    response = httpx.post(f"{base}/api/v1/voice-profiles", files={"file": ("ref.wav", ref.read_bytes())},
-                          data={"name": "tiny-gpu 測試", "transcript": REFERENCE_TEXT}, headers=auth, timeout=120)
-    assert response.status_code == 201, response.text
-    profile_id = response.json()["profile_id"]
-
-    def ready() -> dict[str, Any] | None:
-        body = httpx.get(f"{base}/api/v1/voice-profiles/{profile_id}", headers=auth, timeout=10).json()
-        return body if body["status"] != "processing" else None
-
-    assert wait_until(ready, 300, "the voice analysis", interval=0.5)["status"] == "ready"
-    return profile_id
-
+    return stack.system.upload_voice(ref, name="tiny-gpu 測試", transcript=REFERENCE_TEXT)
 
 @dataclass
 class Turn:

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from avatar.db.models import SynthesizedAudio
 from models.tiny_f5 import F5_FOLDER, VOCOS_FOLDER, make_tiny_f5
 from tests.conftest import make_system
-from tests.system import EventClient, System, wait_until
+from tests.system import EventClient, System
 from tests.voices import REFERENCE_TEXT, espeak_reference
 
 pytestmark = pytest.mark.slow
@@ -55,20 +55,7 @@ def f5_system(engine_env: Any, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 def _voice(system: System, tmp: Path) -> str:
     ref = espeak_reference(tmp / "ref.wav", variant="f2", pitch=60)
-    response = httpx.post(
-        f"{system.base_url}/api/v1/voice-profiles", files={"file": ("ref.wav", ref.read_bytes())},
-        data={"name": "F5 測試", "transcript": REFERENCE_TEXT}, headers=system.auth, timeout=120,
-    )
-    assert response.status_code == 201, response.text
-    profile_id = response.json()["profile_id"]
-
-    def ready() -> dict[str, Any] | None:
-        body = httpx.get(f"{system.base_url}/api/v1/voice-profiles/{profile_id}", headers=system.auth, timeout=10).json()
-        return body if body["status"] != "processing" else None
-
-    assert wait_until(ready, 300, "the voice analysis", interval=0.5)["status"] == "ready"
-    return profile_id
-
+    return system.upload_voice(ref, name="F5 測試", transcript=REFERENCE_TEXT)
 
 async def _fast_turn(system: System, voice_id: str) -> tuple[EventClient, str]:
     session = system.new_session()

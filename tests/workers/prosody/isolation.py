@@ -21,6 +21,7 @@ import numpy as np
 
 from tests.workers.prosody import speech as sp
 from workers.prosody import ProsodyReport, analyze
+from workers.prosody.quality import SNR_HARD_FLOOR_DB, SNR_LOW_CONFIDENCE_DB
 
 SCORE_NAMES = ("confidence", "stability", "affability")
 NOISE_FLOOR = 1.0  # points: a recording whose windows agree exactly still rounds to 0.1
@@ -173,8 +174,6 @@ def table(v: Validation) -> str:
 def gate_rates(found: list[sp.Speech]) -> str:
     """The gate's false-rejection / false-flag rates on clean recordings (whole, and four
     60 % windows of each) and its detection rates on white noise at 10/15/20 dB."""
-    from workers.prosody.quality import SNR_HARD_FLOOR_DB, SNR_LOW_CONFIDENCE_DB
-
     clean = [q for s in found for q in [s.samples, *sp.windows(s.samples)]]
     reports = [analyze(c, sp.RATE, "").quality for c in clean]
     refused = sum(not q.ok for q in reports)

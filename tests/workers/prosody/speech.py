@@ -18,6 +18,8 @@ import soundfile as sf
 from parselmouth.praat import call
 from scipy.signal import resample_poly
 
+from tests.voices import f5_wheel_member
+
 RATE = 16000
 F5_MEMBER = "f5_tts/infer/examples/basic/basic_ref_zh.wav"
 # What the speaker of basic_ref_zh.wav says (from F5-TTS's own examples).
@@ -71,8 +73,6 @@ def espeak_speech(text: str = ESPEAK_TEXT, speed: int = 170) -> Speech:
 
 def f5_speech() -> Speech | str:
     """The real recording, or the reason it is not available here."""
-    from tests.voices import f5_wheel_member
-
     wav = f5_wheel_member(F5_MEMBER)
     if isinstance(wav, str):
         return wav
@@ -82,8 +82,6 @@ def f5_speech() -> Speech | str:
 
 def human_speech(name: str) -> Speech | str:
     """One of ``HUMAN_RECORDINGS``, or the reason it is not available here."""
-    from tests.voices import f5_wheel_member
-
     member, transcript, origin = HUMAN_RECORDINGS[name]
     path = f5_wheel_member(member)
     if isinstance(path, str):

@@ -66,12 +66,22 @@ describe("voice status", () => {
   });
 
   it("the panel lists a processing voice and makes it selectable once ready", async () => {
-    serve([
-      { profile_id: "v1", name: "我的聲音", status: "processing" },
-      { profile_id: "v1", name: "我的聲音", status: "ready", url: "/ref.wav" },
-    ]);
+    // The analysis ends only when the test says so: the page polls at once, and an answer
+    // that came back immediately could replace 處理中 before the test looked (a flaky run).
+    let finish: () => void = () => {};
+    const analysed = new Promise<void>((resolve) => (finish = resolve));
+    const fetch = vi.fn(async (path: string) => {
+      if (path.endsWith("/voice-profiles")) {
+        return Response.json([{ profile_id: "v1", name: "我的聲音", status: "processing" }]);
+      }
+      await analysed;
+      return Response.json({ profile_id: "v1", name: "我的聲音", status: "ready", url: "/ref.wav" });
+    });
+    vi.stubGlobal("fetch", fetch);
     render(<VoicePanel connected={false} setMode={async () => ({ ok: true })} />);
     expect(await screen.findByText("處理中")).toBeInTheDocument();
+    expect(screen.getByRole("radio", { name: /我的聲音/ })).toBeDisabled();
+    finish();
     await waitFor(() => expect(screen.getByTestId("voice-item")).toHaveAttribute("data-status", "ready"), { timeout: 3000 });
     expect(screen.getByRole("radio", { name: /我的聲音/ })).toBeEnabled();
     expect(screen.queryByTestId("voice-unavailable")).toBeNull();
