@@ -8,14 +8,14 @@ from pathlib import Path
 
 import socketio
 from fastapi import FastAPI, Request
-from kombu.exceptions import OperationalError as BrokerUnavailable
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import OperationalError as DatabaseUnavailable
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from kombu.exceptions import OperationalError as BrokerUnavailable
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import OperationalError as DatabaseUnavailable
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.routes import health, media, metrics, owners, resynthesis, sessions, voice_profiles
@@ -23,6 +23,7 @@ from api.routes import prosody as prosody_routes
 from api.schemas import ErrorDetail, ValidationDetail, ValidationErrorOut, ValidationProblem
 from api.security import check_secrets_for_bind
 from api.socket import create_socket_server
+from avatar.domain import ErrorCode
 from avatar.services import Services
 from avatar.settings import Settings, get_settings
 
@@ -68,13 +69,16 @@ async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResp
 
 
 # A server the API depends on is down (a restart, a network cut): the request is refused
-# whole, with a code and a hint to retry, instead of a bare 500. Nothing was half-done:
-# every route writes its record before it queues, and a failed queueing answers here.
+# with a code and a hint to retry, instead of a bare 500. A database transaction that
+# failed rolls back; a voice whose analysis could not be queued is marked `failed`, and a
+# re-synthesis job whose queueing failed removes its record (avatar/resynthesis.py), so a
+# retry starts clean.
+_REDIS_DOWN = (ErrorCode.QUEUE_UNAVAILABLE.value, "佇列服務（Redis）暫時無法連線，請稍後再試（queue unavailable, retry）")
 _UNAVAILABLE: dict[type[Exception], tuple[str, str]] = {
-    RedisConnectionError: ("QUEUE_UNAVAILABLE", "佇列服務（Redis）暫時無法連線，請稍後再試（queue unavailable, retry）"),
-    RedisTimeoutError: ("QUEUE_UNAVAILABLE", "佇列服務（Redis）暫時無法連線，請稍後再試（queue unavailable, retry）"),
-    BrokerUnavailable: ("QUEUE_UNAVAILABLE", "工作佇列暫時無法連線，請稍後再試（broker unavailable, retry）"),
-    DatabaseUnavailable: ("DATABASE_UNAVAILABLE", "資料庫暫時無法連線，請稍後再試（database unavailable, retry）"),
+    RedisConnectionError: _REDIS_DOWN,
+    RedisTimeoutError: _REDIS_DOWN,
+    BrokerUnavailable: (ErrorCode.QUEUE_UNAVAILABLE.value, "工作佇列暫時無法連線，請稍後再試（broker unavailable, retry）"),
+    DatabaseUnavailable: (ErrorCode.DATABASE_UNAVAILABLE.value, "資料庫暫時無法連線，請稍後再試（database unavailable, retry）"),
 }
 UNAVAILABLE_RETRY_AFTER_S = 5
 

@@ -55,7 +55,8 @@ class ErrorCode(StrEnum):
     TURN_IN_PROGRESS = "TURN_IN_PROGRESS"
     ENGINE_UNAVAILABLE = "ENGINE_UNAVAILABLE"
     ENGINE_FAILED = "ENGINE_FAILED"
-    QUEUE_UNAVAILABLE = "QUEUE_UNAVAILABLE"
+    QUEUE_UNAVAILABLE = "QUEUE_UNAVAILABLE"  # Redis or the broker unreachable (REST: 503)
+    DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"  # the database unreachable (REST: 503)
     VRAM_EXHAUSTED = "VRAM_EXHAUSTED"  # GPU out of memory: the sentence was degraded to fast
     HQ_UNAVAILABLE = "HQ_UNAVAILABLE"  # HQ breaker open: degraded to fast
     BUSY = "BUSY"  # admission control: too many active sessions; retry_after_s says when

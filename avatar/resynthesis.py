@@ -9,6 +9,7 @@ retried job resumes where it stopped. The stage that renders the turns is
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
@@ -111,7 +112,14 @@ def create_job(services: Services, *, session_id: str | None, since: datetime | 
     pipe.hset(_key(job_id), mapping=state)
     pipe.expire(_key(job_id), services.settings.resynth_progress_ttl_s)
     pipe.execute()
-    services.dispatcher.resynthesis(ResynthesisJob(job_id=job_id))
+    try:
+        services.dispatcher.resynthesis(ResynthesisJob(job_id=job_id))
+    except Exception:
+        # The caller never learns this job id, so a record left "queued" would only be noise
+        # in the operator's view; best effort, since Redis itself may be what is down.
+        with contextlib.suppress(Exception):
+            services.redis.delete(_key(job_id))
+        raise
     return progress(services, job_id)
 
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -41,7 +42,7 @@ def database_down(tmp_path: Path) -> Iterator[TestClient]:
     yield from _client(tmp_path, database_url=f"postgresql+psycopg://avatar:x@127.0.0.1:{free_port()}/avatar")
 
 
-def _unavailable(response, code: str) -> None:  # type: ignore[no-untyped-def]
+def _unavailable(response: httpx.Response, code: str) -> None:
     assert response.status_code == 503, response.text
     assert response.json()["detail"]["code"] == code
     assert response.json()["detail"]["message"]
