@@ -59,7 +59,8 @@ MODEL_LOAD_SECONDS = Histogram("gpu_model_load_seconds", "model load time", ["gp
 MODEL_EVICTIONS = Counter("gpu_model_evictions_total", "models evicted to make room or for idleness", ["gpu", "reason"])
 LOCK_WAIT = Histogram("gpu_lock_wait_seconds", "time spent acquiring a single-slot lock", ["lock", "outcome"],
                       buckets=_WAIT_BUCKETS)
-HQ_OOM = Counter("gpu_oom_total", "CUDA out-of-memory errors in HQ synthesis", ["outcome"])
+GPU_OOM = Counter("gpu_oom_total", "CUDA out-of-memory errors in speech synthesis (retried, then exhausted)",
+                  ["tier", "outcome"])
 BREAKER_EVENTS = Counter("gpu_breaker_events_total", "breaker outcomes recorded", ["breaker", "event"])
 
 

@@ -168,6 +168,9 @@ class Settings(BaseSettings):
     )
     tts_fast_engine: TTSEngineName = "espeak"
     tts_hq_engine: TTSEngineName = "espeak"
+    # Speaks a fast sentence the GPU has no memory for even after freeing and one retry
+    # (a CPU engine: it needs no VRAM); "" reports VRAM_EXHAUSTED for that sentence instead.
+    tts_oom_fallback_engine: Literal["espeak", "lite", ""] = "espeak"
     espeak_voice: str = "cmn"
     espeak_words_per_minute: int = Field(190, ge=80, le=450)
     models_dir: Path = Path("")  # empty: data_dir / "models"
@@ -255,6 +258,9 @@ class Settings(BaseSettings):
     max_message_chars: int = Field(2000, ge=1)
     # GPU placement plan (gpu_scheduler/presets.py): single-4090, two-box-llm, two-box-speech.
     gpu_preset: str = "single-4090"
+    # Caps each GPU's VRAM budget below the preset's (MiB; 0: the preset's), e.g. when another
+    # program shares the card: models are then evicted sooner to make room.
+    gpu_budget_mb: int = Field(0, ge=0)
     # Admission control: the seed sizes one RTX 4090 for 3-5 concurrent conversations.
     max_active_sessions: int = Field(5, ge=1)
     session_idle_timeout_s: float = Field(600.0, ge=5.0)

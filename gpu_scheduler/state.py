@@ -11,7 +11,7 @@ from gpu_scheduler.admission import AdmissionControl
 from gpu_scheduler.breaker import CircuitBreaker
 from gpu_scheduler.budget import VRAMBudget
 from gpu_scheduler.lock import FencedSlot
-from gpu_scheduler.presets import PRESETS
+from gpu_scheduler.presets import PRESETS, GPUPlan
 
 # One HQ synthesis at a time (the seed's single-slot HQ lane), guarded by one breaker.
 HQ_SLOT = "avatar:lock:tts_hq"
@@ -29,6 +29,11 @@ def hq_breaker(client: redis.Redis) -> CircuitBreaker:
     return CircuitBreaker(client, HQ_BREAKER)
 
 
+def budget_mb(plan: GPUPlan, settings: Settings) -> int:
+    """The VRAM budget of ``plan``'s GPU: the preset's, capped by ``AVATAR_GPU_BUDGET_MB``."""
+    return min(plan.budget_mb, settings.gpu_budget_mb) if settings.gpu_budget_mb else plan.budget_mb
+
+
 def gpu_budgets(client: redis.Redis, settings: Settings) -> dict[str, Any]:
     """Per GPU of the configured preset: its budget and what is loaded (never touches CUDA)."""
     preset = PRESETS.get(settings.gpu_preset)
@@ -38,7 +43,7 @@ def gpu_budgets(client: redis.Redis, settings: Settings) -> dict[str, Any]:
         str(plan.gpu): {
             "lanes": list(plan.lanes),
             **VRAMBudget(
-                client, str(plan.gpu), budget_mb=plan.budget_mb, idle_unload_s=plan.idle_unload_s,
+                client, str(plan.gpu), budget_mb=budget_mb(plan, settings), idle_unload_s=plan.idle_unload_s,
                 probe_device=False,
             ).snapshot(),
         }

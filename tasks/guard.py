@@ -2,6 +2,8 @@
 
 - TransientEngineError: retried with exponential backoff, then reported as ENGINE_FAILED.
 - EngineUnavailable: reported at once as ENGINE_UNAVAILABLE with the command that fixes it.
+- VRAMExhausted: reported at once as VRAM_EXHAUSTED (out of GPU memory after freeing and a
+  retry, with no fallback engine configured).
 - The soft time limit: reported as ENGINE_FAILED (timed out).
 - Anything else: reported as INTERNAL and re-raised so Celery records the traceback.
 """
@@ -15,7 +17,7 @@ from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 
 from avatar.domain import ErrorCode
-from workers.engines.base import EngineUnavailable, TransientEngineError
+from workers.engines.base import EngineUnavailable, TransientEngineError, VRAMExhausted
 
 Fail = Callable[..., None]  # fail(code, message, fix="")
 
@@ -42,6 +44,9 @@ def run_guarded(
         fail(ErrorCode.ENGINE_FAILED, f"{what}暫時無法使用，已重試 {task.max_retries} 次：{exc}")
     except EngineUnavailable as exc:
         fail(ErrorCode.ENGINE_UNAVAILABLE, f"{what}無法使用：{exc.reason}", fix=exc.fix)
+    except VRAMExhausted as exc:
+        fail(ErrorCode.VRAM_EXHAUSTED, f"{what}：顯存不足（{exc}）",
+             fix="free GPU memory (fewer models per GPU: AVATAR_GPU_PRESET) or set AVATAR_TTS_OOM_FALLBACK_ENGINE")
     except SoftTimeLimitExceeded:
         fail(ErrorCode.ENGINE_FAILED, f"{what}逾時（timed out）")
     except Exception as exc:

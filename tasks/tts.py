@@ -20,7 +20,7 @@ from tasks.celery_app import app
 from tasks.context import current
 from tasks.guard import run_guarded
 from workers.cloning import hq_turn_failed, render_hq_turn
-from workers.hq_guard import DegradeToFast, SlotBusy
+from workers.gpu_guard import DegradeToFast, SlotBusy
 from workers.speech import run_speech, speak_fast_instead, speech_failed
 
 # Waiting for the HQ slot: a retry a second for up to ten minutes (a hung holder is killed

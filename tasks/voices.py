@@ -13,7 +13,7 @@ from avatar.jobs import PreviewJob, ResynthesisJob
 from tasks.celery_app import app
 from tasks.context import current
 from tasks.tts import SLOT_WAIT_MAX_RETRIES, retry_for_slot
-from workers.hq_guard import SlotBusy
+from workers.gpu_guard import SlotBusy
 from workers.resynthesis import run_resynthesis
 from workers.voice_previews import preview_failed, run_preview
 

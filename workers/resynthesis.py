@@ -26,7 +26,7 @@ from avatar.domain import TTSMode
 from avatar.jobs import ResynthesisJob
 from avatar.resynthesis import is_finished, load_job, mark_completed, mark_running, progress, record_outcome
 from workers.context import StageContext
-from workers.hq_guard import SlotBusy
+from workers.gpu_guard import SlotBusy
 from workers.speech_service import SpeechService
 
 

@@ -17,7 +17,7 @@ from avatar.metrics import observe_tts_latency
 from avatar.turns import TurnState, queue_sentence, sentence_failed, settle_sentence
 from workers.audio_sequencer import AudioSequencer
 from workers.context import StageContext
-from workers.hq_guard import DegradeToFast
+from workers.gpu_guard import DegradeToFast
 from workers.speech_service import SpeechService, Spoken
 
 
@@ -64,6 +64,8 @@ def run_speech(ctx: StageContext, job: SpeechJob) -> dict[str, Any]:
         if not held.is_current():  # lost the slot meanwhile: a late publish is refused
             return {"skipped": "lost the HQ slot", "seq": job.seq}
         wav, emitted = publish(spoken)
+    if spoken.notice:  # e.g. the GPU had no memory: a CPU fallback engine spoke this sentence
+        ctx.services.emitter.error(job.session_id, *spoken.notice, job.trace_id, turn_id=job.turn_id, seq=job.seq)
     if emitted and emitted[0] == 0:
         state.mark("first_audio_ms", job.accepted_at)
 

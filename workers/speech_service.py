@@ -2,12 +2,15 @@
 re-synthesis and voice previews all synthesise through :class:`SpeechService`, so the HQ
 tier obeys the same rules whoever asks:
 
-- the single HQ slot (``workers/hq_guard.py``), held for the span the caller names with
+- the single HQ slot (``workers/gpu_guard.py``), held for the span the caller names with
   :meth:`SpeechService.holding`: one live sentence, a whole turn's rendering, one
   re-synthesised turn, one preview. A job that finds it taken raises ``SlotBusy`` and its
   task retries with a countdown; nothing here waits.
 - the shared breaker and the CUDA out-of-memory fallback on every HQ synthesis
   (``DegradeToFast``: the caller decides what degrading means for its job).
+- on the fast tier, out of memory even after freeing and one retry: the sentence is spoken
+  by the CPU fallback engine (``Spoken.notice`` carries the ``VRAM_EXHAUSTED`` the session
+  is told), or ``VRAMExhausted`` is raised when none is configured.
 - every engine hears the same normalised text (numbers, dates, acronyms written out).
 
 The fast tier takes no slot and no breaker: its lane has many processes and CPU engines.
@@ -39,20 +42,26 @@ from avatar.storage.keys import synthesized_key
 from gpu_scheduler.breaker import CircuitBreaker
 from gpu_scheduler.lock import Fence
 from workers.context import StageContext
+from workers.engines.base import VRAMExhausted
 from workers.engines.tts.base import SynthesizedClip, TTSEngine, VoiceReference
 from workers.engines.tts.gpu_host import evict_idle_models
 from workers.engines.tts.normalize_zh import normalize_zh
-from workers.hq_guard import hq_breaker, hq_slot, synthesize_hq
+from workers.gpu_guard import hq_breaker, hq_slot, retry_after_oom, synthesize_hq
 from workers.voice_profiles import load_voice_reference
+
+
+VRAM_FALLBACK_NOTICE = ("VRAM_EXHAUSTED", "顯存不足，此句改用備援語音（GPU out of memory: spoken by the CPU fallback engine）")
 
 
 @dataclass(frozen=True)
 class Spoken:
-    """One synthesised sentence and what it cost."""
+    """One synthesised sentence and what it cost. ``notice``: ``(code, message)`` the session
+    should hear about how it was made (the fast tier's out-of-memory fallback)."""
 
     clip: SynthesizedClip
     engine: str
     synthesis_ms: float
+    notice: tuple[str, str] | None = None
 
 
 def speak(engine: TTSEngine, text: str, voice: VoiceReference | None, style: str | None = None) -> SynthesizedClip:
@@ -84,13 +93,22 @@ class Holding:
 
     def _speak(self, text: str, voice: VoiceReference | None, style: str | None) -> Spoken:
         started = time.perf_counter()
-        if self._breaker is None:
-            clip = speak(self.engine, text, voice, style)
-        else:
-            settings = self.service.ctx.settings
-            clip = synthesize_hq(lambda: speak(self.engine, text, voice, style), self._breaker,
+        settings = self.service.ctx.settings
+        engine, notice = self.engine, None
+        if self._breaker is not None:
+            clip = synthesize_hq(lambda: speak(engine, text, voice, style), self._breaker,
                                  evict_idle=lambda: evict_idle_models(settings))
-        return Spoken(clip, self.engine.name, (time.perf_counter() - started) * 1000.0)
+        else:
+            try:
+                clip = retry_after_oom(lambda: speak(engine, text, voice, style), tier="fast",
+                                       evict_idle=lambda: evict_idle_models(settings))
+            except VRAMExhausted:
+                fallback = self.service.ctx.engines.tts_oom_fallback()
+                if fallback is None:
+                    raise
+                engine, notice = fallback, VRAM_FALLBACK_NOTICE
+                clip = speak(engine, text, voice, style)
+        return Spoken(clip, engine.name, (time.perf_counter() - started) * 1000.0, notice)
 
     def is_current(self) -> bool:
         """Still the slot's holder? Checked right before publishing: a job that lost the

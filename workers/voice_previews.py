@@ -19,7 +19,7 @@ from avatar.jobs import PreviewJob
 from avatar.previews import set_preview_state
 from avatar.storage.keys import voice_profile_key
 from workers.context import StageContext
-from workers.hq_guard import DegradeToFast, SlotBusy
+from workers.gpu_guard import DegradeToFast, SlotBusy
 from workers.speech_service import SpeechService
 
 

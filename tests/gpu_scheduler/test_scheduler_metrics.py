@@ -71,17 +71,18 @@ def test_hq_oom_retry_and_degrade_are_counted(client: redis.Redis) -> None:
     """The real torch.cuda.OutOfMemoryError type, raised twice: one retry, then degrade."""
     import torch
 
-    from workers.hq_guard import DegradeToFast, synthesize_hq
+    from workers.gpu_guard import DegradeToFast, synthesize_hq
 
     def out_of_memory() -> None:
         raise torch.cuda.OutOfMemoryError("CUDA out of memory (raised by the test: no GPU here)")
 
-    before = (sample("gpu_oom_total", outcome="retried"), sample("gpu_oom_total", outcome="degraded"))
+    before = (sample("gpu_oom_total", tier="hq", outcome="retried"),
+              sample("gpu_oom_total", tier="hq", outcome="exhausted"))
     breaker = CircuitBreaker(client, f"test-{uuid.uuid4().hex[:6]}")
     with pytest.raises(DegradeToFast):
         synthesize_hq(out_of_memory, breaker)
-    assert sample("gpu_oom_total", outcome="retried") == before[0] + 1
-    assert sample("gpu_oom_total", outcome="degraded") == before[1] + 1
+    assert sample("gpu_oom_total", tier="hq", outcome="retried") == before[0] + 1
+    assert sample("gpu_oom_total", tier="hq", outcome="exhausted") == before[1] + 1
 
 
 def test_tts_models_feed_tts_model_load_seconds(client: redis.Redis) -> None:

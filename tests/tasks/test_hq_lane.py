@@ -1,6 +1,8 @@
 """The HQ lane on real workers: a session in ``hq`` mode is spoken through the single HQ
 slot; a CUDA out-of-memory error degrades each sentence to the fast engine, tells the
-session ``VRAM_EXHAUSTED`` and leaves the worker alive.
+session ``VRAM_EXHAUSTED`` and leaves the worker alive. On the fast tier with no CPU
+fallback configured, out of memory ends each sentence in ``VRAM_EXHAUSTED``, the turn in
+error, and the worker lives on (the fallback itself runs in tests/workers/test_f5_turn.py).
 
 There is no GPU here. For the shared slot the HQ engine is espeak-ng, whose every run the HQ
 worker makes through a wrapper that writes its real start and end times around the real
@@ -64,11 +66,11 @@ def _syntheses(log: Path) -> list[tuple[int, int]]:
     return sorted(spans)
 
 
-def _system(tmp: Path, kind: str, models_dir: Path, *, hq_engine: str = "benchmark",
+def _system(tmp: Path, kind: str, models_dir: Path, *, hq_engine: str = "benchmark", fast_engine: str = "espeak",
             hq_worker_env: dict[str, str] | None = None, **env: str) -> System:
-    # The fast tier is espeak-ng (real): the injected fault targets the HQ engine only.
+    # The fast tier is espeak-ng (real) unless asked: the injected fault targets the benchmark engine.
     system = make_system(
-        tmp, kind, models_dir, AVATAR_LLM_ENGINE="benchmark", AVATAR_TTS_FAST_ENGINE="espeak",
+        tmp, kind, models_dir, AVATAR_LLM_ENGINE="benchmark", AVATAR_TTS_FAST_ENGINE=fast_engine,
         AVATAR_TTS_HQ_ENGINE=hq_engine, AVATAR_BENCH_REPLY=REPLY, **env,
     )
     try:
@@ -103,16 +105,26 @@ def oom_system(tmp_path_factory: pytest.TempPathFactory, tiny_models_dir: Path) 
         system.stop_all()
 
 
-async def _hq_turns(system: System, sessions: int) -> list[tuple[EventClient, str]]:
+@pytest.fixture
+def fast_oom_system(tmp_path: Path, tiny_models_dir: Path) -> Iterator[System]:
+    system = _system(tmp_path, "fast_oom", tiny_models_dir, fast_engine="benchmark", AVATAR_BENCH_TTS_FAIL="oom",
+                     AVATAR_TTS_OOM_FALLBACK_ENGINE="")
+    try:
+        yield system
+    finally:
+        system.stop_all()
+
+
+async def _hq_turns(system: System, sessions: int, mode: str = "hq") -> list[tuple[EventClient, str]]:
     async def one() -> tuple[EventClient, str]:
         session = system.new_session()
         client = EventClient(system.base_url)
         await client.connect({"session_id": session["session_id"], "token": session["token"]})
-        ack = await client.sio.call("set_tts_mode", {"mode": "hq"}, timeout=10)
-        assert ack == {"ok": True, "mode": "hq", "voice_profile_id": None}
+        ack = await client.sio.call("set_tts_mode", {"mode": mode}, timeout=10)
+        assert ack == {"ok": True, "mode": mode, "voice_profile_id": None}
         sent = await client.sio.call("user_message", {"text": "請說明天氣"}, timeout=10)
         assert sent["ok"], sent
-        await client.wait_for(lambda: client.named("turn_audio_complete"), 120, "the HQ turn")
+        await client.wait_for(lambda: client.named("turn_audio_complete"), 120, f"the {mode} turn")
         await client.disconnect()
         return client, sent["turn_id"]
 
@@ -164,6 +176,27 @@ def test_cuda_oom_degrades_to_fast_and_the_worker_survives(oom_system: System) -
     health = httpx.get(f"{oom_system.base_url}/api/v1/health", timeout=10).json()
     assert health["lanes"]["tts_hq"]["workers"], "the HQ worker survived"
     assert health["scheduler"]["hq_breaker"]["state"] == "closed", "OOM is not an engine fault"
+
+
+def test_fast_tier_out_of_memory_without_a_fallback_fails_each_sentence_clearly(fast_oom_system: System) -> None:
+    ((client, turn_id),) = asyncio.run(_hq_turns(fast_oom_system, 1, mode="fast"))
+    assert not client.named("audio_chunk")
+    errors = client.named("error")
+    (complete,) = client.named("turn_complete")
+    sentences = complete["chunks"]
+    assert sentences >= 2, complete
+    assert [e["code"] for e in errors] == ["VRAM_EXHAUSTED"] * sentences, errors
+    assert sorted(e["seq"] for e in errors) == list(range(sentences))  # each sentence, in its place
+    assert all("顯存不足" in e["message"] and "AVATAR_TTS_OOM_FALLBACK_ENGINE" in e["fix"] for e in errors)
+    turns = httpx.get(
+        f"{fast_oom_system.base_url}/api/v1/sessions/{_session_of(fast_oom_system, turn_id)}/turns",
+        headers=fast_oom_system.auth, timeout=10,
+    ).json()
+    assert (turns[0]["status"], turns[0]["error_code"]) == ("error", "VRAM_EXHAUSTED"), turns[0]
+    log = fast_oom_system.log("worker-tts_fast")
+    assert log.count("CUDA out of memory in fast synthesis; freeing memory and retrying once") == sentences
+    health = httpx.get(f"{fast_oom_system.base_url}/api/v1/health", timeout=10).json()
+    assert health["lanes"]["tts_fast"]["workers"], "the fast worker survived"
 
 
 def _session_of(system: System, turn_id: str) -> str:

@@ -29,3 +29,9 @@ class EngineUnavailable(RuntimeError):
 
 class TransientEngineError(RuntimeError):
     """A failure worth retrying with backoff (server restarting, connection reset, timeout)."""
+
+
+class VRAMExhausted(RuntimeError):
+    """The GPU ran out of memory again after freeing what could be freed and retrying once.
+    The HQ tier degrades the sentence to the fast tier; the fast tier speaks it with its CPU
+    fallback engine, or, with none configured, reports ``VRAM_EXHAUSTED``."""

@@ -68,7 +68,10 @@ def tts_engine_name(mode: TTSMode | str, settings: Settings) -> str:
 
 
 def get_tts_engine(mode: TTSMode | str, settings: Settings) -> TTSEngine:
-    name = tts_engine_name(mode, settings)
+    return get_tts_engine_named(tts_engine_name(mode, settings), settings)
+
+
+def get_tts_engine_named(name: str, settings: Settings) -> TTSEngine:
     key = ("tts", os.getpid(), name, _settings_key(settings))
     if key not in _instances:
         _instances[key] = _load(TTS_PROVIDERS[name])(settings=settings)
@@ -89,6 +92,11 @@ class Engines:
 
     def tts(self, mode: TTSMode | str) -> TTSEngine:
         return get_tts_engine(mode, self.settings)
+
+    def tts_oom_fallback(self) -> TTSEngine | None:
+        """The CPU engine for a fast sentence the GPU has no memory for; None when none is set."""
+        name = self.settings.tts_oom_fallback_engine
+        return get_tts_engine_named(name, self.settings) if name else None
 
 
 def engine_availability(stage: str, settings: Settings) -> dict[str, object]:

@@ -25,7 +25,7 @@ from gpu_scheduler.registry import TTS_FAST_F5
 from workers.engines.base import Availability, EngineUnavailable
 from workers.engines.tts.base import VoiceReference
 from workers.engines.tts.neural import NeuralCloneTTS
-from workers.hq_guard import is_cuda_oom
+from workers.gpu_guard import is_cuda_oom
 
 SAMPLE_RATE = 24_000
 SPEED_BY_STYLE = {"excited": 1.1, "happy": 1.05, "calm": 0.95, "sad": 0.9}

@@ -22,6 +22,7 @@ from gpu_scheduler.budget import ModelInUse, VRAMBudget
 from gpu_scheduler.model_host import ModelHost
 from gpu_scheduler.presets import PRESETS, GPUPlan
 from gpu_scheduler.registry import DEFAULT_SPECS, ModelSpec
+from gpu_scheduler.state import budget_mb
 
 _hosts: dict[tuple[int, str, str], ModelHost] = {}
 
@@ -57,7 +58,7 @@ def model_host(settings: Settings) -> ModelHost:
     if key not in _hosts:
         plan = gpu_plan(settings, gpu)
         budget = VRAMBudget(
-            get_redis(settings.redis_url), str(plan.gpu), budget_mb=plan.budget_mb,
+            get_redis(settings.redis_url), str(plan.gpu), budget_mb=budget_mb(plan, settings),
             idle_unload_s=plan.idle_unload_s,
         )
         _hosts[key] = ModelHost(budget)

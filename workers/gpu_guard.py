@@ -1,5 +1,6 @@
-"""What stands between HQ synthesis and the GPU: the single slot, the breaker, OOM. Every
-stage reaches them through ``workers/speech_service.py``, never on its own.
+"""What stands between speech synthesis and the GPU: the single HQ slot, the HQ breaker, and
+CUDA out-of-memory on either tier. Every stage reaches them through
+``workers/speech_service.py``, never on its own.
 
 - The slot (``gpu_scheduler.lock.FencedSlot``) admits one HQ synthesis at a time across
   every HQ worker; a job that finds it taken raises ``SlotBusy`` and its task retries with
@@ -8,9 +9,12 @@ stage reaches them through ``workers/speech_service.py``, never on its own.
   job took it) cannot publish.
 - The breaker (shared in Redis) stops every worker from calling a broken HQ engine: while
   it is open, HQ sentences are degraded to the fast engine.
-- A CUDA out-of-memory error frees what it can (idle models, the allocator's cache),
-  retries once, then degrades the sentence to the fast engine and the session is told
-  ``VRAM_EXHAUSTED`` (the seed's 顯存不足，已降級至快速模式). The worker survives.
+- A CUDA out-of-memory error, on either tier, frees what it can (this process's idle
+  models, the failed one included, and the allocator's cache) and retries once
+  (:func:`retry_after_oom`). Still out of memory, an HQ sentence is degraded to the fast
+  engine and the session is told ``VRAM_EXHAUSTED`` (the seed's 顯存不足，已降級至快速模式);
+  a fast sentence raises ``VRAMExhausted`` and the speech service speaks it with the CPU
+  fallback engine (``AVATAR_TTS_OOM_FALLBACK_ENGINE``). The worker survives.
 """
 
 from __future__ import annotations
@@ -22,11 +26,12 @@ from contextlib import contextmanager
 
 import redis
 
-from avatar.metrics import HQ_OOM
+from avatar.metrics import GPU_OOM
 from avatar.settings import Settings
 from gpu_scheduler.breaker import CircuitBreaker
 from gpu_scheduler.lock import Fence, FencedSlot
 from gpu_scheduler.state import HQ_SLOT, hq_breaker
+from workers.engines.base import VRAMExhausted
 from workers.engines.tts.base import SynthesizedClip
 
 log = logging.getLogger(__name__)
@@ -53,7 +58,7 @@ def is_cuda_oom(exc: BaseException) -> bool:
 
 def free_gpu_memory(evict_idle: Callable[[], object] | None = None) -> None:
     if evict_idle is not None:
-        evict_idle()
+        log.warning("freed idle models after CUDA out of memory: %s", evict_idle())
     gc.collect()
     try:
         import torch
@@ -74,6 +79,28 @@ def hq_slot(client: redis.Redis, settings: Settings) -> Iterator[Fence]:
         yield fence
 
 
+def retry_after_oom(
+    synthesize: Callable[[], SynthesizedClip], *, tier: str, evict_idle: Callable[[], object] | None = None,
+) -> SynthesizedClip:
+    """``synthesize()``; after a CUDA out-of-memory error, free memory and call it once more.
+    Raises ``VRAMExhausted`` when the second call runs out of memory too."""
+    try:
+        return synthesize()
+    except Exception as exc:
+        if not is_cuda_oom(exc):
+            raise
+        GPU_OOM.labels(tier=tier, outcome="retried").inc()
+        log.warning("CUDA out of memory in %s synthesis; freeing memory and retrying once", tier)
+        free_gpu_memory(evict_idle)
+    try:
+        return synthesize()
+    except Exception as exc:
+        if not is_cuda_oom(exc):
+            raise
+        GPU_OOM.labels(tier=tier, outcome="exhausted").inc()
+        raise VRAMExhausted(f"CUDA out of memory in {tier} synthesis, again after freeing memory: {exc}") from exc
+
+
 def synthesize_hq(
     synthesize: Callable[[], SynthesizedClip],
     breaker: CircuitBreaker,
@@ -82,23 +109,15 @@ def synthesize_hq(
 ) -> SynthesizedClip:
     if not breaker.allow():
         raise DegradeToFast("HQ_UNAVAILABLE", "高品質模式暫不可用，已改用快速模式（HQ engine circuit open）")
-    for attempt in (1, 2):
-        try:
-            clip = synthesize()
-        except Exception as exc:
-            if is_cuda_oom(exc) and attempt == 1:
-                HQ_OOM.labels(outcome="retried").inc()
-                log.warning("CUDA out of memory in HQ synthesis; freeing memory and retrying once")
-                free_gpu_memory(evict_idle)
-                continue
-            if is_cuda_oom(exc):
-                HQ_OOM.labels(outcome="degraded").inc()
-                raise DegradeToFast("VRAM_EXHAUSTED", "顯存不足，已降級至快速模式") from exc
-            breaker.record_failure()
-            raise
-        breaker.record_success()
-        return clip
-    raise AssertionError("unreachable")
+    try:
+        clip = retry_after_oom(synthesize, tier="hq", evict_idle=evict_idle)
+    except VRAMExhausted as exc:  # not the engine's fault: the breaker is left alone
+        raise DegradeToFast("VRAM_EXHAUSTED", "顯存不足，已降級至快速模式") from exc
+    except Exception:
+        breaker.record_failure()
+        raise
+    breaker.record_success()
+    return clip
 
 
-__all__ = ["DegradeToFast", "SlotBusy", "hq_breaker", "hq_slot", "is_cuda_oom", "synthesize_hq"]
+__all__ = ["DegradeToFast", "SlotBusy", "hq_breaker", "hq_slot", "is_cuda_oom", "retry_after_oom", "synthesize_hq"]
