@@ -261,6 +261,9 @@ class Settings(BaseSettings):
     # Caps each GPU's VRAM budget below the preset's (MiB; 0: the preset's), e.g. when another
     # program shares the card: models are then evicted sooner to make room.
     gpu_budget_mb: int = Field(0, ge=0)
+    # Loading an HQ model never evicts a model used less than this long ago (F5 between two
+    # sentences of a live reply): the HQ job waits for room instead.
+    hq_load_spares_recent_s: float = Field(3.0, ge=0.0)
     # Admission control: the seed sizes one RTX 4090 for 3-5 concurrent conversations.
     max_active_sessions: int = Field(5, ge=1)
     session_idle_timeout_s: float = Field(600.0, ge=5.0)

@@ -53,7 +53,9 @@ local function remove(m)
 end
 """
 
-# ARGV: name, footprint, residency, owner, now, budget, device_free (-1: unknown).
+# ARGV: name, footprint, residency, owner, now, budget, device_free (-1: unknown), hold ('1':
+# count one use at once, so the model cannot be evicted while its owner loads it), spare_s
+# (models used less than this long ago are not evicted).
 # Returns {1, used, cap, owner} already loaded; {2, used, cap, evicted...}; {0, used, cap} no room.
 _RESERVE_LUA = _REMOVE_LUA + """
 local name, fp, now = ARGV[1], tonumber(ARGV[2]), ARGV[5]
@@ -64,14 +66,17 @@ for i = 2, #fps, 2 do used = used + tonumber(fps[i]) end
 if device_free >= 0 and used + device_free < cap then cap = used + device_free end
 if redis.call('HEXISTS', KEYS[1], name) == 1 then
   redis.call('ZADD', KEYS[5], now, name)
-  return {1, used, cap, redis.call('HGET', KEYS[4], name)}
+  local holder = redis.call('HGET', KEYS[4], name)
+  if ARGV[8] == '1' and holder == ARGV[4] then redis.call('HINCRBY', KEYS[3], name, 1) end
+  return {1, used, cap, holder}
 end
 local victims, freed = {}, 0
 if used + fp > cap then
   for _, m in ipairs(redis.call('ZRANGE', KEYS[5], 0, -1)) do
     if used - freed + fp <= cap then break end
     if redis.call('HGET', KEYS[2], m) == 'on_demand'
-        and tonumber(redis.call('HGET', KEYS[3], m) or '0') <= 0 then
+        and tonumber(redis.call('HGET', KEYS[3], m) or '0') <= 0
+        and tonumber(now) - tonumber(redis.call('ZSCORE', KEYS[5], m) or '0') >= tonumber(ARGV[9]) then
       freed = freed + tonumber(redis.call('HGET', KEYS[1], m) or '0')
       table.insert(victims, m)
     end
@@ -85,7 +90,7 @@ if used + fp > cap then
 end
 redis.call('HSET', KEYS[1], name, fp)
 redis.call('HSET', KEYS[2], name, ARGV[3])
-redis.call('HSET', KEYS[3], name, 0)
+redis.call('HSET', KEYS[3], name, ARGV[8] == '1' and 1 or 0)
 redis.call('HSET', KEYS[4], name, ARGV[4])
 redis.call('ZADD', KEYS[5], now, name)
 used = used - freed + fp
@@ -246,10 +251,17 @@ class VRAMBudget:
 
     # --- reservations -------------------------------------------------------------------
 
-    def reserve(self, spec: ModelSpec, *, owner: str | None = None) -> list[str]:
+    def reserve(
+        self, spec: ModelSpec, *, owner: str | None = None, hold: bool = False, spare_recent_s: float = 0.0,
+    ) -> list[str]:
         """Book room for ``spec`` and mark it loaded by ``owner`` (default: this process).
 
-        Already loaded (by anyone): only touches its last-used time and returns ``[]``.
+        ``hold``: count one use of it in the same step (release it with :meth:`release`), so
+        no other reservation evicts it between booking and use (a load takes seconds).
+        ``spare_recent_s``: idle models used less than this long ago are not evicted (a
+        background load must not take the room of a model live jobs are using in turn).
+        Already loaded (by anyone): only touches its last-used time (and, held by ``owner``,
+        counts the use) and returns ``[]``.
         Otherwise evicts least-recently-used idle on-demand models until it fits and
         returns their names (their owners get an eviction notice). Raises
         :class:`BudgetExceeded`, evicting nothing, if it cannot fit.
@@ -265,6 +277,8 @@ class VRAMBudget:
                 repr(float(self.clock())),
                 self.budget_mb,
                 -1 if device_free is None else device_free,
+                "1" if hold else "0",
+                repr(float(spare_recent_s)),
             ],
         )
         status, used, cap = int(result[0]), int(result[1]), int(result[2])

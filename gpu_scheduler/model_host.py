@@ -5,6 +5,9 @@ can free the weights)."""
 from __future__ import annotations
 
 import gc
+import logging
+import os
+import socket
 import sys
 import threading
 import time
@@ -18,6 +21,23 @@ from gpu_scheduler.registry import TTS_FAST_F5, TTS_HQ_BREEZYVOICE, TTS_HQ_COSYV
 
 # TTS models also feed the seed's tts_model_load_seconds{mode}.
 TTS_MODES = {TTS_FAST_F5: "fast", TTS_HQ_COSYVOICE: "hq", TTS_HQ_BREEZYVOICE: "hq"}
+
+log = logging.getLogger(__name__)
+
+
+def is_dead_local_owner(owner: str) -> bool:
+    """True for ``hostname:pid`` of this host whose process no longer runs (killed, crashed):
+    its bookings hold no weights any more. Another host's owner is never judged from here."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, someone else's
+        return False
+    return False
 
 class ModelHost:
     """The model objects one worker process holds, kept in step with the shared budget.
@@ -47,20 +67,29 @@ class ModelHost:
         with self._lock:
             return sorted(self._objects)
 
-    def load(self, spec: ModelSpec, loader: Callable[[], Any]) -> Any:
+    def load(self, spec: ModelSpec, loader: Callable[[], Any], *, hold: bool = False,
+             spare_recent_s: float = 0.0) -> Any:
         """The model object, loading it with ``loader`` after reserving room if needed.
 
         Carries out this process's pending evictions first. If the loader fails, the
         reservation is rolled back. Raises :class:`ModelOwnedElsewhere` if another
-        process already holds the model on this GPU.
+        process already holds the model on this GPU. ``hold``: the model is counted as in
+        use from its reservation on (see :meth:`holding`); the caller releases it.
+        ``spare_recent_s``: see :meth:`VRAMBudget.reserve`.
         """
         with self._lock:
             self.apply_evictions()
             if spec.name in self._objects and self.budget.owner_of(spec.name) == self.owner:
-                self.budget.reserve(spec, owner=self.owner)  # touches last-used
+                self.budget.reserve(spec, owner=self.owner, hold=hold)  # touches last-used
                 return self._objects[spec.name]
             self._drop(spec.name)
-            self.budget.reserve(spec, owner=self.owner)
+            holder = self.budget.owner_of(spec.name)
+            if holder is not None and holder != self.owner and is_dead_local_owner(holder):
+                # A worker killed while it held the model (SIGKILL, OOM killer): without this
+                # its booking would refuse the model to every later process.
+                log.warning("%s was booked by %s, which no longer runs: booking released", spec.name, holder)
+                self.budget.unload(spec.name, owner=holder, force=True)
+            self.budget.reserve(spec, owner=self.owner, hold=hold, spare_recent_s=spare_recent_s)
             self.apply_evictions()  # room made from our own idle models: free it before loading
             holder = self.budget.owner_of(spec.name)
             if holder != self.owner:
@@ -73,6 +102,8 @@ class ModelHost:
                 raise
             self._objects[spec.name] = obj
             self.load_seconds[spec.name] = time.perf_counter() - started
+            log.info("loaded %s in %.1f s (%d MiB booked on GPU %s)", spec.name, self.load_seconds[spec.name],
+                     spec.footprint_mb, self.budget.gpu)
             observe_model_load(self.load_seconds[spec.name], gpu=self.budget.gpu, model=spec.name,
                                tts_mode=TTS_MODES.get(spec.name))
             return obj
@@ -82,6 +113,20 @@ class ModelHost:
             if name not in self._objects:
                 raise ModelNotLoaded(name)
             return self._objects[name]
+
+    @contextmanager
+    def holding(self, spec: ModelSpec, loader: Callable[[], Any], *, spare_recent_s: float = 0.0) -> Iterator[Any]:
+        """:meth:`load` and use in one: counted as in use from the reservation to the end of
+        the block, so another worker's reservation cannot evict it while it loads or before
+        the job starts using it (a plain ``load`` then ``using`` leaves that gap)."""
+        obj = self.load(spec, loader, hold=True, spare_recent_s=spare_recent_s)
+        try:
+            yield obj
+        finally:
+            try:
+                self.budget.release(spec.name)
+            except ModelNotLoaded:  # force-unloaded meanwhile: nothing left to count
+                pass
 
     @contextmanager
     def using(self, name: str) -> Iterator[Any]:
@@ -116,6 +161,7 @@ class ModelHost:
             for name in names:
                 self._drop(name)
                 self.budget.ack_eviction(name, self.owner)
+                log.info("dropped %s: evicted from GPU %s to make room for another model", name, self.budget.gpu)
             return names
 
     def _drop(self, name: str) -> None:

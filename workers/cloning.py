@@ -2,7 +2,8 @@
 
 Mode ``both``: the reply stage sends every sentence to the fast lane as usual and, once the
 reply text is complete, one :class:`HQTurnJob` to the ``tts_hq`` lane (low priority). That
-job renders the turn's sentences one after another inside the single HQ slot (held for the
+job waits until the turn's fast sentences are all spoken (retrying like a job waiting for the
+HQ slot: live audio has the GPU first), then renders the turn's sentences one after another inside the single HQ slot (held for the
 whole turn), stores them (``synthesized_audios`` rows in mode ``hq`` plus one whole-turn
 WAV) and tells the browser ``hq_audio_ready {turn_id, url, duration_ms}``. If HQ fails,
 times out or its breaker is open, the turn keeps its fast audio and the browser gets a
@@ -29,6 +30,7 @@ from avatar.storage.keys import synthesized_key
 from avatar.turns import TurnState, record_hq_render
 from workers.context import StageContext
 from workers.engines.tts.base import SynthesizedClip
+from workers.gpu_guard import SlotBusy
 from workers.speech_service import SpeechService
 
 log = logging.getLogger(__name__)
@@ -55,8 +57,13 @@ def render_hq_turn(ctx: StageContext, job: HQTurnJob) -> dict[str, Any]:
     """Raises ``SlotBusy`` (retry later), ``DegradeToFast`` and anything the engine raises
     (the task turns those into the HQ notice)."""
     services = ctx.services
-    if TurnState(services.redis, job.turn_id).generation() != job.generation:
+    state = TurnState(services.redis, job.turn_id)
+    if state.generation() != job.generation:
         return {"skipped": "stale generation"}
+    if not state.audio_settled() and not state.interrupted():
+        # Live audio first: the rendering would compete with the turn's own fast sentences for
+        # the GPU (and, on a tight VRAM budget, evict the fast model between two of them).
+        raise SlotBusy("the turn's live audio is still being spoken")
     speech = SpeechService(ctx)
     voice = speech.voice(job.voice_profile_id)
     with speech.holding(TTSMode.HQ) as held:  # the whole turn in one hold: no live HQ job interleaves

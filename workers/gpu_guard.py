@@ -9,12 +9,15 @@ CUDA out-of-memory on either tier. Every stage reaches them through
   job took it) cannot publish.
 - The breaker (shared in Redis) stops every worker from calling a broken HQ engine: while
   it is open, HQ sentences are degraded to the fast engine.
-- A CUDA out-of-memory error, on either tier, frees what it can (this process's idle
-  models, the failed one included, and the allocator's cache) and retries once
-  (:func:`retry_after_oom`). Still out of memory, an HQ sentence is degraded to the fast
-  engine and the session is told ``VRAM_EXHAUSTED`` (the seed's 顯存不足，已降級至快速模式);
-  a fast sentence raises ``VRAMExhausted`` and the speech service speaks it with the CPU
-  fallback engine (``AVATAR_TTS_OOM_FALLBACK_ENGINE``). The worker survives.
+- Out of GPU memory on either tier (CUDA said so, or the VRAM budget had no room): free
+  what can be freed (this process's idle models, the failed one included, and the
+  allocator's cache) and retry once (:func:`retry_after_oom`). Still out of memory, an HQ
+  job whose model found no room in the budget waits for it like the slot (``SlotBusy``:
+  the models in use give it back when they finish); an HQ sentence CUDA itself refused is
+  degraded to the fast engine and the session is told ``VRAM_EXHAUSTED`` (the seed's
+  顯存不足，已降級至快速模式); a fast sentence raises ``VRAMExhausted`` and the speech
+  service speaks it with the CPU fallback engine (``AVATAR_TTS_OOM_FALLBACK_ENGINE``). The
+  worker survives.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import redis
 from avatar.metrics import GPU_OOM
 from avatar.settings import Settings
 from gpu_scheduler.breaker import CircuitBreaker
+from gpu_scheduler.budget import BudgetExceeded
 from gpu_scheduler.lock import Fence, FencedSlot
 from gpu_scheduler.state import HQ_SLOT, hq_breaker
 from workers.engines.base import VRAMExhausted
@@ -56,9 +60,15 @@ def is_cuda_oom(exc: BaseException) -> bool:
     return kind.__name__ == "OutOfMemoryError" and kind.__module__.startswith("torch")
 
 
+def is_out_of_vram(exc: BaseException) -> bool:
+    """No GPU memory for this synthesis: CUDA said so, or the VRAM budget had no room even
+    after evicting every idle model (the rest are in use or resident)."""
+    return is_cuda_oom(exc) or isinstance(exc, BudgetExceeded)
+
+
 def free_gpu_memory(evict_idle: Callable[[], object] | None = None) -> None:
     if evict_idle is not None:
-        log.warning("freed idle models after CUDA out of memory: %s", evict_idle())
+        log.warning("freed idle models after running out of GPU memory: %s", evict_idle())
     gc.collect()
     try:
         import torch
@@ -82,23 +92,23 @@ def hq_slot(client: redis.Redis, settings: Settings) -> Iterator[Fence]:
 def retry_after_oom(
     synthesize: Callable[[], SynthesizedClip], *, tier: str, evict_idle: Callable[[], object] | None = None,
 ) -> SynthesizedClip:
-    """``synthesize()``; after a CUDA out-of-memory error, free memory and call it once more.
-    Raises ``VRAMExhausted`` when the second call runs out of memory too."""
+    """``synthesize()``; out of GPU memory (:func:`is_out_of_vram`), free memory and call it
+    once more. Raises ``VRAMExhausted`` when the second call runs out of memory too."""
     try:
         return synthesize()
     except Exception as exc:
-        if not is_cuda_oom(exc):
+        if not is_out_of_vram(exc):
             raise
         GPU_OOM.labels(tier=tier, outcome="retried").inc()
-        log.warning("CUDA out of memory in %s synthesis; freeing memory and retrying once", tier)
+        log.warning("out of GPU memory in %s synthesis (%s); freeing memory and retrying once", tier, exc)
         free_gpu_memory(evict_idle)
     try:
         return synthesize()
     except Exception as exc:
-        if not is_cuda_oom(exc):
+        if not is_out_of_vram(exc):
             raise
         GPU_OOM.labels(tier=tier, outcome="exhausted").inc()
-        raise VRAMExhausted(f"CUDA out of memory in {tier} synthesis, again after freeing memory: {exc}") from exc
+        raise VRAMExhausted(f"out of GPU memory in {tier} synthesis, again after freeing memory: {exc}") from exc
 
 
 def synthesize_hq(
@@ -112,6 +122,10 @@ def synthesize_hq(
     try:
         clip = retry_after_oom(synthesize, tier="hq", evict_idle=evict_idle)
     except VRAMExhausted as exc:  # not the engine's fault: the breaker is left alone
+        if isinstance(exc.__cause__, BudgetExceeded):
+            # The budget is held by models in use (a fast sentence now): room comes back
+            # when they finish, so the job waits its turn as it does for the slot.
+            raise SlotBusy(f"waiting for VRAM room: {exc.__cause__}") from exc
         raise DegradeToFast("VRAM_EXHAUSTED", "顯存不足，已降級至快速模式") from exc
     except Exception:
         breaker.record_failure()
@@ -120,4 +134,4 @@ def synthesize_hq(
     return clip
 
 
-__all__ = ["DegradeToFast", "SlotBusy", "hq_breaker", "hq_slot", "is_cuda_oom", "retry_after_oom", "synthesize_hq"]
+__all__ = ["DegradeToFast", "SlotBusy", "hq_breaker", "hq_slot", "is_cuda_oom", "is_out_of_vram", "retry_after_oom", "synthesize_hq"]

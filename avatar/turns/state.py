@@ -91,6 +91,11 @@ class TurnState:
     def failed_count(self) -> int:
         return int(self.r.get(self.key("failed")) or 0)
 
+    def audio_settled(self) -> bool:
+        """Every sentence of the reply spoken (or failed): its number is known and reached."""
+        expected = self.r.get(self.key("expected"))
+        return expected is not None and int(self.r.get(self.key("settled")) or 0) >= int(expected)
+
     def claim_completion(self) -> bool:
         """True once, for the process that sees every sentence settled."""
         expected = self.r.get(self.key("expected"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import random
+import socket
 import time
 import uuid
 import weakref
@@ -25,6 +26,7 @@ from gpu_scheduler.budget import (
     BudgetExceeded,
     ModelInUse,
     ModelNotLoaded,
+    ModelOwnedElsewhere,
     VRAMBudget,
 )
 from gpu_scheduler.model_host import ModelHost
@@ -340,6 +342,67 @@ def test_model_host_applies_evictions_requested_by_another_process(
     assert host.get("fast") is obj  # still held until the owner acts on the notice
     assert host.apply_evictions() == ["fast"]
     assert host.loaded == [] and budget.pending_evictions("box:1") == []
+
+
+def test_a_model_is_not_evicted_while_it_loads(client: redis.Redis, prefix: str, clock: FakeClock) -> None:
+    """The race met on the tiny-gpu stack: F5 booked and loading (seconds), CosyVoice's
+    reservation in another worker evicted it, and F5's job then found it 'not loaded'."""
+    budget = make_budget(client, prefix, clock, 1000)
+    host = ModelHost(budget, owner="box:1")
+    refused: list[BudgetExceeded] = []
+
+    def slow_load() -> str:
+        clock.now += 5  # a long load: the model looks idle to anyone counting only uses
+        with pytest.raises(BudgetExceeded) as other:
+            budget.reserve(on_demand("hq", 600), owner="box:2")
+        refused.append(other.value)
+        return "fast weights"
+
+    with host.holding(on_demand("fast", 600), slow_load) as model:
+        assert model == "fast weights" and budget.snapshot()["models"]["fast"]["in_use"] == 1
+        clock.now += 5
+        with pytest.raises(BudgetExceeded):  # in use by its job, after the load too
+            budget.reserve(on_demand("hq", 600), owner="box:2")
+    assert refused and budget.snapshot()["models"]["fast"]["in_use"] == 0
+    assert budget.reserve(on_demand("hq", 600), owner="box:2") == ["fast"]  # idle now: evictable
+
+
+def test_a_reservation_can_spare_recently_used_models(client: redis.Redis, prefix: str, clock: FakeClock) -> None:
+    """An HQ load spares F5 between two sentences of a live reply, and takes its room later."""
+    budget = make_budget(client, prefix, clock, 1000)
+    host = ModelHost(budget, owner="box:1")
+    with host.holding(on_demand("fast", 600), lambda: "fast weights"):
+        pass
+    clock.now += 1
+    with pytest.raises(BudgetExceeded):
+        budget.reserve(on_demand("hq", 600), owner="box:2", spare_recent_s=3)
+    assert budget.is_loaded("fast")
+    clock.now += 3
+    assert budget.reserve(on_demand("hq", 600), owner="box:2", spare_recent_s=3) == ["fast"]
+
+
+def test_a_booking_left_by_a_killed_worker_is_released_for_the_next(
+    client: redis.Redis, prefix: str, clock: FakeClock
+) -> None:
+    """A real child process books a model, is SIGKILLed (as the faults bench kills workers),
+    and a later process loads the same model instead of finding it 'owned elsewhere'."""
+    budget = make_budget(client, prefix, clock, 1000)
+    child = multiprocessing.get_context("fork").Process(target=time.sleep, args=(60,))
+    child.start()
+    killed = f"{socket.gethostname()}:{child.pid}"
+    budget.reserve(on_demand("fast", 600), owner=killed)
+    budget.acquire("fast")  # killed mid-synthesis: its in-use count stays behind too
+    child.kill()
+    child.join()
+    alive = ModelHost(budget, owner=f"{socket.gethostname()}:{multiprocessing.current_process().pid}")
+    model = alive.load(on_demand("fast", 600), lambda: "weights")
+    assert model == "weights" and budget.owner_of("fast") == alive.owner
+    assert budget.snapshot()["models"]["fast"]["in_use"] == 0
+
+    # Another host's owner is never judged dead from here: its booking stands.
+    budget.reserve(on_demand("hq", 300), owner="another-box:1")
+    with pytest.raises(ModelOwnedElsewhere):
+        alive.load(on_demand("hq", 300), lambda: "weights")
 
 
 def test_failed_load_rolls_back_the_reservation(client: redis.Redis, prefix: str, clock: FakeClock) -> None:

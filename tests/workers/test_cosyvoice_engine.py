@@ -118,6 +118,8 @@ def synthesized(cosyvoice_python: Path, probe_env: dict[str, str], references: d
         case("free_style", references["espeak"], style="用溫柔的台灣腔慢慢說"),
         case("sr48000", references["sr48000"]),
         case("no_transcript", references["espeak"], transcript="  "),
+        case("empty", references["espeak"], text=""),
+        case("punctuation_only", references["espeak"], text="……！？"),
     ]
     return {r["name"]: r for r in run_cosyvoice_probe(cosyvoice_python, "synth", cases, env=probe_env)}
 
@@ -178,6 +180,16 @@ def test_a_style_takes_the_instruct_path(synthesized: dict[str, dict]) -> None:
     free = synthesized["free_style"]
     assert {call["instruct_text"] for call in generators(free)} == {"用溫柔的台灣腔慢慢說"}
     assert "inference_zero_shot" not in methods(free)
+
+
+@slow_env_test
+def test_nothing_to_pronounce_is_a_short_pause_without_calling_the_model(synthesized: dict[str, dict]) -> None:
+    """The package itself fails on it: no text token, no speech token, and its flow meets an
+    empty (float) tensor (``indices ... got torch.FloatTensor``)."""
+    for name in ("empty", "punctuation_only"):
+        result = synthesized[name]
+        assert "error" not in result, result
+        assert result["calls"] == [] and 0 < result["duration_s"] <= 0.5 and result["peak"] == 0.0, result
 
 
 @slow_env_test

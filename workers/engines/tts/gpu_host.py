@@ -19,7 +19,7 @@ from typing import Any
 from avatar.redis import get_redis
 from avatar.settings import Settings
 from gpu_scheduler.budget import ModelInUse, VRAMBudget
-from gpu_scheduler.model_host import ModelHost
+from gpu_scheduler.model_host import TTS_MODES, ModelHost
 from gpu_scheduler.presets import PRESETS, GPUPlan
 from gpu_scheduler.registry import DEFAULT_SPECS, ModelSpec
 from gpu_scheduler.state import budget_mb
@@ -67,11 +67,14 @@ def model_host(settings: Settings) -> ModelHost:
 
 @contextmanager
 def loaded_model(settings: Settings, name: str, loader: Callable[[], Any]) -> Iterator[Any]:
-    """The model ``name`` loaded through the budget, held as in use for the block."""
+    """The model ``name`` loaded through the budget, held as in use for the block (from its
+    booking on: another worker's reservation cannot evict it while it loads)."""
     host = model_host(settings)
     host.unload_idle()  # our own models idle past the preset's time give their room back
-    host.load(model_spec(settings, name), loader)
-    with host.using(name) as model:
+    # An HQ model's load (a background rendering, mostly) spares a fast model live replies
+    # are using sentence after sentence: it waits for room instead (gpu_guard: SlotBusy).
+    spare = settings.hq_load_spares_recent_s if TTS_MODES.get(name) == "hq" else 0.0
+    with host.holding(model_spec(settings, name), loader, spare_recent_s=spare) as model:
         yield model
 
 

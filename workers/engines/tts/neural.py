@@ -21,10 +21,12 @@ import soundfile as sf
 
 from avatar.audio_io import resample
 from avatar.chunker import split_text
+from avatar.text import speakable_text
 from workers.engines.base import Availability, EngineUnavailable
 from workers.engines.tts.base import SynthesizedClip, TTSEngine, VoiceReference
 from workers.engines.tts.gpu_host import loaded_model
 
+UNSPEAKABLE_PAUSE_S, PAUSE_SR = 0.3, 24_000  # what a sentence with nothing to pronounce gives
 NEEDS_VOICE_FIX = "上傳聲音檔並以 set_tts_mode 選用（upload a voice: POST /api/v1/voice-profiles）"
 NEEDS_TRANSCRIPT_FIX = (
     "重新上傳聲音檔並附上逐字稿（re-upload the voice with its transcript, or enable the ASR engine "
@@ -101,11 +103,17 @@ class NeuralCloneTTS(TTSEngine):
             raise EngineUnavailable(
                 self.name, "此聲音檔缺少逐字稿（this voice needs a reference transcript）", NEEDS_TRANSCRIPT_FIX
             )
+        sentences = [s for s in split_sentences(text) if speakable_text(s)]
+        if not sentences:
+            # Nothing to pronounce (empty, or punctuation only): CosyVoice's LLM then yields no
+            # speech token and its flow fails on the empty tensor; a pause says it truly.
+            return SynthesizedClip(samples=np.zeros(int(UNSPEAKABLE_PAUSE_S * PAUSE_SR), np.float32),
+                                   sample_rate=PAUSE_SR)
         reference = prepared_reference(voice, self.reference_sr, self.reference_max_s)
         pieces: list[np.ndarray] = []
         rate = 0
         with loaded_model(self.settings, self.model_name, self.load) as model:
-            for sentence in split_sentences(text):
+            for sentence in sentences:
                 samples, rate = self.infer(model, sentence, voice, reference, style)
                 pieces.append(to_numpy(samples))
         return SynthesizedClip(samples=np.concatenate(pieces), sample_rate=rate)
