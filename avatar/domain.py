@@ -13,7 +13,8 @@ class Lane(StrEnum):
     TTS_HQ = "tts_hq"
     ASR = "asr"
     PROSODY = "prosody"
-    BATCH = "batch"
+    BATCH = "batch"  # re-synthesis in the HQ tier (the HQ engine's environment)
+    BATCH_FAST = "batch_fast"  # re-synthesis in the fast tier (the fast engine's environment)
 
 
 LANES: tuple[str, ...] = tuple(lane.value for lane in Lane)

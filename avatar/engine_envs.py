@@ -156,10 +156,10 @@ def env_for_engine(engine_name: str) -> str | None:
 def env_for_lane(settings: Any, lane: str) -> str | None:
     """The env a lane's worker runs in under these settings (None: the main environment).
 
-    ``batch`` (re-synthesis, HQ unless a job asks for fast) runs in the HQ engine's env: no env
-    holds both F5 and CosyVoice, so a fast re-synthesis there reports the fast engine unavailable."""
+    Re-synthesis has a lane per tier, each in its engine's env (no env holds both F5-TTS and
+    CosyVoice): ``batch`` (HQ) and ``batch_fast``."""
     engine = {"tts_fast": settings.tts_fast_engine, "tts_hq": settings.tts_hq_engine,
-              "batch": settings.tts_hq_engine}.get(lane)
+              "batch": settings.tts_hq_engine, "batch_fast": settings.tts_fast_engine}.get(lane)
     return env_for_engine(engine) if engine else None
 
 

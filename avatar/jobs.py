@@ -38,11 +38,15 @@ REFERENCE_TRANSCRIPT = Route("avatar.asr.reference_transcript", Lane.ASR, Priori
 PROSODY = Route("avatar.prosody.analyze_utterance", Lane.PROSODY, Priority.PROSODY)
 VOICE_ANALYSIS = Route("avatar.prosody.analyze_voice", Lane.PROSODY, Priority.VOICE_ANALYSIS)
 RESYNTHESIS = Route("avatar.batch.resynthesize", Lane.BATCH, Priority.BATCH)
+# Its own lane: the fast and HQ engines may live in different engine environments (F5-TTS and
+# CosyVoice do), and a worker runs in one.
+RESYNTHESIS_FAST = Route("avatar.batch.resynthesize_fast", Lane.BATCH_FAST, Priority.BATCH)
 PROBE = Route("avatar.diagnostics.probe", Lane.LLM, Priority.REPLY)  # any lane: tests, operators
 
 ROUTES: tuple[Route, ...] = (
     REPLY, SPEECH_FAST, SPEECH_HQ, HQ_TURN, PREVIEW_FAST, PREVIEW_HQ, TRANSCRIBE_FINAL,
-    TRANSCRIBE_PARTIAL, REFERENCE_TRANSCRIPT, PROSODY, VOICE_ANALYSIS, RESYNTHESIS, PROBE,
+    TRANSCRIBE_PARTIAL, REFERENCE_TRANSCRIPT, PROSODY, VOICE_ANALYSIS, RESYNTHESIS, RESYNTHESIS_FAST,
+    PROBE,
 )
 
 
@@ -171,3 +175,7 @@ class ResynthesisJob(Job):
 
     ROUTE: ClassVar[Route] = RESYNTHESIS
     job_id: str
+    mode: TTSMode = TTSMode.HQ  # which tier re-speaks the turns: it picks the lane
+
+    def route(self) -> Route:
+        return RESYNTHESIS_FAST if self.mode is TTSMode.FAST else RESYNTHESIS

@@ -40,6 +40,7 @@ def task_annotations(settings: Settings) -> dict[str, dict[str, Any]]:
         jobs.VOICE_ANALYSIS.task: {**prosody, "max_retries": retries},
         # A batch may take hours; it checkpoints per turn, so a redelivery resumes.
         jobs.RESYNTHESIS.task: {"soft_time_limit": 24 * 3600, "time_limit": 24 * 3600 + 60},
+        jobs.RESYNTHESIS_FAST.task: {"soft_time_limit": 24 * 3600, "time_limit": 24 * 3600 + 60},
     }
 
 

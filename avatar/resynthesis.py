@@ -113,7 +113,7 @@ def create_job(services: Services, *, session_id: str | None, since: datetime | 
     pipe.expire(_key(job_id), services.settings.resynth_progress_ttl_s)
     pipe.execute()
     try:
-        services.dispatcher.resynthesis(ResynthesisJob(job_id=job_id))
+        services.dispatcher.resynthesis(ResynthesisJob(job_id=job_id, mode=mode))
     except Exception:
         # The caller never learns this job id, so a record left "queued" would only be noise
         # in the operator's view; best effort, since Redis itself may be what is down.

@@ -290,6 +290,7 @@ class Settings(BaseSettings):
     asr_concurrency: int = 2
     prosody_concurrency: int = 2
     batch_concurrency: int = 1
+    batch_fast_concurrency: int = 1
     # Per-task events (received/started/succeeded) for Flower's task views; workers and
     # queues show in Flower without them. Each costs a few Redis publishes per job.
     task_events: bool = True

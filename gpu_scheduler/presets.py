@@ -10,8 +10,8 @@
   room is short because it reloads in about a second).
 - CosyVoice 3 (HQ tier) loads on demand and is unloaded after ``idle_unload_s`` idle, so
   batch re-synthesis and the fast tier get the room back.
-- Lanes pinned with ``--gpu 0``: ``asr``, ``tts_fast``, ``tts_hq``, ``batch``; the ``llm``
-  lane only talks to vLLM over HTTP, and ``prosody`` runs on the CPU.
+- Lanes pinned with ``--gpu 0``: ``asr``, ``tts_fast``, ``tts_hq``, ``batch``, ``batch_fast``;
+  the ``llm`` lane only talks to vLLM over HTTP, and ``prosody`` runs on the CPU.
 
 Two boxes (``two-box-llm`` on box A, ``two-box-speech`` on box B): box A gives its whole
 GPU to vLLM (``--gpu-memory-utilization 0.90``); box B keeps ASR, fast and HQ TTS all
@@ -95,7 +95,7 @@ PRESETS: dict[str, Preset] = {
                 gpu=0,
                 total_mb=RTX_4090_MB,
                 budget_mb=RTX_4090_MB - CONTEXT_HEADROOM_MB,
-                lanes=("asr", "tts_fast", "tts_hq", "batch"),
+                lanes=("asr", "tts_fast", "tts_hq", "batch", "batch_fast"),
                 models=(
                     vllm_share(0.55),
                     DEFAULT_SPECS[ASR_WHISPER],
@@ -129,7 +129,7 @@ PRESETS: dict[str, Preset] = {
                 gpu=0,
                 total_mb=RTX_4090_MB,
                 budget_mb=RTX_4090_MB - CONTEXT_HEADROOM_MB,
-                lanes=("asr", "tts_fast", "tts_hq", "batch"),
+                lanes=("asr", "tts_fast", "tts_hq", "batch", "batch_fast"),
                 models=tuple(
                     with_residency(DEFAULT_SPECS[name], "resident")
                     for name in (ASR_WHISPER, TTS_FAST_F5, TTS_HQ_COSYVOICE)

@@ -1,6 +1,6 @@
 """Speech outside a live turn: voice previews (``tts_fast`` / ``tts_hq``) and batch
-re-synthesis of past turns (``batch``). Their HQ work waits for the single HQ slot like
-every other HQ job (:func:`tasks.tts.retry_for_slot`)."""
+re-synthesis of past turns (``batch`` in HQ, ``batch_fast`` in the fast tier). Their HQ work
+waits for the single HQ slot like every other HQ job (:func:`tasks.tts.retry_for_slot`)."""
 
 from __future__ import annotations
 
@@ -45,11 +45,20 @@ def preview_hq(self: Task, payload: dict[str, Any]) -> dict[str, Any]:
     return _preview(self, payload)
 
 
-@app.task(name=jobs.RESYNTHESIS.task, bind=True)
-def resynthesize(self: Task, payload: dict[str, Any]) -> dict[str, Any]:
+def _resynthesize(task: Task, payload: dict[str, Any]) -> dict[str, Any]:
     job = ResynthesisJob.model_validate(payload)
     try:
         return run_resynthesis(current(), job)
     except SlotBusy as exc:  # resumes at the turn that found the slot taken
-        raise retry_for_slot(self, exc, countdown=BATCH_SLOT_WAIT_S,
+        raise retry_for_slot(task, exc, countdown=BATCH_SLOT_WAIT_S,
                              max_retries=BATCH_SLOT_WAIT_MAX_RETRIES) from exc
+
+
+@app.task(name=jobs.RESYNTHESIS.task, bind=True)
+def resynthesize(self: Task, payload: dict[str, Any]) -> dict[str, Any]:
+    return _resynthesize(self, payload)
+
+
+@app.task(name=jobs.RESYNTHESIS_FAST.task, bind=True)
+def resynthesize_fast(self: Task, payload: dict[str, Any]) -> dict[str, Any]:
+    return _resynthesize(self, payload)

@@ -1,7 +1,8 @@
 """The batch re-synthesis stage: render past turns again (another voice, or the HQ tier) on
-the ``batch`` lane. The job's record and progress are in the core (``avatar/resynthesis.py``).
+the ``batch`` lane (HQ) or ``batch_fast`` (the fast tier: its engine may live in another
+engine environment). The job's record and progress are in the core (``avatar/resynthesis.py``).
 
-It runs at ``Priority.BATCH`` on its own lane, so live sessions are not slowed. In mode
+It runs at ``Priority.BATCH`` on its own lanes, so live sessions are not slowed. In mode
 ``hq`` each turn holds the single HQ slot while it is rendered (between live HQ jobs): a
 turn that finds the slot taken raises ``SlotBusy`` out of the batch, whose task retries
 with a countdown and resumes at that turn (finished turns are recorded one by one).

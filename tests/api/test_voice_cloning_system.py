@@ -53,9 +53,10 @@ def system(tmp_path_factory: pytest.TempPathFactory, tiny_models_dir: Path) -> I
         system.start_worker("tts_fast")
         system.start_worker("tts_hq", concurrency=2)  # a real pool of two: still one HQ job at a time
         system.start_worker("batch")
+        system.start_worker("batch_fast")
         system.start_worker("asr")
         system.start_worker("prosody")  # analyses each upload (the API loads no model)
-        system.wait_for_lanes("llm", "tts_fast", "tts_hq", "batch", "asr", "prosody", timeout=180)
+        system.wait_for_lanes("llm", "tts_fast", "tts_hq", "batch", "batch_fast", "asr", "prosody", timeout=180)
         yield system
     finally:
         system.stop_all()

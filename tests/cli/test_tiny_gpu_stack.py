@@ -3,8 +3,8 @@ random models of their real architectures, each speech lane's worker in its engi
 
 ``avatar models tiny`` (run under the profile) writes the models; ``avatar up`` starts, under
 supervisord, the vLLM server (env ``vllm``), the API, the llm lane (``openai`` engine against
-that server), ``tts_fast`` from env ``f5``, ``tts_hq`` and ``batch`` from env ``cosyvoice``
-(re-synthesis is HQ unless a job asks otherwise; no env holds both TTS packages), asr
+that server), ``tts_fast`` and ``batch_fast`` from env ``f5``, ``tts_hq`` and ``batch`` from
+env ``cosyvoice`` (re-synthesis has a lane per tier: no env holds both TTS packages), asr
 (faster-whisper, cpu), prosody and Flower. Nothing is mocked: there is no GPU here, so the
 engines run on ``cpu`` and the VRAM budget books their declared footprints. The budget is
 capped (``AVATAR_GPU_BUDGET_MB``) so that F5-TTS and CosyVoice do not fit together: each
@@ -44,7 +44,7 @@ from cli import launcher
 from tests.cli.test_supervisor import processes_of
 from tests.conftest import make_system
 from tests.speech_audio import espeak_16k, stream_realtime, with_silences
-from tests.system import EventClient, System, free_port
+from tests.system import EventClient, System, free_port, wait_until
 from tests.voices import REFERENCE_TEXT, espeak_reference
 
 # Past the suite's 300 s: the fixture generates the models and waits for vLLM (60-90 s) and
@@ -124,6 +124,7 @@ def test_each_lane_runs_from_its_env_and_health_shows_every_engine(stack: Stack)
     assert _python_of(stack, "worker-tts_fast") == str(engine_envs.python_of("f5"))
     assert _python_of(stack, "worker-tts_hq") == str(engine_envs.python_of("cosyvoice"))
     assert _python_of(stack, "worker-batch") == str(engine_envs.python_of("cosyvoice"))
+    assert _python_of(stack, "worker-batch_fast") == str(engine_envs.python_of("f5"))
     assert _python_of(stack, "worker-llm") == sys.executable
     vllm = Path(f"/proc/{ {p['name']: p for p in launcher.processes(stack.settings)}['vllm']['pid'] }/cmdline")
     assert b"vllm.entrypoints.openai.api_server" in vllm.read_bytes().split(b"\0")
@@ -241,6 +242,28 @@ def test_turns_in_mode_both_are_spoken_by_f5_then_cosyvoice_with_tokens_from_vll
     print(f"[tiny-gpu] typed turn, user_message -> first audio_chunk ({LABEL}): "
           f"median {statistics.median(first_audio):.2f} s, all {[round(s, 2) for s in first_audio]} "
           f"(the first includes F5's model load; warm median {statistics.median(first_audio[1:]):.2f} s)")
+
+
+def test_fast_resynthesis_runs_on_its_own_lane_in_the_f5_env(stack: Stack, tmp_path: Path) -> None:
+    """Re-synthesis in mode fast goes to ``batch_fast``, whose worker runs from env ``f5``
+    (the HQ lane's ``batch`` worker runs from env ``cosyvoice``, which has no F5-TTS)."""
+    first = _upload_voice(stack, tmp_path)
+    (turn,) = asyncio.run(_turns_in_mode_both(stack, first, ["請說明天氣"], None))
+    other = stack.system.upload_voice(espeak_reference(tmp_path / "other.wav", variant="m1", pitch=30),
+                                      name="另一個聲音", transcript=REFERENCE_TEXT)
+    start = httpx.post(f"{stack.system.base_url}/api/v1/resynthesis", headers=stack.system.auth, timeout=10,
+                       json={"since": "2000-01-01T00:00:00Z", "mode": "fast", "voice_profile_id": other})
+    assert start.status_code == 202, start.text
+
+    def finished() -> dict[str, Any] | None:
+        state = httpx.get(f"{stack.system.base_url}{start.json()['status_url']}", headers=stack.system.auth,
+                          timeout=10).json()
+        return state if state["status"] == "completed" else None
+
+    state = wait_until(finished, 600, "the fast re-synthesis")
+    assert state["failed"] == 0 and state["done"] >= 1, state
+    fast = [r for r in _rows(stack, turn.turn_id) if r.mode == "fast"]
+    assert fast and {r.engine for r in fast} == {"f5"} and {str(r.voice_profile_id) for r in fast} == {other}, fast
 
 
 def test_avatar_chat_speaks_with_f5_and_replaces_it_with_cosyvoice(stack: Stack, tmp_path: Path) -> None:

@@ -100,7 +100,7 @@ def test_two_boxes_split_llm_and_speech(configs: dict[str, dict[str, Any]]) -> N
     box_b = active(configs["two-box"], "two-box")
     lanes_b = {svc["command"][3] for svc in box_b.values() if svc.get("command", [])[:2] == ["avatar", "worker"]}
     lanes_a = {svc["command"][3] for svc in box_a.values() if svc.get("command", [])[:2] == ["avatar", "worker"]}
-    assert lanes_b == {"asr", "tts_fast", "tts_hq", "batch"} and lanes_a | lanes_b == set(LANES)
+    assert lanes_b == {"asr", "tts_fast", "tts_hq", "batch", "batch_fast"} and lanes_a | lanes_b == set(LANES)
     assert not {"redis", "postgres", "minio"} & set(box_b)
     vllm = box_a["vllm-llm-box"]["command"]
     assert vllm[vllm.index("--gpu-memory-utilization") + 1] == "0.90"
