@@ -19,6 +19,10 @@ Why the rules are what they are:
   nor is the dot closing a dotted abbreviation ("e.g.", "U.S."). Forced cuts are only ever placed
   before the *start* of a speakable unit, so they cannot fall inside a word, a number or a
   base-plus-combining-mark sequence.
+* **A number keeps its unit.** A forced cut that would fall between a number (digits, or
+  Chinese numerals such as 二十五) and the character after it (its unit or measure word:
+  ``314｜平方公分``, ``二十五｜度``) moves back before the number, when the fragment it ends still
+  holds its minimum; the number then opens the next fragment with its unit.
 * **Nothing silent.** A fragment is only emitted once the text after it contains a speakable unit,
   so no fragment is punctuation/whitespace only -- except when the whole input has no speakable
   character, which then comes back from :meth:`SentenceChunker.flush` as a single fragment.
@@ -50,6 +54,7 @@ _MAX_JOIN_GAP = 3
 _CLOSERS = frozenset("」』）》〉】〕］｝”’)]}'")  # ASCII '"' handled by quote parity
 _OPENERS = frozenset("「『（《〈【〔［｛“‘([{")
 _NONE, _WORD, _GAP = 0, 1, 2
+_CJK_NUMERALS = frozenset("〇零一二三四五六七八九十百千萬億兩")
 
 
 def _is_word_char(c: str) -> bool:
@@ -159,7 +164,10 @@ class SentenceChunker:
             if self._cut is not None:  # the pending fragment is now known to be followed by speech
                 out.append(self._take(self._cut))
             elif self._count >= (self.first_max if self._first else self.max_chars):
-                out.append(self._take(self._forced_cut(i)))
+                cut = self._forced_cut(i)
+                carried = count_speakable("".join(self._buf[cut - self._base : i - self._base]))
+                out.append(self._take(cut))
+                self._count = carried  # a number moved to this fragment with its unit
             self._count += 1
         elif strong is not None and self._cut is None:
             low = self.first_min if self._first else self.min_chars
@@ -187,11 +195,38 @@ class SentenceChunker:
         return c in _ASCII_STRONG
 
     def _forced_cut(self, i: int) -> int:
-        """Cut before the unit starting at ``i``, leaving opening quotes/brackets to it."""
-        cut = i
+        """Cut before the unit starting at ``i`` (or before the number it follows), leaving
+        opening quotes/brackets to the next fragment."""
+        cut = self._number_start(i)
+        if cut is None:
+            cut = i
         while cut > self._start and self._buf[cut - 1 - self._base] in _OPENERS:
             cut -= 1
         return cut
+
+    def _number_start(self, i: int) -> int | None:
+        """Where the number right before ``i`` starts (spaces between allowed), if cutting
+        there leaves the fragment its minimum; None otherwise."""
+        def at(k: int) -> str:
+            return self._buf[k - self._base]
+
+        end = i
+        while end > self._start and at(end - 1).isspace():
+            end -= 1
+        start = end
+        while start > self._start and (
+            at(start - 1).isdigit() or at(start - 1) in _CJK_NUMERALS
+            or (at(start - 1) in _CONNECTORS and start - 2 >= self._start and at(start - 2).isdigit())
+        ):
+            start -= 1
+        if start == end or start == self._start:
+            return None  # no number, or the fragment is all number
+        before = at(start - 1)
+        joined = before in _CONNECTORS and start - 2 >= self._start and _is_word_char(at(start - 2))
+        if _is_word_char(before) or joined:
+            return None  # digits ending a word or a token ("mp3", "v1.2"): not a number's start
+        kept = count_speakable("".join(self._buf[self._start - self._base : start - self._base]))
+        return start if kept >= (self.first_min if self._first else self.min_chars) else None
 
     def _take(self, cut: int) -> str:
         fragment = "".join(self._buf[self._start - self._base : cut - self._base])

@@ -4,22 +4,52 @@
 - EngineUnavailable: reported at once as ENGINE_UNAVAILABLE with the command that fixes it.
 - VRAMExhausted: reported at once as VRAM_EXHAUSTED (out of GPU memory after freeing and a
   retry, with no fallback engine configured).
+- Redis, the broker or the database unreachable (a restart, a network cut): the job body runs
+  again in the same process after 1, 2, 4 and 8 s (not through the broker, which may be what
+  is down), then it is reported as QUEUE_UNAVAILABLE / DATABASE_UNAVAILABLE. The stages are
+  idempotent per sentence and per turn, so running a body again is what a redelivery does.
 - The soft time limit: reported as ENGINE_FAILED (timed out).
 - Anything else: reported as INTERNAL and re-raised so Celery records the traceback.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
+from kombu.exceptions import OperationalError as BrokerUnavailable
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import OperationalError as DatabaseUnavailable
 
 from avatar.domain import ErrorCode
 from workers.engines.base import EngineUnavailable, TransientEngineError, VRAMExhausted
 
+log = logging.getLogger(__name__)
+
 Fail = Callable[..., None]  # fail(code, message, fix="")
+
+# A Redis or PostgreSQL restart takes a few seconds (bench/faults.py restarts both under load).
+OUTAGE_RETRY_DELAYS_S = (1, 2, 4, 8)
+_OUTAGES: dict[type[Exception], ErrorCode] = {
+    RedisConnectionError: ErrorCode.QUEUE_UNAVAILABLE, RedisTimeoutError: ErrorCode.QUEUE_UNAVAILABLE,
+    BrokerUnavailable: ErrorCode.QUEUE_UNAVAILABLE, DatabaseUnavailable: ErrorCode.DATABASE_UNAVAILABLE,
+}
+_OUTAGE_TYPES = tuple(_OUTAGES)
+
+
+def _run_through_outages(run: Callable[[], dict[str, Any]], *, what: str) -> dict[str, Any]:
+    for delay in OUTAGE_RETRY_DELAYS_S:
+        try:
+            return run()
+        except _OUTAGE_TYPES as exc:
+            log.warning("%s: %s (%s); running the job again in %s s", what, type(exc).__name__, exc, delay)
+            time.sleep(delay)
+    return run()
 
 
 def run_guarded(
@@ -34,9 +64,12 @@ def run_guarded(
     """Run a job body; ``what`` names the stage for the user (e.g. 語言模型, 語音合成).
     Exceptions in ``passthrough`` are the caller's to handle (e.g. waiting for a GPU slot)."""
     try:
-        return run()
+        return _run_through_outages(run, what=what)
     except passthrough:
         raise
+    except _OUTAGE_TYPES as exc:
+        code = next(c for kind, c in _OUTAGES.items() if isinstance(exc, kind))
+        fail(code, f"{what}：服務暫時無法連線，請稍後再試（{type(exc).__name__}: {exc}）"[:500])
     except TransientEngineError as exc:
         if task.request.retries < task.max_retries:
             countdown = min(backoff_cap_s, 2 ** (task.request.retries + 1))

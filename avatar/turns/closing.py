@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from redis.exceptions import RedisError
 from sqlalchemy import update
 
 from avatar.conversation import log_event
@@ -127,6 +128,10 @@ def fail_turn(
     trace_id: str | uuid.UUID,
     fix: str = "",
 ) -> None:
+    try:
+        latency = turn_state(services, turn_id).latency()
+    except RedisError:  # Redis is what failed: the turn is closed all the same, without them
+        latency = {}
     with services.db() as db:
         turn = db.get(ConversationTurn, uuid.UUID(str(turn_id)))
         if turn is not None and turn.status not in (TurnStatus.COMPLETED, TurnStatus.INTERRUPTED):
@@ -134,7 +139,7 @@ def fail_turn(
             turn.error_code = str(code)
             turn.error_message = message
             turn.completed_at = utcnow()
-            turn.latency = {**(turn.latency or {}), **turn_state(services, turn_id).latency()}
+            turn.latency = {**(turn.latency or {}), **latency}
     extra = {"turn_id": str(turn_id)}
     if fix:
         extra["fix"] = fix

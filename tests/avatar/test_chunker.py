@@ -93,12 +93,13 @@ def test_quotes_stay_with_their_sentence() -> None:
 
 def test_numbers_and_ellipsis() -> None:
     # "圓周率大約是 3.14159，" holds 7 units (3.14159 is one) >= first_min 6; the "，" after
-    # 公分 comes at 7 < 10 units, so the third fragment is forced at 15, before the next unit.
+    # 公分 comes at 7 < 10 units, so the third fragment is forced at 15: before 平, which would
+    # part 314 from its unit, so before 314 instead (the fragment keeps 14 >= 10 units).
     assert split_text(REPLIES[1]) == [
         "圓周率大約是 3.14159，",
         "通常我們取 3.14 來計算。",
-        "如果半徑是 10 公分，圓面積大約是 314 ",
-        "平方公分……是不是很簡單？",
+        "如果半徑是 10 公分，圓面積大約是 ",
+        "314 平方公分……是不是很簡單？",
     ]
 
 
@@ -133,6 +134,12 @@ def test_forced_cuts() -> None:
     # a forced cut moves before a number instead of breaking it ...
     assert split_text("一二三四五3.14159六", first_min=2, first_max=5) == ["一二三四五", "3.14159六"]
     assert split_text("一二三四五3.14159六", first_max=6) == ["一二三四五3.14159", "六"]
+    # ... keeps a number with its unit or measure word (Chinese numerals too) ...
+    assert split_text("今天台北的天氣晴朗而且氣溫大約二十五度左右", first_max=15) == [
+        "今天台北的天氣晴朗而且氣溫大約", "二十五度左右"]
+    assert split_text("今天台北天氣很好氣溫大約是二十五度", first_max=15) == ["今天台北天氣很好氣溫大約是", "二十五度"]
+    # ... unless the fragment it ends would fall below its minimum
+    assert split_text("今天二十五度", first_min=3, first_max=4) == ["今天二十", "五度"]
     # ... and leaves an opening quote to the fragment it opens
     assert split_text("一二三四五「六七」", first_min=2, first_max=5) == ["一二三四五", "「六七」"]
 

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import base64
 import json
+import multiprocessing
+import os
 import random
+import signal
 import threading
 import uuid
 from collections.abc import Iterator
@@ -18,6 +21,7 @@ from socketio.packet import Packet
 
 from avatar.events import Emitter
 from avatar.settings import Settings
+from avatar.turns.keys import sequencer_prefix
 from workers.audio_sequencer import AudioSequencer
 
 REDIS_URL = "redis://127.0.0.1:6379/10"
@@ -85,3 +89,33 @@ def test_tombstone_releases_later_chunks_and_duplicates_are_dropped(channel) -> 
     assert got[1][1]["seq"] == 1 and got[1][1]["code"] == "ENGINE_FAILED"
     # Another generation of the same turn has its own order.
     assert sequencer.deliver(**{**common, "generation": 2}, seq=0, audio=b"again", meta={}) == [0]
+
+
+class _KilledWhilePublishing(Emitter):
+    """The worker dies between the sequencer's taking a chunk and its publishing it (the
+    faults bench's SIGKILL, landed there on purpose)."""
+
+    def emit(self, event: str, data: dict, session_id: str | uuid.UUID) -> None:  # type: ignore[override]
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_chunk_is_not_lost_when_its_worker_dies_before_publishing_it(channel) -> None:
+    sequencer, pubsub = channel
+    turn = str(uuid.uuid4())
+    common = {"session_id": "s1", "turn_id": turn, "mode": "fast", "generation": 1}
+    assert sequencer.deliver(**common, seq=1, audio=b"one", meta={}) == []  # waits for seq 0
+
+    def doomed() -> None:
+        dying = AudioSequencer(redis.Redis.from_url(REDIS_URL), _KilledWhilePublishing(Settings(redis_url=REDIS_URL)))
+        dying.deliver(**common, seq=0, audio=b"zero", meta={})
+
+    worker = multiprocessing.get_context("fork").Process(target=doomed)
+    worker.start()
+    worker.join(30)
+    assert worker.exitcode == -signal.SIGKILL
+    # Its per-turn lock would lapse after 30 s; the test removes it instead of waiting.
+    sequencer.r.delete(f"{sequencer_prefix(turn, 'fast', 1)}:lock")
+    # The job is redelivered (acks_late) and runs again: both chunks go out, in order.
+    assert sequencer.deliver(**common, seq=0, audio=b"zero", meta={}) == [0, 1]
+    got = _received(pubsub, 2)
+    assert [(event, data["seq"]) for event, data in got] == [("audio_chunk", 0), ("audio_chunk", 1)]
