@@ -56,7 +56,8 @@ end
 # ARGV: name, footprint, residency, owner, now, budget, device_free (-1: unknown), hold ('1':
 # count one use at once, so the model cannot be evicted while its owner loads it), spare_s
 # (models used less than this long ago are not evicted).
-# Returns {1, used, cap, owner} already loaded; {2, used, cap, evicted...}; {0, used, cap} no room.
+# Returns {1, used, cap, owner} already loaded; {2, used, cap, evicted...}; {3, used, cap, old
+# owner} handed over from an idle holder; {0, used, cap} no room.
 _RESERVE_LUA = _REMOVE_LUA + """
 local name, fp, now = ARGV[1], tonumber(ARGV[2]), ARGV[5]
 local cap, device_free = tonumber(ARGV[6]), tonumber(ARGV[7])
@@ -65,8 +66,17 @@ local fps = redis.call('HGETALL', KEYS[1])
 for i = 2, #fps, 2 do used = used + tonumber(fps[i]) end
 if device_free >= 0 and used + device_free < cap then cap = used + device_free end
 if redis.call('HEXISTS', KEYS[1], name) == 1 then
-  redis.call('ZADD', KEYS[5], now, name)
   local holder = redis.call('HGET', KEYS[4], name)
+  if holder ~= ARGV[4] and tonumber(redis.call('HGET', KEYS[3], name) or '0') <= 0 then
+    -- Another process holds it idle: it is handed over (the holder is told to drop its copy),
+    -- so two lanes that speak with one model on one GPU take turns instead of failing.
+    redis.call('SADD', KEYS[6], holder .. '\t' .. name)
+    redis.call('HSET', KEYS[4], name, ARGV[4])
+    redis.call('HSET', KEYS[3], name, ARGV[8] == '1' and 1 or 0)
+    redis.call('ZADD', KEYS[5], now, name)
+    return {3, used, cap, holder}
+  end
+  redis.call('ZADD', KEYS[5], now, name)
   if ARGV[8] == '1' and holder == ARGV[4] then redis.call('HINCRBY', KEYS[3], name, 1) end
   return {1, used, cap, holder}
 end
@@ -260,8 +270,11 @@ class VRAMBudget:
         no other reservation evicts it between booking and use (a load takes seconds).
         ``spare_recent_s``: idle models used less than this long ago are not evicted (a
         background load must not take the room of a model live jobs are using in turn).
-        Already loaded (by anyone): only touches its last-used time (and, held by ``owner``,
-        counts the use) and returns ``[]``.
+        Already loaded by ``owner``: only touches its last-used time (and counts the use) and
+        returns ``[]``. Loaded by another process that is not using it: handed over to
+        ``owner`` (the other is told to drop its copy, as after an eviction) and
+        ``[spec.name]`` returned. In use by another process: ``[]``, the booking unchanged
+        (:meth:`owner_of` tells who holds it).
         Otherwise evicts least-recently-used idle on-demand models until it fits and
         returns their names (their owners get an eviction notice). Raises
         :class:`BudgetExceeded`, evicting nothing, if it cannot fit.
@@ -286,6 +299,9 @@ class VRAMBudget:
             raise BudgetExceeded(spec.name, spec.footprint_mb, used, cap)
         if status == 1:
             return []
+        if status == 3:  # its room stays booked, now for the new holder
+            MODEL_EVICTIONS.labels(gpu=self.gpu, reason="handover").inc()
+            return [spec.name]
         victims = [_s(name) for name in result[3:]]
         if victims:
             MODEL_EVICTIONS.labels(gpu=self.gpu, reason="lru").inc(len(victims))

@@ -72,8 +72,9 @@ class ModelHost:
         """The model object, loading it with ``loader`` after reserving room if needed.
 
         Carries out this process's pending evictions first. If the loader fails, the
-        reservation is rolled back. Raises :class:`ModelOwnedElsewhere` if another
-        process already holds the model on this GPU. ``hold``: the model is counted as in
+        reservation is rolled back. A model another process holds idle is handed over (that
+        process drops its copy on its next load); raises :class:`ModelOwnedElsewhere` if
+        another process is using the model on this GPU right now. ``hold``: the model is counted as in
         use from its reservation on (see :meth:`holding`); the caller releases it.
         ``spare_recent_s``: see :meth:`VRAMBudget.reserve`.
         """
@@ -93,7 +94,7 @@ class ModelHost:
             self.apply_evictions()  # room made from our own idle models: free it before loading
             holder = self.budget.owner_of(spec.name)
             if holder != self.owner:
-                raise ModelOwnedElsewhere(f"{spec.name} is already loaded by {holder}")
+                raise ModelOwnedElsewhere(f"{spec.name} is in use by {holder} on GPU {self.budget.gpu}")
             started = time.perf_counter()
             try:
                 obj = loader()

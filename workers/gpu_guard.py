@@ -9,7 +9,8 @@ CUDA out-of-memory on either tier. Every stage reaches them through
   job took it) cannot publish.
 - The breaker (shared in Redis) stops every worker from calling a broken HQ engine: while
   it is open, HQ sentences are degraded to the fast engine.
-- Out of GPU memory on either tier (CUDA said so, or the VRAM budget had no room): free
+- Out of GPU memory on either tier (CUDA said so, the VRAM budget had no room, or another
+  process is using this GPU's one copy of the model): free
   what can be freed (this process's idle models, the failed one included, and the
   allocator's cache) and retry once (:func:`retry_after_oom`). Still out of memory, an HQ
   job whose model found no room in the budget waits for it like the slot (``SlotBusy``:
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -32,7 +34,7 @@ import redis
 from avatar.metrics import GPU_OOM
 from avatar.settings import Settings
 from gpu_scheduler.breaker import CircuitBreaker
-from gpu_scheduler.budget import BudgetExceeded
+from gpu_scheduler.budget import BudgetExceeded, ModelOwnedElsewhere
 from gpu_scheduler.lock import Fence, FencedSlot
 from gpu_scheduler.state import HQ_SLOT, hq_breaker
 from workers.engines.base import VRAMExhausted
@@ -62,8 +64,13 @@ def is_cuda_oom(exc: BaseException) -> bool:
 
 def is_out_of_vram(exc: BaseException) -> bool:
     """No GPU memory for this synthesis: CUDA said so, or the VRAM budget had no room even
-    after evicting every idle model (the rest are in use or resident)."""
-    return is_cuda_oom(exc) or isinstance(exc, BudgetExceeded)
+    after evicting every idle model (the rest are in use or resident), or the one copy of
+    the model this GPU holds is in use by another process (a batch lane, a live lane)."""
+    return is_cuda_oom(exc) or isinstance(exc, BudgetExceeded | ModelOwnedElsewhere)
+
+
+# Room held by jobs that are running comes back when they finish (a sentence: about a second).
+BUDGET_RETRY_WAIT_S = 0.5
 
 
 def free_gpu_memory(evict_idle: Callable[[], object] | None = None) -> None:
@@ -102,6 +109,8 @@ def retry_after_oom(
         GPU_OOM.labels(tier=tier, outcome="retried").inc()
         log.warning("out of GPU memory in %s synthesis (%s); freeing memory and retrying once", tier, exc)
         free_gpu_memory(evict_idle)
+        if not is_cuda_oom(exc):
+            time.sleep(BUDGET_RETRY_WAIT_S)
     try:
         return synthesize()
     except Exception as exc:
@@ -122,7 +131,7 @@ def synthesize_hq(
     try:
         clip = retry_after_oom(synthesize, tier="hq", evict_idle=evict_idle)
     except VRAMExhausted as exc:  # not the engine's fault: the breaker is left alone
-        if isinstance(exc.__cause__, BudgetExceeded):
+        if isinstance(exc.__cause__, BudgetExceeded | ModelOwnedElsewhere):
             # The budget is held by models in use (a fast sentence now): room comes back
             # when they finish, so the job waits its turn as it does for the slot.
             raise SlotBusy(f"waiting for VRAM room: {exc.__cause__}") from exc

@@ -104,9 +104,9 @@ def test_lru_eviction_order(client: redis.Redis, prefix: str, clock: FakeClock) 
     budget.ack_eviction("B", "w1")
     assert budget.pending_evictions("w1") == ["C"]
 
-    # Reserving a loaded model only touches it: A is now newer than D, so E evicts D.
+    # Its holder reserving a loaded model only touches it: A is now newer than D, so E evicts D.
     clock.now = 1006.0
-    assert budget.reserve(on_demand("A", 300)) == []
+    assert budget.reserve(on_demand("A", 300), owner="w1") == []
     clock.now = 1007.0
     assert budget.reserve(on_demand("E", 600)) == ["D"]
     assert set(budget.snapshot()["models"]) == {"A", "E"}
@@ -399,10 +399,28 @@ def test_a_booking_left_by_a_killed_worker_is_released_for_the_next(
     assert model == "weights" and budget.owner_of("fast") == alive.owner
     assert budget.snapshot()["models"]["fast"]["in_use"] == 0
 
-    # Another host's owner is never judged dead from here: its booking stands.
-    budget.reserve(on_demand("hq", 300), owner="another-box:1")
+    # Another host's owner is never judged dead from here: while it uses the model, it keeps it.
+    budget.reserve(on_demand("hq", 300), owner="another-box:1", hold=True)
     with pytest.raises(ModelOwnedElsewhere):
         alive.load(on_demand("hq", 300), lambda: "weights")
+
+
+def test_a_model_another_process_holds_idle_is_handed_over(
+    client: redis.Redis, prefix: str, clock: FakeClock
+) -> None:
+    """Two lanes on one GPU that speak with the same model (tts_fast and batch_fast with
+    F5-TTS): one copy, taken in turns, never two bookings and never a refusal while idle."""
+    budget = make_budget(client, prefix, clock, 1000)
+    live, batch = ModelHost(budget, owner="box:1"), ModelHost(budget, owner="box:2")
+    with live.holding(on_demand("fast", 600), lambda: "live copy"):
+        with pytest.raises(ModelOwnedElsewhere):  # in use: not taken from under the job
+            batch.load(on_demand("fast", 600), lambda: "batch copy")
+    with batch.holding(on_demand("fast", 600), lambda: "batch copy") as model:
+        assert model == "batch copy" and budget.owner_of("fast") == "box:2"
+        assert budget.snapshot()["used_mb"] == 600 and budget.pending_evictions("box:1") == ["fast"]
+    with live.holding(on_demand("fast", 600), lambda: "live copy again") as model:
+        assert model == "live copy again" and batch.apply_evictions() == ["fast"]
+    assert live.loaded == ["fast"] and batch.loaded == [] and budget.snapshot()["peak_mb"] == 600
 
 
 def test_failed_load_rolls_back_the_reservation(client: redis.Redis, prefix: str, clock: FakeClock) -> None:
