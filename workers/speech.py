@@ -79,7 +79,7 @@ def run_speech(ctx: StageContext, job: SpeechJob) -> dict[str, Any]:
             db, turn_id=job.turn_id, mode=job.synth_mode, seq=job.seq, text=job.text, spoken=spoken,
             voice_profile_id=job.voice_profile_id, wav=wav,
         )
-    settle_sentence(services, state, session_id=job.session_id, generation=job.generation)
+    settle_sentence(services, state, session_id=job.session_id, generation=job.generation, seq=job.seq)
     return {"turn_id": job.turn_id, "seq": job.seq, "synthesis_ms": spoken.synthesis_ms, "key": key}
 
 

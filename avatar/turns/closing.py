@@ -58,12 +58,12 @@ def save_reply(services: Services, state: TurnState, text: str, sentences: int) 
     return bool(saved)
 
 
-def settle_sentence(services: Services, state: TurnState, *, session_id: str, generation: int,
+def settle_sentence(services: Services, state: TurnState, *, session_id: str, generation: int, seq: int,
                     failed: bool = False) -> None:
-    """One sentence is spoken (or given up on); the last one completes the turn."""
+    """Sentence ``seq`` is spoken (or given up on); the last one completes the turn."""
     if state.generation() != generation:
         return  # the reply was restarted: its new attempt counts its own sentences
-    state.settle(failed=failed)
+    state.settle(seq, failed=failed)
     complete_turn_if_settled(services, state, session_id=session_id)
 
 
@@ -76,7 +76,7 @@ def sentence_failed(services: Services, state: TurnState, *, session_id: str, tr
         turn = db.get(ConversationTurn, uuid.UUID(state.turn_id))
         if turn is not None and turn.error_code is None:
             turn.error_code, turn.error_message = str(code), message
-    settle_sentence(services, state, session_id=session_id, generation=generation, failed=True)
+    settle_sentence(services, state, session_id=session_id, generation=generation, seq=seq, failed=True)
 
 
 def complete_turn_if_settled(services: Services, state: TurnState, *, session_id: str) -> bool:

@@ -76,32 +76,39 @@ class TurnState:
     def set_expected(self, count: int) -> None:
         self.r.set(self.key("expected"), count, ex=TTL_S)
 
-    def settle(self, *, failed: bool = False) -> None:
+    def settle(self, seq: int, *, failed: bool = False) -> None:
+        """Sentence ``seq`` is spoken (or given up on). Sets, not counters: a redelivered job
+        that settles the same sentence again (its worker died after settling, before the
+        broker heard) must not count twice and complete the turn before its last sentence."""
         pipe = self.r.pipeline()
-        pipe.incr(self.key("settled"))
+        pipe.sadd(self.key("settled"), seq)
         pipe.expire(self.key("settled"), TTL_S)
         if failed:
-            pipe.incr(self.key("failed"))
+            pipe.sadd(self.key("failed"), seq)
             pipe.expire(self.key("failed"), TTL_S)
+        else:  # spoken after all (a redelivery that succeeded)
+            pipe.srem(self.key("failed"), seq)
         pipe.execute()
 
     def expected(self) -> int:
         return int(self.r.get(self.key("expected")) or 0)
 
     def failed_count(self) -> int:
-        return int(self.r.get(self.key("failed")) or 0)
+        return int(self.r.scard(self.key("failed")))
+
+    def settled_count(self) -> int:
+        return int(self.r.scard(self.key("settled")))
 
     def audio_settled(self) -> bool:
         """Every sentence of the reply spoken (or failed): its number is known and reached."""
         expected = self.r.get(self.key("expected"))
-        return expected is not None and int(self.r.get(self.key("settled")) or 0) >= int(expected)
+        return expected is not None and self.settled_count() >= int(expected)
 
     def claim_completion(self) -> bool:
         """True once, for the process that sees every sentence settled."""
         expected = self.r.get(self.key("expected"))
         if expected is None:
             return False
-        settled = int(self.r.get(self.key("settled")) or 0)
-        if settled < int(expected):
+        if self.settled_count() < int(expected):
             return False
         return bool(self.r.set(self.key("done"), 1, nx=True, ex=TTL_S))

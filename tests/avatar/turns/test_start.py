@@ -7,13 +7,14 @@ from __future__ import annotations
 import threading
 import uuid
 
+import redis
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session as DBSession
 
 from avatar.conversation import ConversationError, create_session
 from avatar.db import ConversationTurn
 from avatar.settings import Settings
-from avatar.turns import accept_user_message
+from avatar.turns import TurnState, accept_user_message
 
 CALLERS = 8
 ROUNDS = 5
@@ -60,3 +61,23 @@ def test_simultaneous_messages_store_one_turn_and_refuse_the_rest(migrated_engin
             numbers = db.scalars(select(ConversationTurn.turn_number).where(
                 ConversationTurn.session_id == session_id)).all()
         assert numbers == [1]
+
+
+SETTLE_REDIS_URL = "redis://127.0.0.1:6379/10"  # the local Redis the tests use (README, Testing)
+
+
+def test_a_sentence_settled_twice_counts_once() -> None:
+    """A redelivered speech job (its worker died after settling, before the broker heard)
+    settles its sentence again: the turn must not complete before its last sentence."""
+    client = redis.Redis.from_url(SETTLE_REDIS_URL)
+    state = TurnState(client, uuid.uuid4())
+    state.start_generation()
+    state.set_expected(3)
+    state.settle(0)
+    state.settle(1, failed=True)
+    state.settle(0)  # the redelivery
+    state.settle(1, failed=True)
+    assert (state.settled_count(), state.failed_count()) == (2, 1)
+    assert not state.audio_settled() and not state.claim_completion()
+    state.settle(2)
+    assert state.audio_settled() and state.claim_completion() and not state.claim_completion()
