@@ -12,10 +12,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from kombu.exceptions import OperationalError as BrokerUnavailable
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import OperationalError as DatabaseUnavailable
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.routes import health, media, metrics, owners, resynthesis, sessions, voice_profiles
@@ -24,6 +20,7 @@ from api.schemas import ErrorDetail, ValidationDetail, ValidationErrorOut, Valid
 from api.security import check_secrets_for_bind
 from api.socket import create_socket_server
 from avatar.domain import ErrorCode
+from avatar.outages import OUTAGES, BrokerUnavailable, outage_code
 from avatar.services import Services
 from avatar.settings import Settings, get_settings
 
@@ -73,19 +70,18 @@ async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResp
 # failed rolls back; a voice whose analysis could not be queued is marked `failed`, and a
 # re-synthesis job whose queueing failed removes its record (avatar/resynthesis.py), so a
 # retry starts clean.
-_REDIS_DOWN = (ErrorCode.QUEUE_UNAVAILABLE.value, "佇列服務（Redis）暫時無法連線，請稍後再試（queue unavailable, retry）")
-_UNAVAILABLE: dict[type[Exception], tuple[str, str]] = {
-    RedisConnectionError: _REDIS_DOWN,
-    RedisTimeoutError: _REDIS_DOWN,
-    BrokerUnavailable: (ErrorCode.QUEUE_UNAVAILABLE.value, "工作佇列暫時無法連線，請稍後再試（broker unavailable, retry）"),
-    DatabaseUnavailable: (ErrorCode.DATABASE_UNAVAILABLE.value, "資料庫暫時無法連線，請稍後再試（database unavailable, retry）"),
+_OUTAGE_MESSAGES = {
+    ErrorCode.QUEUE_UNAVAILABLE: "佇列服務（Redis）暫時無法連線，請稍後再試（queue unavailable, retry）",
+    ErrorCode.DATABASE_UNAVAILABLE: "資料庫暫時無法連線，請稍後再試（database unavailable, retry）",
 }
+_BROKER_DOWN = "工作佇列暫時無法連線，請稍後再試（broker unavailable, retry）"
 UNAVAILABLE_RETRY_AFTER_S = 5
 
 
 async def _dependency_down(_: Request, exc: Exception) -> JSONResponse:
-    code, message = next(v for k, v in _UNAVAILABLE.items() if isinstance(exc, k))
-    return JSONResponse({"detail": {"code": code, "message": message}}, status_code=503,
+    code = outage_code(exc)
+    message = _BROKER_DOWN if isinstance(exc, BrokerUnavailable) else _OUTAGE_MESSAGES[code]
+    return JSONResponse({"detail": {"code": code.value, "message": message}}, status_code=503,
                         headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER_S)})
 
 
@@ -105,7 +101,7 @@ def create_app(settings: Settings | None = None) -> socketio.ASGIApp:
     api.state.services = services
     api.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     api.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
-    for unavailable in _UNAVAILABLE:
+    for unavailable in OUTAGES:
         api.add_exception_handler(unavailable, _dependency_down)
     for module in (sessions, health, metrics, media):
         api.include_router(module.router)

@@ -74,8 +74,8 @@ class ModelHost:
         Carries out this process's pending evictions first. If the loader fails, the
         reservation is rolled back. A model another process holds idle is handed over (that
         process drops its copy on its next load); raises :class:`ModelOwnedElsewhere` if
-        another process is using the model on this GPU right now. ``hold``: the model is counted as in
-        use from its reservation on (see :meth:`holding`); the caller releases it.
+        another process is using the model on this GPU right now. ``hold``: the model is
+        counted as in use from its reservation on (see :meth:`holding`); the caller releases it.
         ``spare_recent_s``: see :meth:`VRAMBudget.reserve`.
         """
         with self._lock:

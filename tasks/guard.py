@@ -21,12 +21,9 @@ from typing import Any
 
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
-from kombu.exceptions import OperationalError as BrokerUnavailable
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import OperationalError as DatabaseUnavailable
 
 from avatar.domain import ErrorCode
+from avatar.outages import OUTAGES, outage_code
 from workers.engines.base import EngineUnavailable, TransientEngineError, VRAMExhausted
 
 log = logging.getLogger(__name__)
@@ -35,18 +32,13 @@ Fail = Callable[..., None]  # fail(code, message, fix="")
 
 # A Redis or PostgreSQL restart takes a few seconds (bench/faults.py restarts both under load).
 OUTAGE_RETRY_DELAYS_S = (1, 2, 4, 8)
-_OUTAGES: dict[type[Exception], ErrorCode] = {
-    RedisConnectionError: ErrorCode.QUEUE_UNAVAILABLE, RedisTimeoutError: ErrorCode.QUEUE_UNAVAILABLE,
-    BrokerUnavailable: ErrorCode.QUEUE_UNAVAILABLE, DatabaseUnavailable: ErrorCode.DATABASE_UNAVAILABLE,
-}
-_OUTAGE_TYPES = tuple(_OUTAGES)
 
 
 def _run_through_outages(run: Callable[[], dict[str, Any]], *, what: str) -> dict[str, Any]:
     for delay in OUTAGE_RETRY_DELAYS_S:
         try:
             return run()
-        except _OUTAGE_TYPES as exc:
+        except OUTAGES as exc:
             log.warning("%s: %s (%s); running the job again in %s s", what, type(exc).__name__, exc, delay)
             time.sleep(delay)
     return run()
@@ -67,9 +59,8 @@ def run_guarded(
         return _run_through_outages(run, what=what)
     except passthrough:
         raise
-    except _OUTAGE_TYPES as exc:
-        code = next(c for kind, c in _OUTAGES.items() if isinstance(exc, kind))
-        fail(code, f"{what}：服務暫時無法連線，請稍後再試（{type(exc).__name__}: {exc}）"[:500])
+    except OUTAGES as exc:
+        fail(outage_code(exc), f"{what}：服務暫時無法連線，請稍後再試（{type(exc).__name__}: {exc}）"[:500])
     except TransientEngineError as exc:
         if task.request.retries < task.max_retries:
             countdown = min(backoff_cap_s, 2 ** (task.request.retries + 1))

@@ -3,11 +3,12 @@
 Mode ``both``: the reply stage sends every sentence to the fast lane as usual and, once the
 reply text is complete, one :class:`HQTurnJob` to the ``tts_hq`` lane (low priority). That
 job waits until the turn's fast sentences are all spoken (retrying like a job waiting for the
-HQ slot: live audio has the GPU first), then renders the turn's sentences one after another inside the single HQ slot (held for the
-whole turn), stores them (``synthesized_audios`` rows in mode ``hq`` plus one whole-turn
-WAV) and tells the browser ``hq_audio_ready {turn_id, url, duration_ms}``. If HQ fails,
-times out or its breaker is open, the turn keeps its fast audio and the browser gets a
-notice (``HQ_UNAVAILABLE``, 高品質模型暫時不可用). The fast lane never waits for any of it.
+HQ slot: live audio has the GPU first), then renders the turn's sentences one after another
+inside the single HQ slot (held for the whole turn), stores them (``synthesized_audios``
+rows in mode ``hq`` plus one whole-turn WAV) and tells the browser ``hq_audio_ready {turn_id,
+url, duration_ms}``. If HQ fails, times out or its breaker is open, the turn keeps its fast
+audio and the browser gets a notice (``HQ_UNAVAILABLE``, 高品質模型暫時不可用). The fast lane
+never waits for any of it.
 """
 
 from __future__ import annotations

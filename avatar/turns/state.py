@@ -106,9 +106,6 @@ class TurnState:
 
     def claim_completion(self) -> bool:
         """True once, for the process that sees every sentence settled."""
-        expected = self.r.get(self.key("expected"))
-        if expected is None:
-            return False
-        if self.settled_count() < int(expected):
+        if not self.audio_settled():
             return False
         return bool(self.r.set(self.key("done"), 1, nx=True, ex=TTL_S))
