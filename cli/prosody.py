@@ -27,7 +27,9 @@ def render(report: Any) -> str:
         return "\n".join(lines)
     for name, value in (report.scores or {}).items():
         lines.append("")
-        lines.append(f"{name:<12}{value:6.1f} / 100")
+        interval = (report.interval or {}).get(name)
+        spread = f"   95 % test-retest interval {interval['low']:.0f}-{interval['high']:.0f}" if interval else ""
+        lines.append(f"{name:<12}{value:6.1f} / 100{spread}")
         lines.append(f"  {'feature':<28}{'value':>9}{'ref':>9}{'z':>7}{'weight':>8}{'dir':>10}{'contrib':>9}")
         for row in report.explanation[name]:
             lines.append(

@@ -37,6 +37,8 @@ class ProsodyOut(BaseModel):
     scores: Scores | None  # null when the quality gate refused the recording
     quality: dict[str, Any]
     explanation: dict[str, list[dict[str, Any]]]
+    interval: dict[str, dict[str, float]] | None  # per score: 95 % test-retest low/high
+    relative: dict[str, Any] | None  # from the third utterance: change against the speaker's earlier ones
     features: dict[str, Any]  # "praat": the scored features; "egemaps": all 88 functionals
     norms_version: str | None
     analyzed_at: UTCDateTime
@@ -49,6 +51,8 @@ class TurnScores(BaseModel):
     status: str
     mode: str
     scores: Scores | None
+    interval: dict[str, dict[str, float]] | None
+    relative: dict[str, Any] | None
     reasons: list[str]
     analyzed_at: UTCDateTime
 
@@ -95,6 +99,7 @@ def get_prosody(db: DBDep, caller: CallerDep, transcription_id: uuid.UUID) -> Pr
         turn_number=transcription.turn.turn_number, transcript=transcription.final_text,
         status=_status(row), mode=features.get("mode", "norms"), scores=_scores(row),
         quality=features.get("quality", {}), explanation=features.get("explanation", {}),
+        interval=features.get("interval"), relative=features.get("relative"),
         features={"praat": features.get("praat", {}), "egemaps": features.get("egemaps", {})},
         norms_version=features.get("norms_version"), analyzed_at=row.analyzed_at,
     )
@@ -133,6 +138,7 @@ def session_prosody(db: DBDep, session: OwnedSessionDep) -> SessionProsodyOut:
             turn_number=turn.turn_number, turn_id=turn.turn_id,
             transcription_id=transcription.transcription_id, status=_status(row),
             mode=(row.features or {}).get("mode", "norms"), scores=_scores(row),
+            interval=(row.features or {}).get("interval"), relative=(row.features or {}).get("relative"),
             reasons=(row.features or {}).get("quality", {}).get("reasons", []),
             analyzed_at=row.analyzed_at,
         )

@@ -105,6 +105,23 @@ def test_spoken_turns_are_scored_stored_and_served(system: System, wavs: dict[st
         assert event["explanation"]["confidence"][0]["feature"]
         assert event["latency_ms"] > 0
     assert [events[t]["mode"] for t in clean] == ["norms", "norms", "norms", "speaker"]
+    # Each score with its test-retest interval; from the third utterance on, the change
+    # against the speaker's own earlier ones. The third's earlier two were scored against
+    # the norms as it was, so its baseline is their median (two values: their mean).
+    for tid in clean:
+        interval = events[tid]["interval"]
+        for name, value in events[tid]["scores"].items():
+            assert interval[name]["low"] <= value <= interval[name]["high"]
+            assert interval[name]["half_width"] > 0
+    assert events[clean[0]]["relative"] is None and events[clean[1]]["relative"] is None
+    third = events[clean[2]]["relative"]
+    assert third["earlier_utterances"] == 2
+    for name, change in third["scores"].items():
+        earlier = [events[t]["scores"][name] for t in clean[:2]]
+        assert change["baseline"] == pytest.approx(sum(earlier) / 2, abs=0.06)
+        assert change["change"] == pytest.approx(events[clean[2]]["scores"][name] - change["baseline"], abs=0.11)
+        assert change["exceeds_noise"] == (abs(change["change"]) > change["threshold"])
+    assert events[clean[3]]["relative"]["earlier_utterances"] == 3  # the refused one is not a baseline
     refused = events[noisy_id]
     assert refused["status"] == "insufficient_quality" and refused["scores"] is None
     assert "low_snr" in refused["quality"]["reasons"] and refused["quality"]["message"]
@@ -116,6 +133,7 @@ def test_spoken_turns_are_scored_stored_and_served(system: System, wavs: dict[st
             assert body["status"] == "ok"
             assert body["scores"] == events[tid]["scores"]  # the stored row is what was sent
             assert body["explanation"] == events[tid]["explanation"]
+            assert body["interval"] == events[tid]["interval"] and body["relative"] == events[tid]["relative"]
             assert len(body["features"]["egemaps"]) == 88
             assert body["features"]["praat"]["syllable_source"] == "transcript"
             assert body["norms_version"]
@@ -129,6 +147,8 @@ def test_spoken_turns_are_scored_stored_and_served(system: System, wavs: dict[st
         assert [t["turn_number"] for t in summary["turns"]] == [1, 2, 3, 4, 5]
         assert summary["turns"][3]["status"] == "insufficient_quality"
         assert summary["turns"][3]["reasons"] == refused["quality"]["reasons"]
+        assert summary["turns"][3]["interval"] is None and summary["turns"][3]["relative"] is None
+        assert summary["turns"][2]["relative"] == events[clean[2]]["relative"]
         for name in ("confidence", "stability", "affability"):
             trend = summary["trend"][name]
             values = [events[t]["scores"][name] for t in clean]

@@ -21,13 +21,17 @@ def test_analyze_prints_scores_explanation_and_features(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["analyze", str(wav), "--transcript", TEXT])
     assert result.exit_code == 0, result.output
     for expected in ("status    ok", "confidence", "stability", "affability", "speech_rate_sps",
-                     "contrib", "jitter_local_pct", "syllables counted from the transcript"):
+                     "contrib", "jitter_local_pct", "syllables counted from the transcript",
+                     "95 % test-retest interval"):
         assert expected in result.output
 
     as_json = CliRunner().invoke(app, ["analyze", str(wav), "--json"])
     report = json.loads(as_json.output)
     assert set(report["scores"]) == {"confidence", "stability", "affability"}
     assert len(report["egemaps"]) == 88 and report["praat"]["syllable_source"] == "nuclei"
+    for name, value in report["scores"].items():
+        assert report["interval"][name]["low"] <= value <= report["interval"][name]["high"]
+    assert report["relative"] is None  # one recording: no earlier utterances
 
 
 def test_analyze_says_why_a_recording_is_refused(tmp_path: Path) -> None:

@@ -11,7 +11,8 @@ import numpy as np
 from workers.prosody.audio import InvalidAudio, decode, prepare
 from workers.prosody.features import egemaps_features, praat_features
 from workers.prosody.quality import Quality, QualityLimits, gate, precheck, refused
-from workers.prosody.scores import load_norms, score
+from workers.prosody.reliability import intervals, relative_change
+from workers.prosody.scores import SCORES, load_norms, score
 
 
 @dataclass
@@ -20,6 +21,8 @@ class ProsodyReport:
     mode: str = "norms"  # "norms" or "speaker" (the speaker's earlier utterances)
     scores: dict[str, float] | None = None  # None when the quality gate refused
     explanation: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    interval: dict[str, dict[str, float]] | None = None  # each score's test-retest interval
+    relative: dict[str, Any] | None = None  # change against the speaker's earlier utterances
     praat: dict[str, Any] = field(default_factory=dict)
     egemaps: dict[str, float] = field(default_factory=dict)
     analysis_ms: float = 0.0
@@ -32,7 +35,8 @@ class ProsodyReport:
         """What the ``prosody_scores.features`` column holds (JSON)."""
         return {
             "status": self.status, "quality": self.quality.as_dict(), "mode": self.mode,
-            "explanation": self.explanation, "praat": self.praat, "egemaps": self.egemaps,
+            "explanation": self.explanation, "interval": self.interval, "relative": self.relative,
+            "praat": self.praat, "egemaps": self.egemaps,
             "norms_version": load_norms()["version"], "analysis_ms": round(self.analysis_ms, 1),
         }
 
@@ -45,6 +49,12 @@ def _finite(features: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _scorable(features: dict[str, Any]) -> bool:
+    """An earlier utterance's stored features hold every scored one (a row analysed by an
+    older version may lack a newer feature, and NaN is stored as null)."""
+    return all(isinstance(features.get(t.feature), (int, float)) for terms in SCORES.values() for t in terms)
+
+
 def analyze(
     samples: np.ndarray,
     sample_rate: int,
@@ -55,7 +65,8 @@ def analyze(
     """Analyse one utterance. Never raises on bad audio: the report says why instead.
 
     ``baseline`` holds the Praat features of the speaker's earlier utterances (same
-    session); with three or more the scores become speaker-relative.
+    session); with three or more the scores become speaker-relative, and from two on the
+    report carries each score's change against them (``relative``).
     """
     started = time.perf_counter()
     limits = limits or QualityLimits()
@@ -72,6 +83,12 @@ def analyze(
     report = ProsodyReport(quality=quality, praat=praat, egemaps=_finite(egemaps_features(x)))
     if quality.ok:
         report.mode, report.scores, report.explanation = score(praat, baseline)
+        report.interval = intervals(report.scores)
+        # The earlier utterances rescored against the same references as this one: the
+        # first three were scored against the norms when they arrived, later ones against
+        # the speaker, and a change across two reference frames would mean nothing.
+        earlier = [score(features, baseline)[1] for features in baseline or [] if _scorable(features)]
+        report.relative = relative_change(report.scores, earlier)
     report.analysis_ms = (time.perf_counter() - started) * 1000
     return report
 

@@ -51,6 +51,8 @@ def event_payload(job: ProsodyJob, report: ProsodyReport) -> dict[str, Any]:
         "scores": report.scores,
         "quality": report.quality.as_dict(),
         "explanation": report.explanation,
+        "interval": report.interval,
+        "relative": report.relative,
         "latency_ms": round((time.time() - job.speech_ended_at) * 1000.0, 1),
     }
 

@@ -6,15 +6,20 @@ Used by the tests (``conftest.py``) and, run as a script, to regenerate the mani
 table in ``docs/prosody.md`` from measurements (never typed by hand):
 
     python -m tests.workers.prosody.isolation --write docs/prosody.md
+
+which also writes ``workers/prosody/retest.json`` (each score's test-retest SD, from which
+every report's interval comes).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +27,7 @@ import numpy as np
 from tests.workers.prosody import speech as sp
 from workers.prosody import ProsodyReport, analyze
 from workers.prosody.quality import SNR_HARD_FLOOR_DB, SNR_LOW_CONFIDENCE_DB
+from workers.prosody.reliability import RETEST_FILE
 
 SCORE_NAMES = ("confidence", "stability", "affability")
 NOISE_FLOOR = 1.0  # points: a recording whose windows agree exactly still rounds to 0.1
@@ -199,6 +205,25 @@ def gate_rates(found: list[sp.Speech]) -> str:
     return "\n".join(lines)
 
 
+def write_retest(validations: list[Validation]) -> dict:
+    """``workers/prosody/retest.json``: each score's test-retest SD, the median over the
+    human recordings (espeak-ng's synthetic voice only when no human one is here), which
+    the reports turn into each score's interval."""
+    human = [v for v in validations if v.source.origin.startswith("human")] or validations
+    retest = {
+        "version": date.today().isoformat(),
+        "source": "tests/workers/prosody/isolation.py: SD of each score across four overlapping 60 % "
+                  "windows of the identity resynthesis, scored without a transcript; median over the recordings",
+        "sd": {s: round(float(np.median([v.noise[s] for v in human])), 2) for s in SCORE_NAMES},
+        "recordings": [
+            {"name": v.source.name, "origin": v.source.origin, "sd": {s: round(v.noise[s], 2) for s in SCORE_NAMES}}
+            for v in human
+        ],
+    }
+    RETEST_FILE.write_text(json.dumps(retest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return retest
+
+
 BEGIN, END = "<!-- isolation-table:begin -->", "<!-- isolation-table:end -->"
 
 
@@ -207,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", type=Path, help="replace the table between the markers in this file")
     args = parser.parse_args(argv)
     found, missing = sources()
-    parts = [gate_rates(found), *(table(analyse_all(s)) for s in found)]
+    validations = [analyse_all(s) for s in found]
+    parts = [gate_rates(found), *(table(v) for v in validations)]
     if missing:
         parts.append("Not available on the machine that made this table: " + "; ".join(missing))
     text = "\n\n".join(parts)
@@ -215,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         doc = args.write.read_text(encoding="utf-8")
         pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
         args.write.write_text(pattern.sub(lambda _: f"{BEGIN}\n{text}\n{END}", doc), encoding="utf-8")
+        write_retest(validations)
     print(text)
     return 0
 

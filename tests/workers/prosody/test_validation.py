@@ -112,3 +112,18 @@ def test_noise_at_10db_is_refused_with_features_kept(validation: Validation) -> 
     assert not noisy.quality.ok and "low_snr" in noisy.quality.reasons
     assert noisy.scores is None and noisy.explanation == {}
     assert noisy.egemaps and noisy.praat, "features are kept even when scores are refused"
+
+
+@pytest.mark.parametrize("recording", RECORDINGS)
+def test_the_stored_retest_sd_is_this_recordings_measurement(recording: str) -> None:
+    """``workers/prosody/retest.json`` (each report's interval) is the measurement of the
+    code as it is: a change of the features that moves the test-retest noise fails here
+    until the table and the file are regenerated (``isolation --write docs/prosody.md``)."""
+    from workers.prosody.reliability import load_retest
+
+    stored = {r["name"]: r["sd"] for r in load_retest()["recordings"]}
+    if recording not in stored:
+        pytest.skip(f"{recording} is synthetic: the intervals come from the human recordings only")
+    v = validation_of(recording)
+    for name in SCORE_NAMES:
+        assert v.noise[name] == pytest.approx(stored[recording][name], abs=0.01), name

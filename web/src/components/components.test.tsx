@@ -8,6 +8,7 @@ import { Composer } from "./Composer";
 import { ConnectionStatus } from "./ConnectionStatus";
 import { ModeSelector } from "./ModeSelector";
 import { ProsodyDetail } from "./ProsodyDetail";
+import { ProsodyTrend } from "./ProsodyTrend";
 import { SideTabs } from "./SideTabs";
 import { Toasts } from "./Toasts";
 import { TurnView } from "./TurnView";
@@ -108,6 +109,35 @@ describe("ProsodyDetail", () => {
     expect(screen.getByTestId("prosody-scores")).toHaveTextContent("自信72");
     expect(screen.getAllByTestId("contributions")[0]).toHaveTextContent("loudness_mean+0.80");
     expect(screen.getAllByTestId("contributions")[0]).toHaveTextContent("pause_ratio-0.50");
+  });
+
+  it("shows each score's interval and, from the third utterance, the change against the speaker's own", () => {
+    const result: ProsodyResult = {
+      transcriptionId: "c",
+      scores: { confidence: 70, stability: 55, affability: 40 },
+      quality: "ok",
+      contributions: [],
+      interval: { confidence: { low: 53, high: 87, halfWidth: 17 }, stability: { low: 42, high: 68, halfWidth: 13 }, affability: { low: 28, high: 52, halfWidth: 12 } },
+      relative: { earlierUtterances: 2, scores: { confidence: { baseline: 50, change: 20, threshold: 21, exceedsNoise: false }, affability: { baseline: 70, change: -30, threshold: 15, exceedsNoise: true } } },
+    };
+    render(<ProsodyDetail result={result} />);
+    const confidence = screen.getByTestId("prosody-scores").querySelector('[data-score="confidence"]')!;
+    expect(confidence).toHaveTextContent("70±17");
+    expect(confidence).toHaveTextContent("比你平常 +20（在誤差內）");
+    const affability = screen.getByTestId("prosody-scores").querySelector('[data-score="affability"]')!;
+    expect(affability).toHaveTextContent("比你平常 −30（明顯）");
+    expect(screen.getByTestId("prosody-scores").querySelector('[data-score="stability"] [data-testid="score-change"]')).toBeNull();
+  });
+
+  it("draws the trend with an error bar per point when the results carry intervals", () => {
+    const point = (id: string, value: number): ProsodyResult => ({
+      transcriptionId: id, quality: "ok", contributions: [],
+      scores: { confidence: value, stability: value, affability: value },
+      interval: { confidence: { low: value - 10, high: value + 10, halfWidth: 10 }, stability: { low: value - 8, high: value + 8, halfWidth: 8 }, affability: { low: value - 6, high: value + 6, halfWidth: 6 } },
+    });
+    const { container } = render(<ProsodyTrend results={[point("a", 40), point("b", 60)]} />);
+    expect(container.querySelectorAll(".recharts-errorBar").length).toBe(6); // 3 scores x 2 points
+    expect(screen.getByTestId("prosody-trend")).toHaveTextContent("95% 重測區間");
   });
 
   it("explains an utterance the quality gate refused", () => {

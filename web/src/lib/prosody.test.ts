@@ -70,4 +70,20 @@ describe("the prosody branch's payloads", () => {
     });
     expect(list.map((p) => [p.transcriptionId, p.quality, p.qualityReason])).toEqual([["a", "ok", undefined], ["b", "insufficient_quality", "too_short"]]);
   });
+
+  it("reads each score's interval and the speaker-relative change as the prosody lane sends them", () => {
+    const r = toProsody({
+      transcription_id: "c",
+      status: "ok",
+      scores: { confidence: 70, stability: 55, affability: 40 },
+      interval: { confidence: { low: 53, high: 87, half_width: 17, retest_sd: 8.68 }, stability: { low: 42.3, high: 67.7, half_width: 12.7, retest_sd: 6.48 } },
+      relative: { earlier_utterances: 2, scores: { confidence: { baseline: 50, change: 20, threshold: 20.8, exceeds_noise: false }, affability: { baseline: 70, change: -30, threshold: 15.2, exceeds_noise: true } } },
+    })!;
+    expect(r.interval).toEqual({ confidence: { low: 53, high: 87, halfWidth: 17 }, stability: { low: 42.3, high: 67.7, halfWidth: 12.7 } });
+    expect(r.relative).toEqual({
+      earlierUtterances: 2,
+      scores: { confidence: { baseline: 50, change: 20, threshold: 20.8, exceedsNoise: false }, affability: { baseline: 70, change: -30, threshold: 15.2, exceedsNoise: true } },
+    });
+    expect(toProsody({ transcription_id: "d", scores: { confidence: 1 }, interval: null, relative: null })).toMatchObject({ interval: undefined, relative: undefined });
+  });
 });

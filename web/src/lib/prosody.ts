@@ -1,7 +1,7 @@
 /** Reads `prosody_analysis` events and the prosody REST answers into one shape. The
  * explanation's layout is the prosody issue's to choose, so several are understood:
  * a list of `{feature, contribution}`, a map per score of such lists, or of feature → number. */
-import type { Contribution, ProsodyResult, Turn } from "./types";
+import type { Contribution, ProsodyResult, RelativeChange, ScoreInterval, Turn } from "./types";
 
 export const SCORE_NAMES = ["confidence", "stability", "affability"] as const;
 export type ScoreName = (typeof SCORE_NAMES)[number];
@@ -86,7 +86,38 @@ export function toProsody(raw: unknown): ProsodyResult | null {
     qualityReason,
     contributions: contributionsOf(explanation),
     summary: typeof explanation === "string" ? explanation : isObj(explanation) && typeof explanation.summary === "string" ? explanation.summary : undefined,
+    interval: intervalOf(raw.interval),
+    relative: relativeOf(raw.relative),
   };
+}
+
+function intervalOf(raw: unknown): ProsodyResult["interval"] {
+  if (!isObj(raw)) return undefined;
+  const out: Partial<Record<ScoreName, ScoreInterval>> = {};
+  for (const name of SCORE_NAMES) {
+    const item = raw[name];
+    if (!isObj(item)) continue;
+    const low = num(item.low);
+    const high = num(item.high);
+    if (low !== undefined && high !== undefined) out[name] = { low, high, halfWidth: num(item.half_width) ?? (high - low) / 2 };
+  }
+  return Object.keys(out).length ? out : undefined;
+}
+
+function relativeOf(raw: unknown): RelativeChange | undefined {
+  if (!isObj(raw) || !isObj(raw.scores)) return undefined;
+  const scores: RelativeChange["scores"] = {};
+  for (const name of SCORE_NAMES) {
+    const item = (raw.scores as Obj)[name];
+    if (!isObj(item)) continue;
+    const baseline = num(item.baseline);
+    const change = num(item.change);
+    const threshold = num(item.threshold);
+    if (baseline !== undefined && change !== undefined && threshold !== undefined) {
+      scores[name] = { baseline, change, threshold, exceedsNoise: item.exceeds_noise === true };
+    }
+  }
+  return Object.keys(scores).length ? { earlierUtterances: num(raw.earlier_utterances) ?? 0, scores } : undefined;
 }
 
 /** `GET /api/v1/sessions/{id}/prosody`: a list, or an object holding one. */

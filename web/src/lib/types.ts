@@ -44,6 +44,21 @@ export interface ProsodyResult {
   qualityReason?: string;
   contributions: Contribution[];
   summary?: string;
+  /** per score: the 95 % test-retest interval */
+  interval?: Partial<Record<"confidence" | "stability" | "affability", ScoreInterval>>;
+  /** from the speaker's third utterance on: the change against their own earlier ones */
+  relative?: RelativeChange;
+}
+
+export interface ScoreInterval {
+  low: number;
+  high: number;
+  halfWidth: number;
+}
+
+export interface RelativeChange {
+  earlierUtterances: number;
+  scores: Partial<Record<"confidence" | "stability" | "affability", { baseline: number; change: number; threshold: number; exceedsNoise: boolean }>>;
 }
 
 export interface Turn {
