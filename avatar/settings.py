@@ -244,6 +244,11 @@ class Settings(BaseSettings):
     prosody_min_snr_db: float = Field(10.0, ge=0.0)
     prosody_low_confidence_snr_db: float = Field(17.0, ge=0.0)
     prosody_max_duration_s: float = Field(120.0, ge=1.0)  # one utterance, not a lecture
+    # Optional learned second opinion (workers/engines/emotion/): a dimensional speech-emotion
+    # engine ("" off, "wav2vec2_msp_dim") and its folder (empty: models_dir/wav2vec2-msp-dim).
+    # Its arousal / dominance / valence are stored beside the scores, never mixed into them.
+    prosody_emotion_engine: Literal["", "wav2vec2_msp_dim"] = ""
+    prosody_emotion_model: str = ""
     prosody_soft_time_limit_s: int = 60
     prosody_time_limit_s: int = 90
 

@@ -37,6 +37,15 @@ def render(report: Any) -> str:
                 f"{row['weight']:>8.2f}{row['direction']:>10}{row['contribution']:>+9.3f}"
             )
     lines.append("")
+    learned = report.learned
+    if learned:
+        lines.append(f"learned second opinion ({learned['engine']}, {learned['licence']}; not part of the scores)")
+        if "values" in learned:
+            lines.append("  " + "  ".join(f"{k} {v:.2f}" for k, v in learned["values"].items()) + "  (0..1)")
+        else:
+            lines.append(f"  unavailable: {learned['error']}" + (f" (fix: {learned['fix']})" if learned["fix"] else ""))
+        lines.append(f"  {learned['assumption']}")
+        lines.append("")
     lines.append("features (Praat; the 88 eGeMAPS functionals with --json)")
     for name, unit in SHOWN:
         value = report.praat.get(name)
@@ -53,10 +62,13 @@ def analyze(
 ) -> None:
     """Analyse one recording's prosody: confidence, stability, affability and why."""
     from avatar.settings import get_settings
+    from workers.engines.registry import get_emotion_engine
     from workers.prosody.analysis import analyze_wav
     from workers.prosody.quality import QualityLimits
 
-    report = analyze_wav(file.read_bytes(), transcript, limits=QualityLimits.from_settings(get_settings()))
+    settings = get_settings()
+    report = analyze_wav(file.read_bytes(), transcript, limits=QualityLimits.from_settings(settings),
+                         emotion=get_emotion_engine(settings))
     if as_json:
         out = {"status": report.status, "scores": report.scores, **report.features()}
         typer.echo(json.dumps(out, ensure_ascii=False, indent=2))

@@ -20,6 +20,7 @@ from typing import Any
 from avatar.model_files import INSTALL_HINT, missing_llm_files, missing_whisper_files
 from models.download import ModelSetupError
 from models.tiny_cosyvoice import make_tiny_cosyvoice2
+from models.tiny_emotion import emotion_writer, is_complete as emotion_complete
 from models.tiny_f5 import make_tiny_f5
 from models.tiny_vllm import is_complete as vllm_qwen2_complete, qwen2_writer
 
@@ -184,6 +185,15 @@ def make_tiny_vllm_qwen2(dest: Path, *, seed: int = 0, force: bool = False) -> P
     return _write_into_place(dest, qwen2_writer(tokenizer, ids, eos=IM_END, pad=ENDOFTEXT, seed=seed))
 
 
+def make_tiny_emotion(dest: Path, *, seed: int = 0, force: bool = False) -> Path:
+    """The tiny dimensional emotion model (:mod:`models.tiny_emotion`) the prosody lane's
+    optional second opinion loads."""
+    dest = Path(dest)
+    if not force and emotion_complete(dest):
+        return dest
+    return _write_into_place(dest, emotion_writer(seed=seed))
+
+
 def _write_into_place(dest: Path, write: Callable[[Path], Path]) -> Path:
     """Build a model in a sibling temporary directory (``write(tmp)`` returns the folder to
     keep) and move it into place, so a concurrent reader never sees a half-written one."""
@@ -304,6 +314,7 @@ TINY_MODEL_BUILDERS: dict[str, Callable[[Path], Path]] = {
     "llm": make_tiny_llm,
     "asr": make_tiny_whisper,
     "vllm-qwen2": make_tiny_vllm_qwen2,
+    "emotion": make_tiny_emotion,  # the prosody lane's optional learned second opinion
 }
 
 

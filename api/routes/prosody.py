@@ -39,6 +39,9 @@ class ProsodyOut(BaseModel):
     explanation: dict[str, list[dict[str, Any]]]
     interval: dict[str, dict[str, float]] | None  # per score: 95 % test-retest low/high
     relative: dict[str, Any] | None  # from the third utterance: change against the speaker's earlier ones
+    # The optional emotion model's arousal / dominance / valence (AVATAR_PROSODY_EMOTION_ENGINE),
+    # with its licence and the mapping assumption; never part of the scores. Null when off.
+    learned: dict[str, Any] | None = None
     features: dict[str, Any]  # "praat": the scored features; "egemaps": all 88 functionals
     norms_version: str | None
     analyzed_at: UTCDateTime
@@ -100,7 +103,7 @@ def get_prosody(db: DBDep, caller: CallerDep, transcription_id: uuid.UUID) -> Pr
         status=_status(row), mode=features.get("mode", "norms"), scores=_scores(row),
         quality=features.get("quality", {}), explanation=features.get("explanation", {}),
         interval=features.get("interval"), relative=features.get("relative"),
-        features={"praat": features.get("praat", {}), "egemaps": features.get("egemaps", {})},
+        learned=features.get("learned"), features={"praat": features.get("praat", {}), "egemaps": features.get("egemaps", {})},
         norms_version=features.get("norms_version"), analyzed_at=row.analyzed_at,
     )
 

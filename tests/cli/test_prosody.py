@@ -40,3 +40,22 @@ def test_analyze_says_why_a_recording_is_refused(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["analyze", str(wav)])
     assert result.exit_code == 2
     assert "insufficient_quality" in result.output and "silence" in result.output
+
+
+def test_analyze_shows_the_learned_second_opinion_apart(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    from avatar.settings import get_settings
+    from models.tiny import make_tiny_emotion
+
+    wav = tmp_path / "turn.wav"
+    wav.write_bytes(encode_wav(sp.espeak_speech(TEXT).samples, sp.RATE))
+    monkeypatch.setenv("AVATAR_PROSODY_EMOTION_ENGINE", "wav2vec2_msp_dim")
+    monkeypatch.setenv("AVATAR_PROSODY_EMOTION_MODEL", str(make_tiny_emotion(tmp_path / "emotion")))
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["analyze", str(wav), "--transcript", TEXT])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    for expected in ("learned second opinion (wav2vec2_msp_dim, CC-BY-NC-SA-4.0; not part of the scores)",
+                     "arousal", "dominance", "valence", "assumption, not validated"):
+        assert expected in result.output

@@ -14,6 +14,7 @@ from avatar.domain import TTSMode
 from avatar.engine_reports import STAGES, configured_engine
 from avatar.settings import Settings
 from workers.engines.asr.base import ASREngine
+from workers.engines.emotion.base import EmotionEngine
 from workers.engines.llm.base import LLMEngine
 from workers.engines.tts.base import TTSEngine
 
@@ -34,6 +35,11 @@ TTS_PROVIDERS: dict[str, str] = {
 
 ASR_PROVIDERS: dict[str, str] = {
     "faster_whisper": "workers.engines.asr.faster_whisper:FasterWhisperASR",
+}
+
+# The prosody lane's optional learned second opinion (AVATAR_PROSODY_EMOTION_ENGINE).
+EMOTION_PROVIDERS: dict[str, str] = {
+    "wav2vec2_msp_dim": "workers.engines.emotion.wav2vec2_dim:Wav2Vec2Dimensional",
 }
 
 _instances: dict[tuple[Any, ...], Any] = {}
@@ -78,6 +84,17 @@ def get_tts_engine_named(name: str, settings: Settings) -> TTSEngine:
     return _instances[key]
 
 
+def get_emotion_engine(settings: Settings) -> EmotionEngine | None:
+    """None when the second opinion is off (the default)."""
+    name = settings.prosody_emotion_engine
+    if not name:
+        return None
+    key = ("emotion", os.getpid(), name, _settings_key(settings))
+    if key not in _instances:
+        _instances[key] = _load(EMOTION_PROVIDERS[name])(settings=settings)
+    return _instances[key]
+
+
 class Engines:
     """The engines of one process, created on first use (a model loads once per process)."""
 
@@ -92,6 +109,9 @@ class Engines:
 
     def tts(self, mode: TTSMode | str) -> TTSEngine:
         return get_tts_engine(mode, self.settings)
+
+    def emotion(self) -> EmotionEngine | None:
+        return get_emotion_engine(self.settings)
 
     def tts_oom_fallback(self) -> TTSEngine | None:
         """The CPU engine for a fast sentence the GPU has no memory for; None when none is set."""

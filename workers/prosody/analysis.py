@@ -8,11 +8,13 @@ from typing import Any
 
 import numpy as np
 
+from workers.engines.emotion.base import EmotionEngine
 from workers.prosody.audio import InvalidAudio, decode, prepare
 from workers.prosody.features import egemaps_features, praat_features
 from workers.prosody.quality import Quality, QualityLimits, gate, precheck, refused
 from workers.prosody.reliability import intervals, relative_change
 from workers.prosody.scores import SCORES, load_norms, score
+from workers.prosody.second_opinion import second_opinion
 
 
 @dataclass
@@ -23,6 +25,7 @@ class ProsodyReport:
     explanation: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     interval: dict[str, dict[str, float]] | None = None  # each score's test-retest interval
     relative: dict[str, Any] | None = None  # change against the speaker's earlier utterances
+    learned: dict[str, Any] | None = None  # the optional emotion model's opinion, never a score
     praat: dict[str, Any] = field(default_factory=dict)
     egemaps: dict[str, float] = field(default_factory=dict)
     analysis_ms: float = 0.0
@@ -36,7 +39,7 @@ class ProsodyReport:
         return {
             "status": self.status, "quality": self.quality.as_dict(), "mode": self.mode,
             "explanation": self.explanation, "interval": self.interval, "relative": self.relative,
-            "praat": self.praat, "egemaps": self.egemaps,
+            "learned": self.learned, "praat": self.praat, "egemaps": self.egemaps,
             "norms_version": load_norms()["version"], "analysis_ms": round(self.analysis_ms, 1),
         }
 
@@ -61,12 +64,14 @@ def analyze(
     transcript: str = "",
     baseline: list[dict[str, float]] | None = None,
     limits: QualityLimits | None = None,
+    emotion: EmotionEngine | None = None,
 ) -> ProsodyReport:
     """Analyse one utterance. Never raises on bad audio: the report says why instead.
 
     ``baseline`` holds the Praat features of the speaker's earlier utterances (same
     session); with three or more the scores become speaker-relative, and from two on the
-    report carries each score's change against them (``relative``).
+    report carries each score's change against them (``relative``). ``emotion``, when given,
+    adds its opinion (``learned``) beside the scores of an accepted utterance.
     """
     started = time.perf_counter()
     limits = limits or QualityLimits()
@@ -89,6 +94,8 @@ def analyze(
         # the speaker, and a change across two reference frames would mean nothing.
         earlier = [score(features, baseline)[1] for features in baseline or [] if _scorable(features)]
         report.relative = relative_change(report.scores, earlier)
+        if emotion is not None:
+            report.learned = second_opinion(emotion, x)
     report.analysis_ms = (time.perf_counter() - started) * 1000
     return report
 

@@ -53,6 +53,7 @@ def event_payload(job: ProsodyJob, report: ProsodyReport) -> dict[str, Any]:
         "explanation": report.explanation,
         "interval": report.interval,
         "relative": report.relative,
+        "learned": report.learned,
         "latency_ms": round((time.time() - job.speech_ended_at) * 1000.0, 1),
     }
 
@@ -71,7 +72,8 @@ def run_prosody(ctx: StageContext, job: ProsodyJob) -> dict[str, Any]:
         report = ProsodyReport(quality=refused("missing_audio"))
     else:
         report = analyze_wav(
-            audio, job.transcript, baseline=baseline, limits=QualityLimits.from_settings(ctx.settings)
+            audio, job.transcript, baseline=baseline, limits=QualityLimits.from_settings(ctx.settings),
+            emotion=ctx.engines.emotion(),
         )
 
     stored = transcription is not None

@@ -89,3 +89,20 @@ def test_the_job_uses_the_gate_settings(settings: Settings) -> None:
     assert result["status"] == "insufficient_quality" and result["scores"] is None
     [row] = _rows(strict)
     assert row.confidence is None and row.features["quality"]["reasons"] == ["too_little_voice"]
+
+
+def test_the_learned_second_opinion_is_stored_beside_the_scores(settings: Settings, tmp_path: Path) -> None:
+    from models.tiny import make_tiny_emotion
+
+    plain = _run(_utterance(settings, sp.espeak_speech(TEXT).samples), settings)
+    learned = settings.model_copy(update={
+        "prosody_emotion_engine": "wav2vec2_msp_dim",
+        "prosody_emotion_model": str(make_tiny_emotion(tmp_path / "tiny-emotion")),
+    })
+    result = _run(_utterance(learned, sp.espeak_speech(TEXT).samples), learned)
+    assert result["scores"] == plain["scores"]  # the first utterance of each session: same norms
+    rows = {row.features.get("learned") is not None: row for row in _rows(settings)}
+    assert rows[False].confidence == rows[True].confidence
+    opinion = rows[True].features["learned"]
+    assert set(opinion["values"]) == {"arousal", "dominance", "valence"}
+    assert opinion["assumption"].startswith("assumption")

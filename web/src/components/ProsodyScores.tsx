@@ -1,10 +1,11 @@
 import { SCORE_LABELS, SCORE_NAMES } from "../lib/prosody";
-import type { ProsodyResult } from "../lib/types";
+import type { LearnedOpinion, ProsodyResult } from "../lib/types";
 
 /** The three numbers, readable without the chart: each with its test-retest interval and,
  * from the third utterance on, the change against the speaker's own earlier utterances. */
 export function ProsodyScores({ result }: { result: ProsodyResult }) {
   return (
+    <>
     <dl className="scores" data-testid="prosody-scores">
       {SCORE_NAMES.map((name) => {
         const value = result.scores?.[name];
@@ -36,5 +37,20 @@ export function ProsodyScores({ result }: { result: ProsodyResult }) {
         );
       })}
     </dl>
+    {result.learned && <LearnedLine learned={result.learned} />}
+    </>
+  );
+}
+
+/** The emotion model's opinion, on its own line and labelled as a model's guess: its mapping
+ * to the scores is an assumption, so it is never drawn as one of them. */
+function LearnedLine({ learned }: { learned: LearnedOpinion }) {
+  return (
+    <p className="scores__learned" data-testid="learned-opinion" title={learned.assumption}>
+      模型第二意見（{learned.engine}，{learned.licence}；不計入分數）：
+      {learned.values
+        ? ` 激動 ${learned.values.arousal.toFixed(2)} · 支配 ${learned.values.dominance.toFixed(2)} · 正向 ${learned.values.valence.toFixed(2)}`
+        : ` 無法使用（${learned.error ?? "未知原因"}）`}
+    </p>
   );
 }

@@ -129,6 +129,19 @@ describe("ProsodyDetail", () => {
     expect(screen.getByTestId("prosody-scores").querySelector('[data-score="stability"] [data-testid="score-change"]')).toBeNull();
   });
 
+  it("shows the learned second opinion on its own line, labelled as outside the scores", () => {
+    const result: ProsodyResult = {
+      transcriptionId: "l", scores: { confidence: 70, stability: 55, affability: 40 }, quality: "ok", contributions: [],
+      learned: { engine: "wav2vec2_msp_dim", licence: "CC-BY-NC-SA-4.0", assumption: "assumption, not validated", values: { arousal: 0.41, dominance: 0.5, valence: 0.33 } },
+    };
+    render(<ProsodyDetail result={result} />);
+    const line = screen.getByTestId("learned-opinion");
+    expect(line).toHaveTextContent("不計入分數");
+    expect(line).toHaveTextContent("激動 0.41 · 支配 0.50 · 正向 0.33");
+    expect(line).toHaveAttribute("title", "assumption, not validated");
+    expect(screen.getByTestId("prosody-scores")).not.toHaveTextContent("0.41");
+  });
+
   it("draws the trend with an error bar per point when the results carry intervals", () => {
     const point = (id: string, value: number): ProsodyResult => ({
       transcriptionId: id, quality: "ok", contributions: [],

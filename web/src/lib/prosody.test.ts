@@ -86,4 +86,18 @@ describe("the prosody branch's payloads", () => {
     });
     expect(toProsody({ transcription_id: "d", scores: { confidence: 1 }, interval: null, relative: null })).toMatchObject({ interval: undefined, relative: undefined });
   });
+
+  it("reads the learned second opinion apart from the scores, and its failure", () => {
+    const assumption = "assumption, not validated: dominance ~ confidence, valence ~ affability";
+    const r = toProsody({
+      transcription_id: "e", scores: { confidence: 70 },
+      learned: { engine: "wav2vec2_msp_dim", licence: "CC-BY-NC-SA-4.0", assumption, values: { arousal: 0.41, dominance: 0.52, valence: 0.33 } },
+    })!;
+    expect(r.scores).toEqual({ confidence: 70 });
+    expect(r.learned).toEqual({ engine: "wav2vec2_msp_dim", licence: "CC-BY-NC-SA-4.0", assumption, values: { arousal: 0.41, dominance: 0.52, valence: 0.33 }, error: undefined });
+    const failed = toProsody({ transcription_id: "f", learned: { engine: "wav2vec2_msp_dim", licence: "x", assumption, error: "missing model weights", fix: "avatar models pull" } })!;
+    expect(failed.learned?.values).toBeUndefined();
+    expect(failed.learned?.error).toBe("missing model weights");
+    expect(toProsody({ transcription_id: "g", learned: null })!.learned).toBeUndefined();
+  });
 });

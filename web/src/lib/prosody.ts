@@ -1,7 +1,7 @@
 /** Reads `prosody_analysis` events and the prosody REST answers into one shape. The
  * explanation's layout is the prosody issue's to choose, so several are understood:
  * a list of `{feature, contribution}`, a map per score of such lists, or of feature → number. */
-import type { Contribution, ProsodyResult, RelativeChange, ScoreInterval, Turn } from "./types";
+import type { Contribution, LearnedOpinion, ProsodyResult, RelativeChange, ScoreInterval, Turn } from "./types";
 
 export const SCORE_NAMES = ["confidence", "stability", "affability"] as const;
 export type ScoreName = (typeof SCORE_NAMES)[number];
@@ -88,6 +88,22 @@ export function toProsody(raw: unknown): ProsodyResult | null {
     summary: typeof explanation === "string" ? explanation : isObj(explanation) && typeof explanation.summary === "string" ? explanation.summary : undefined,
     interval: intervalOf(raw.interval),
     relative: relativeOf(raw.relative),
+    learned: learnedOf(raw.learned),
+  };
+}
+
+function learnedOf(raw: unknown): LearnedOpinion | undefined {
+  if (!isObj(raw) || typeof raw.engine !== "string") return undefined;
+  const v = isObj(raw.values) ? raw.values : undefined;
+  const arousal = num(v?.arousal);
+  const dominance = num(v?.dominance);
+  const valence = num(v?.valence);
+  return {
+    engine: raw.engine,
+    licence: typeof raw.licence === "string" ? raw.licence : "",
+    assumption: typeof raw.assumption === "string" ? raw.assumption : "",
+    values: arousal !== undefined && dominance !== undefined && valence !== undefined ? { arousal, dominance, valence } : undefined,
+    error: typeof raw.error === "string" ? raw.error : undefined,
   };
 }
 

@@ -48,6 +48,16 @@ export interface ProsodyResult {
   interval?: Partial<Record<"confidence" | "stability" | "affability", ScoreInterval>>;
   /** from the speaker's third utterance on: the change against their own earlier ones */
   relative?: RelativeChange;
+  /** the optional emotion model's opinion (0..1 each), shown apart: never part of the scores */
+  learned?: LearnedOpinion;
+}
+
+export interface LearnedOpinion {
+  engine: string;
+  licence: string;
+  assumption: string;
+  values?: { arousal: number; dominance: number; valence: number };
+  error?: string;
 }
 
 export interface ScoreInterval {
