@@ -11,6 +11,11 @@ stage's entry. Plain data: the API reads it without importing an engine.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
+
+# The settings that name an engine (every one of them loads weights, or none).
+ENGINE_SETTINGS = ("llm_engine", "asr_engine", "tts_fast_engine", "tts_hq_engine",
+                   "tts_oom_fallback_engine", "prosody_emotion_engine")
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,34 @@ ENGINE_WEIGHTS: dict[str, WeightLicence] = {
 
 def weight_licence(engine: str) -> WeightLicence:
     return ENGINE_WEIGHTS.get(engine) or WeightLicence("unknown", None, "unknown", "no entry in avatar/licences.py")
+
+
+def configured_engines(settings: Any) -> dict[str, str]:
+    """``{setting: engine}`` of the engines a deployment runs (an empty setting is off)."""
+    return {key: str(getattr(settings, key)) for key in ENGINE_SETTINGS if getattr(settings, key, "")}
+
+
+def licence_report(settings: Any) -> dict[str, Any]:
+    """What ``/api/v1/health`` shows: the switch and each configured engine's weights."""
+    return {
+        "mode": settings.licence,
+        "engines": {key: {"engine": name, **weight_licence(name).as_dict()}
+                    for key, name in configured_engines(settings).items()},
+    }
+
+
+def commercial_refusal(settings: Any) -> str:
+    """Why ``AVATAR_LICENCE=commercial`` refuses this configuration; empty when it does not."""
+    if settings.licence != "commercial":
+        return ""
+    refused = non_commercial(configured_engines(settings))
+    if not refused:
+        return ""
+    lines = [f"{key}={configured_engines(settings)[key]} ({entry.weights}: {entry.licence}; {entry.source})"
+             for key, entry in refused.items()]
+    return ("AVATAR_LICENCE=commercial refuses engines whose weights are not licensed for commercial use: "
+            + "; ".join(lines) + ". Choose engines marked commercial in the README's engine table "
+            "(e.g. AVATAR_TTS_FAST_ENGINE=lite AVATAR_TTS_HQ_ENGINE=lite_hq), or set AVATAR_LICENCE=any")
 
 
 def non_commercial(engines: dict[str, str]) -> dict[str, WeightLicence]:

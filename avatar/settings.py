@@ -23,6 +23,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, DotEnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
+from avatar.licences import commercial_refusal
+
 Profile = Literal["cpu", "gpu", "tiny", "tiny-gpu"]
 LLMEngineName = Literal["transformers", "openai", "benchmark"]
 TTSEngineName = Literal["espeak", "benchmark", "lite", "lite_hq", "f5", "cosyvoice", "breezyvoice"]
@@ -111,6 +113,9 @@ class Settings(BaseSettings):
     )
 
     profile: Profile = "cpu"
+    # "commercial": refuse, at startup, any configured engine whose weights are not licensed
+    # for commercial use (avatar/licences.py); "any": run them, /api/v1/health shows each licence.
+    licence: Literal["any", "commercial"] = "any"
     data_dir: Path = Path("var")
 
     # --- infrastructure -------------------------------------------------------------
@@ -331,6 +336,13 @@ class Settings(BaseSettings):
             if values.get(key) in (None, ""):
                 values[key] = default
         return values
+
+    @model_validator(mode="after")
+    def _licence_allows_the_engines(self) -> Settings:
+        refusal = commercial_refusal(self)
+        if refusal:
+            raise ValueError(refusal)
+        return self
 
     @model_validator(mode="after")
     def _default_model_paths(self) -> Settings:

@@ -17,6 +17,7 @@ from avatar import engine_envs
 from avatar.db import get_engine
 from avatar.engine_reports import engine_reports
 from avatar.lanes import lane_workers, queue_lengths
+from avatar.licences import licence_report
 from gpu_scheduler.state import scheduler_snapshot
 
 router = APIRouter(prefix="/api/v1", tags=["health"])
@@ -103,6 +104,7 @@ def health(services: ServicesDep, response: Response) -> dict[str, Any]:
         "lanes": lanes,
         "engines": _engines(client, settings) if components["redis"]["ok"] else {},
         "engine_envs": _engine_envs(settings),
+        "licences": licence_report(settings),  # each configured engine's weights and their licence
         "scheduler": scheduler,
         "versions": _versions(),
     }

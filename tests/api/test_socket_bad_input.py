@@ -11,6 +11,7 @@ import pytest
 import socketio
 
 from api.security import issue_session_token
+from avatar.licences import ENGINE_WEIGHTS
 from avatar.settings import Settings
 from tests.system import EventClient, System
 
@@ -148,6 +149,10 @@ def test_rest_sessions_and_health_and_metrics(tiny_system: System) -> None:
     assert health["engines"]["llm"]["available"] is True
     assert health["engines"]["tts_fast"]["engine"] == "espeak"
     assert health["versions"]["celery"]
+    licences = health["licences"]
+    assert licences["mode"] == "any"
+    assert licences["engines"]["tts_fast_engine"] == {**ENGINE_WEIGHTS["espeak"].as_dict(), "engine": "espeak"}
+    assert licences["engines"]["llm_engine"]["licence"] == "Apache-2.0"
     scheduler = health["scheduler"]
     assert scheduler["admission"]["max_active"] == 200 and scheduler["hq_slot"] is None
     assert scheduler["hq_breaker"]["state"] == "closed"

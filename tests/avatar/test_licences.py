@@ -1,14 +1,12 @@
-"""Every engine a setting can name has its weights' licence on record."""
+"""Every engine a setting can name has its weights' licence on record, and
+``AVATAR_LICENCE=commercial`` refuses the ones not licensed for commercial use."""
 
 from __future__ import annotations
 
 import typing
 
-from avatar.licences import ENGINE_WEIGHTS, non_commercial
+from avatar.licences import ENGINE_SETTINGS, ENGINE_WEIGHTS, non_commercial
 from avatar.settings import Settings
-
-ENGINE_SETTINGS = ("llm_engine", "asr_engine", "tts_fast_engine", "tts_hq_engine",
-                   "tts_oom_fallback_engine", "prosody_emotion_engine")
 
 
 def _choices(field: str) -> set[str]:
@@ -27,3 +25,28 @@ def test_non_commercial_names_what_a_commercial_profile_refuses() -> None:
                               "prosody_emotion_engine": ""})
     assert set(refused) == {"tts_fast_engine", "tts_hq_engine"}  # f5 is NC; cosyvoice unconfirmed
     assert refused["tts_fast_engine"].licence == "CC-BY-NC-4.0"
+
+
+def test_a_commercial_deployment_refuses_non_commercial_weights_at_startup(tmp_path) -> None:  # noqa: ANN001
+    import pytest
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError) as refused:
+        Settings(data_dir=tmp_path, profile="gpu", licence="commercial")
+    message = str(refused.value)
+    assert "tts_fast_engine=f5" in message and "CC-BY-NC-4.0" in message
+    assert "tts_hq_engine=cosyvoice" in message  # unconfirmed counts as not commercial
+    with pytest.raises(ValidationError, match="prosody_emotion_engine=wav2vec2_msp_dim"):
+        Settings(data_dir=tmp_path, licence="commercial", prosody_emotion_engine="wav2vec2_msp_dim")
+    # the cpu profile's engines (Qwen2.5, Whisper, the lite voices, espeak) all allow it
+    assert Settings(data_dir=tmp_path, licence="commercial").licence == "commercial"
+
+
+def test_the_switch_reads_the_environment(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    import pytest
+    from pydantic import ValidationError
+
+    monkeypatch.setenv("AVATAR_LICENCE", "commercial")
+    monkeypatch.setenv("AVATAR_TTS_FAST_ENGINE", "f5")
+    with pytest.raises(ValidationError, match="AVATAR_LICENCE=commercial refuses"):
+        Settings(data_dir=tmp_path)
