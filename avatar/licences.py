@@ -54,9 +54,10 @@ ENGINE_WEIGHTS: dict[str, WeightLicence] = {
         "CC-BY-NC-4.0", False, "F5TTS_v1_Base",
         "https://huggingface.co/SWivid/F5-TTS (license: cc-by-nc-4.0; code MIT)"),
     "cosyvoice": WeightLicence(
-        "unconfirmed (code Apache-2.0)", None, "CosyVoice2-0.5B",
+        "unconfirmed (code Apache-2.0)", None, "Fun-CosyVoice3-0.5B-2512 (gpu profile) or CosyVoice2-0.5B",
         "https://huggingface.co/FunAudioLLM/CosyVoice2-0.5B (its model card states no licence; the "
-        "FunAudioLLM/CosyVoice code is Apache-2.0): confirm before a commercial use"),
+        "FunAudioLLM/CosyVoice code is Apache-2.0); Fun-CosyVoice3's card not read here: confirm both "
+        "before a commercial use"),
     "breezyvoice": WeightLicence(
         "unconfirmed", None, "BreezyVoice-300M",
         "https://huggingface.co/MediaTek-Research/BreezyVoice-300M (not read here: confirm before a commercial use)"),

@@ -35,6 +35,9 @@ GENERATED_SECRETS_FILE = "secrets.env"
 LOCAL_LLM_FOLDER = "qwen2.5-0.5b-instruct"  # where `avatar models download llm` puts it
 LOCAL_ASR_FOLDER = "faster-whisper-small"  # `avatar models download asr`
 LOCAL_ASR_FOLDER_GPU = "faster-whisper-large-v3-turbo"
+# models.lock.json's local_dir of each CosyVoice checkpoint (profiles gpu and gpu-cosyvoice2)
+COSYVOICE3_FOLDER = "Fun-CosyVoice3-0.5B"
+COSYVOICE2_FOLDER = "CosyVoice2-0.5B"
 
 # Off loopback the API refuses a secret key shorter than this, or one that was ever published
 # as a default (this project's old ones included): anyone could forge tokens with it.
@@ -235,7 +238,9 @@ class Settings(BaseSettings):
     f5_vocab_file: str = ""  # empty: models_dir/f5-tts/vocab.txt
     f5_vocoder_dir: str = ""  # empty: models_dir/vocos-mel-24khz
     f5_nfe_steps: int = Field(16, ge=2, le=64)  # fewer steps: faster (16 ≈ RTF 0.15 published)
-    cosyvoice_model_dir: str = ""  # empty: models_dir/CosyVoice2-0.5B
+    # empty: models_dir/Fun-CosyVoice3-0.5B on the gpu profile (upstream CosyVoice, the docker/hq
+    # image), models_dir/CosyVoice2-0.5B elsewhere (what the cosyvoice engine env's package runs)
+    cosyvoice_model_dir: str = ""
     breezyvoice_model_dir: str = ""  # empty: models_dir/BreezyVoice
     hq_turn_time_limit_s: int = 600  # rendering a whole turn in HQ (one job per turn)
     resynth_progress_ttl_s: int = 7 * 24 * 3600
@@ -351,6 +356,9 @@ class Settings(BaseSettings):
             for key, folder in TINY_GPU_FOLDERS.items():
                 if not getattr(self, key):
                     setattr(self, key, str(self.resolved_models_dir / folder))
+        if not self.cosyvoice_model_dir:
+            folder = COSYVOICE3_FOLDER if self.profile == "gpu" else COSYVOICE2_FOLDER
+            self.cosyvoice_model_dir = str(self.resolved_models_dir / folder)
         if not self.asr_model:
             folder = "tiny/asr" if self.profile == "tiny" else (
                 LOCAL_ASR_FOLDER_GPU if self.profile == "gpu" else LOCAL_ASR_FOLDER)

@@ -205,3 +205,14 @@ def test_a_checksum_mismatch_fails_clearly_and_deletes_the_file(tmp_path: Path, 
     assert "The file was deleted" in result.stderr
     blobs = list((tmp_path / "hf").rglob("blobs/*"))
     assert all(b.read_bytes() != WEIGHTS for b in blobs if b.is_file()), "the bad file stayed in the cache"
+
+
+def test_each_cosyvoice_folder_the_settings_default_to_is_a_manifest_entry(tmp_path: Path) -> None:
+    """The gpu profile pulls CosyVoice 3 where the settings look for it; CosyVoice 2 stays pullable."""
+    from avatar.settings import Settings
+    from models.pull import DEFAULT_MANIFEST, Manifest
+
+    manifest = Manifest.load(DEFAULT_MANIFEST)
+    for profile, settings_profile in (("gpu", "gpu"), ("gpu-cosyvoice2", "cpu")):
+        folder = Settings(models_dir=tmp_path, profile=settings_profile).cosyvoice_model_dir
+        assert any(tmp_path / e.local_dir == Path(folder) for e in manifest.entries(profile) if e.local_dir), profile

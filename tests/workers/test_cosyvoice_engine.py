@@ -217,8 +217,12 @@ def test_broken_or_missing_checkpoints_name_the_fix(
     (no_llm / FOLDER / "llm.pt").unlink()
     no_folder = tmp_path / "no_folder"
     no_folder.mkdir()
+    # a CosyVoice 3 folder layout (its config and v3 speech tokenizer) on the env's CosyVoice 2 package
+    v3 = copy("v3")
+    (v3 / FOLDER / "cosyvoice2.yaml").rename(v3 / FOLDER / "cosyvoice3.yaml")
+    shutil.copy(v3 / FOLDER / "speech_tokenizer_v2.onnx", v3 / FOLDER / "speech_tokenizer_v3.onnx")
     cases = [case(name, references["espeak"], models_dir=folder) for name, folder in {
-        "truncated": truncated, "garbage": garbage, "no_llm": no_llm, "no_folder": no_folder}.items()]
+        "truncated": truncated, "garbage": garbage, "no_llm": no_llm, "no_folder": no_folder, "v3": v3}.items()]
     results = {r["name"]: r for r in run_cosyvoice_probe(cosyvoice_python, "synth", cases, env=probe_env)}
     assert "flow.pt is not a PyTorch checkpoint" in results["truncated"]["error"]["reason"]
     assert "campplus.onnx failed" in results["garbage"]["error"]["reason"], "onnxruntime names the file"
@@ -230,6 +234,9 @@ def test_broken_or_missing_checkpoints_name_the_fix(
     assert "not found" in results["no_folder"]["error"]["reason"]
     for name in ("no_llm", "no_folder"):
         assert "avatar models tiny" in results[name]["error"]["fix"], results[name]
+    v3_error = results["v3"]["error"]
+    assert "is a CosyVoice 3 checkpoint" in v3_error["reason"] and "no CosyVoice3" in v3_error["reason"], v3_error
+    assert "FunAudioLLM/CosyVoice" in v3_error["fix"] and "AVATAR_COSYVOICE_MODEL_DIR" in v3_error["fix"]
     # A failed load gives its VRAM booking back: nothing stays booked for CosyVoice.
     budget = model_host(Settings(redis_url=probe_env["AVATAR_REDIS_URL"])).budget
     assert not [m for m in budget.snapshot()["models"] if "cosyvoice" in m]

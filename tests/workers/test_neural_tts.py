@@ -114,6 +114,8 @@ def test_cosyvoice_zero_shot_and_instruct_mapping(tmp_path: Path, voice: VoiceRe
     assert kwargs["instruct_text"] == "You are a helpful assistant. 用開心愉快的語氣說<|endofprompt|>"
     assert engine.model_path() == tmp_path / "CosyVoice2-0.5B"
     assert not engine.availability().ok
+    # the gpu profile's HQ default is CosyVoice 3 (models.lock.json's gpu profile puts it there)
+    assert CosyVoiceTTS(settings=Settings(models_dir=tmp_path, profile="gpu")).model_path() == tmp_path / "Fun-CosyVoice3-0.5B"
 
 
 def test_sentences_and_reference_resampling(voice: VoiceReference) -> None:

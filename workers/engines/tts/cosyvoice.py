@@ -53,6 +53,12 @@ CONFIGS = ("cosyvoice2.yaml", "cosyvoice3.yaml")
 SPEECH_TOKENIZERS = {"cosyvoice2.yaml": "speech_tokenizer_v2.onnx", "cosyvoice3.yaml": "speech_tokenizer_v3.onnx"}
 
 
+COSYVOICE3_FIX = (
+    "run CosyVoice 3 from upstream FunAudioLLM/CosyVoice (December 2025 or later: the docker/hq image), "
+    "or point AVATAR_COSYVOICE_MODEL_DIR at a CosyVoice 2 folder (avatar models pull --profile gpu-cosyvoice2)"
+)
+
+
 def instruction_for(style: str | None) -> str | None:
     if not style:
         return None
@@ -96,7 +102,7 @@ class CosyVoiceTTS(NeuralCloneTTS):
     reference_max_s: ClassVar[float] = 30.0
 
     def model_path(self) -> Path:
-        return Path(self.settings.cosyvoice_model_dir or self.settings.resolved_models_dir / "CosyVoice2-0.5B")
+        return Path(self.settings.cosyvoice_model_dir)  # the settings resolve the profile's default
 
     def checkpoint_fix(self) -> str:
         path = self.model_path()
@@ -135,6 +141,11 @@ class CosyVoiceTTS(NeuralCloneTTS):
             raise EngineUnavailable(
                 self.name, f"cannot load the CosyVoice checkpoint at {model_dir}: {', '.join(broken)} "
                 "is not a PyTorch checkpoint (truncated or corrupted)", self.checkpoint_fix())
+        if (model_dir / "cosyvoice3.yaml").is_file() and not hasattr(package, "CosyVoice3"):
+            raise EngineUnavailable(
+                self.name, f"{model_dir} is a CosyVoice 3 checkpoint, and this cosyvoice package has no "
+                "CosyVoice3 (PyPI's cosyvoice-minicpmo, the cosyvoice engine environment's copy, is CosyVoice 2 "
+                "only)", COSYVOICE3_FIX)
         try:
             auto = getattr(package, "AutoModel", None)  # upstream since December 2025
             model = auto(model_dir=str(model_dir)) if auto else package.CosyVoice2(str(model_dir))
