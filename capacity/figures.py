@@ -1,78 +1,170 @@
-"""Every number the capacity simulator uses, with where it comes from.
+"""Every input of the capacity planner, each with its kind and its source.
 
-Kinds of source, as labelled in ``Figure.source``:
+``Figure.kind`` says how much to trust a number:
 
-- **measured here**: this project's benchmarks (``docs/benchmarks.md``; machine: 2 shared
-  AMD EPYC cores, no GPU) or ``NOTES.md`` measurements.
-- **published**: a paper, model card or project README (named).
-- **derived**: computed from the above by the stated rule (e.g. scaled by memory bandwidth).
-- **assumed**: a modelling choice with no measurement behind it yet; each is a knob to
-  replace with a measurement on the target box (``docs/capacity-plan.md``, "Measure next").
+- ``measured-here``: this project's benchmarks on its development machine (2 shared AMD EPYC
+  cores, no GPU); ``source`` names the ``docs/benchmarks.md`` section and row.
+- ``measured-on-gpu``: this project's benchmarks on a lent GPU machine (none yet: no GPU was
+  lent for a benchmark so far).
+- ``published``: a paper, model card, vendor page or public benchmark; ``source`` gives the URL.
+- ``setting``: a value this project configures (``source`` names the setting) or a target the
+  assignment sets.
+- ``assumption``: a modelling choice no measurement backs yet; ``source`` says why it is
+  plausible. Each is a knob to replace with a measurement on the box
+  (``docs/capacity-plan.md``, "Measure next"); the sensitivity table shows which matter.
+
+Quantities computed from several figures (ASR, prefill and decode times) are in
+:mod:`capacity.derived`, each with its derivation.
+
+``varied`` is False for facts that are exact (a model's layer count): the sensitivity table
+(:mod:`capacity.sensitivity`) skips them, since "32 layers ± 50 %" describes no real box.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
+
+Kind = Literal["measured-here", "measured-on-gpu", "published", "setting", "assumption"]
+KINDS: tuple[str, ...] = ("measured-here", "measured-on-gpu", "published", "setting", "assumption")
+
+BENCH = "docs/benchmarks.md"
+ADA_WHITEPAPER = "https://images.nvidia.com/aem-dam/Solutions/geforce/ada/nvidia-ada-gpu-architecture.pdf"
+TURING_WHITEPAPER = ("https://images.nvidia.com/aem-dam/en-zz/Solutions/design-visualization/technologies/"
+                     "turing-architecture/NVIDIA-Turing-Architecture-Whitepaper.pdf")
+FW_TURBO_BENCH = "https://github.com/SYSTRAN/faster-whisper/issues/1030"
+TURBO_CARD = "https://huggingface.co/openai/whisper-large-v3-turbo"
 
 
 @dataclass(frozen=True)
 class Figure:
     value: float
     unit: str
+    kind: Kind
     source: str
+    varied: bool = True
+
+
+def _assumed(value: float, unit: str, why: str) -> Figure:
+    return Figure(value, unit, "assumption", why)
 
 
 FIGURES: dict[str, Figure] = {
-    # --- conversation shape -------------------------------------------------------------------
-    "utterance_median_s": Figure(3.0, "s", "assumed: a short spoken question (lognormal, sigma 0.5)"),
-    "think_mean_s": Figure(3.0, "s", "assumed: pause after the reply before speaking again (exponential)"),
-    "reply_tokens_mean": Figure(50.0, "tokens", "assumed: a spoken reply of ~70 characters (2-4 sentences)"),
-    "sentence_tokens": Figure(15.0, "tokens", "assumed: the sentence chunker cuts ~21 characters"),
-    "first_fragment_tokens": Figure(10.0, "tokens", "assumed: the first cut comes at the first comma/period"),
-    "chars_per_token": Figure(1.4, "chars", "assumed: Qwen2.5 tokenizer on Traditional Chinese text"),
-    "speech_chars_per_s": Figure(4.5, "chars/s", "assumed: conversational Mandarin, ~4-5 syllables/s"),
-    "hq_session_share": Figure(0.2, "share", "assumed: one session in five asks for HQ re-synthesis"),
-    # --- end of speech ----------------------------------------------------------------------------
-    "vad_endpoint_s": Figure(0.5, "s", "setting: AVATAR_VAD_MIN_SILENCE_MS=500 (speech-input issue)"),
-    "orchestration_p95_s": Figure(0.026, "s",
-                                  "measured here: bench.overhead, orchestration overhead P95 25.6 ms at 10 sessions"),
-    # --- ASR --------------------------------------------------------------------------------------
-    "asr_gpu_s": Figure(0.25, "s/utterance",
-                        "derived: faster-whisper README (large-v2 fp16, RTX 3070 Ti: 13 min audio in 63 s = 2.4 s "
-                        "per 30 s window) / 4 (turbo: 4 decoder layers, not 32) / 2.5 (RTX 4090 vs 3070 Ti)"),
-    "asr_cpu_2core_s": Figure(5.0, "s/utterance",
-                              "measured here (NOTES.md): large-v3-turbo-shaped model, ~5 s per short utterance on 2 "
-                              "cores; every segment is padded to a 30 s window"),
-    # --- LLM (vLLM, Qwen2.5-7B-Instruct-AWQ) -----------------------------------------------------------
-    "llm_prefill_s": Figure(0.10, "s",
-                            "derived: ~600 prompt tokens x 2 x 7.6e9 FLOP at ~40 % of the RTX 4090's 165 TFLOPS "
-                            "fp16 tensor rate, plus ~30 ms scheduling; prefix caching makes repeat turns cheaper"),
-    "llm_tpot_batch1_s": Figure(0.0137, "s/token",
-                                "derived: Qwen2.5 speed benchmark, AWQ 148 tok/s batch 1 on A100 80GB (NOTES.md), "
-                                "scaled by memory bandwidth 1008/2039 GB/s (RTX 4090 / A100) = 73 tok/s"),
-    "llm_batch_slowdown": Figure(0.067, "per extra sequence",
-                                 "assumed: per-sequence decode ~2x slower at 16 concurrent sequences (continuous "
-                                 "batching stays memory-bound); measure with vLLM's benchmark_serving on the box"),
-    # --- TTS --------------------------------------------------------------------------------------
-    "tts_fast_rtf": Figure(0.15, "RTF", "published: F5-TTS paper, RTF 0.15 at NFE 16 (NOTES.md)"),
-    "tts_hq_rtf": Figure(0.2, "RTF",
-                         "derived: CosyVoice RTF ~0.1 on datacenter GPUs (NOTES.md), doubled for a consumer card "
-                         "without TensorRT"),
-    # --- prosody and API (CPU) ---------------------------------------------------------------------------
-    "prosody_cpu_s": Figure(0.47, "CPU s/utterance",
-                            "measured here: bench.prosody, whole analysis CPU time P95 0.467 s (openSMILE + Praat)"),
-    "api_core_per_stream": Figure(0.0115, "cores",
-                                  "measured here: bench.speech, API CPU 1.1 % of a core per live audio stream at 10 streams, 0.75 % at 50 (VAD inline)"),
-    # --- sharing one GPU ----------------------------------------------------------------------------
-    "gpu_interference": Figure(0.25, "per other busy GPU job",
-                               "assumed: each other model busy on the same GPU stretches a job by 25 % (shared SMs "
-                               "and memory bandwidth); measure by running lanes together on the box"),
-    # --- the box ------------------------------------------------------------------------------------
-    "box_cores": Figure(16, "cores", "published: Intel i7-13700, 8 P-cores + 8 E-cores (24 threads)"),
-    "box_ram_gb": Figure(64, "GB", "published: AAEON MAXER-2100 configuration in the assignment"),
-    "rtx4090_vram_mb": Figure(24564, "MiB", "published: RTX 4090 24 GB (gpu_scheduler.presets.RTX_4090_MB)"),
+    # --- conversation shape (no real sessions recorded yet: all assumptions) ----------------------
+    "utterance_median_s": _assumed(3.0, "s", "a short spoken question to a voice assistant (one clause, ~13 characters)"),
+    "utterance_sigma": _assumed(0.5, "log-sd", "lognormal spread of utterance length: ±1 SD spans 1.8-4.9 s"),
+    "think_mean_s": _assumed(3.0, "s", "pause after hearing the reply before speaking again (exponential)"),
+    "reply_tokens_mean": _assumed(50.0, "tokens", "the system prompt asks for short sentences for reading aloud: "
+                                  "2-4 sentences, ~70 characters"),
+    "reply_tokens_sd": _assumed(15.0, "tokens", "replies of 35-65 tokens within ±1 SD (coefficient of variation 0.3): "
+                                "the prompt keeps answers short, so the spread is narrow"),
+    "reply_tokens_min": _assumed(8.0, "tokens", "the shortest useful spoken answer, one phrase (好的，沒問題。)"),
+    "sentence_tokens": _assumed(15.0, "tokens", "the sentence chunker cuts at ~21 characters (a clause between commas)"),
+    "first_fragment_tokens": _assumed(10.0, "tokens", "the first cut comes at the first comma or period"),
+    "chars_per_token": _assumed(1.4, "chars", "Qwen2.5's 151k-token vocabulary holds common hanzi and two-character "
+                                "words, so a token is 1-2 characters of Traditional Chinese"),
+    "speech_chars_per_s": _assumed(4.5, "chars/s", "conversational Mandarin runs at about 4-5 syllables (characters) "
+                                   "per second"),
+    "hq_session_share": _assumed(0.2, "share", "one session in five asks for the HQ re-synthesis"),
+    "service_jitter": _assumed(0.2, "± share", "each engine call takes its mean ± up to 20 % (uniform): text and "
+                               "audio content vary"),
+    # --- settings and targets -----------------------------------------------------------------------
+    "vad_endpoint_s": Figure(0.5, "s", "setting", "avatar/settings.py vad_min_silence_ms = 500 "
+                             "(AVATAR_VAD_MIN_SILENCE_MS)"),
+    "llm_max_tokens": Figure(256, "tokens", "setting", "avatar/settings.py llm_max_tokens = 256 (AVATAR_LLM_MAX_TOKENS)"),
+    "vllm_max_seqs": Figure(64, "sequences", "setting", "vLLM's --max-num-seqs; the planned load stays far below it"),
+    "slo_ttft_p95_s": Figure(0.8, "s", "setting", "the assignment's target (its seed document): LLM time to "
+                             "first token P95 < 800 ms"),
+    "slo_stall_p95_s": _assumed(0.5, "s", "a gap under half a second between two spoken sentences sounds like a pause, "
+                                "not a stall"),
+    "pool_busy_limit": _assumed(0.9, "share", "queueing delay grows as 1/(1-busy); above 90 % busy a burst of turns "
+                                "builds queues a 20-minute P95 may not show yet"),
+    # --- measured here ------------------------------------------------------------------------------
+    "orchestration_p95_s": Figure(0.0256, "s", "measured-here",
+                                  f"{BENCH}, Orchestration overhead per turn, Results: conversational pacing, "
+                                  "row 10 sessions, Overhead P95 25.6 ms"),
+    "prosody_cpu_median_s": Figure(0.401, "CPU s", "measured-here",
+                                   f"{BENCH}, Prosody analysis speed, row 'whole analysis, CPU time', median 0.401 s "
+                                   "(per 10 s of audio: a ~3 s utterance costs less, so this is conservative)"),
+    "prosody_cpu_p95_s": Figure(0.467, "CPU s", "measured-here",
+                                f"{BENCH}, Prosody analysis speed, row 'whole analysis, CPU time', P95 0.467 s"),
+    "api_core_per_stream": Figure(0.0111, "cores", "measured-here",
+                                  f"{BENCH}, Speech input, concurrent streams table, row 10 streams, API CPU per "
+                                  "stream 1.11 % (0.75 % at 50)"),
+    # --- ASR: faster-whisper large-v3-turbo ------------------------------------------------------------
+    "fw_large_v3_13min_s": Figure(52.0, "s", "published",
+                                  f"{FW_TURBO_BENCH}: faster-whisper large-v3 fp16, beam 5, 13 min of audio in 52.0 s "
+                                  "on an RTX 2080 Ti (community benchmark, faster-whisper's own 13-minute test file)"),
+    "fw_turbo_13min_s": Figure(19.2, "s", "published",
+                               f"{FW_TURBO_BENCH}: faster-whisper large-v3-turbo fp16, beam 5, the same 13 min in "
+                               "19.2 s on the same RTX 2080 Ti (int8: 19.6 s)"),
+    "bench_audio_tokens": _assumed(2500.0, "tokens", "the 13-minute English benchmark recording at ~150 words/min and "
+                                   "~1.3 tokens/word"),
+    "whisper_decoder_layers_large_v3": Figure(32, "layers", "published", f"{TURBO_CARD} (model card: large-v3's "
+                                              "32 decoder layers)", varied=False),
+    "whisper_decoder_layers_turbo": Figure(4, "layers", "published", f"{TURBO_CARD} (model card: a pruned large-v3 whose "
+                                           "decoder has 4 layers instead of 32; the 32-layer encoder is unchanged)", varied=False),
+    "whisper_tokens_per_char": _assumed(1.5, "tokens/char", "Whisper's byte-level BPE is mostly English: common hanzi "
+                                        "are one token, rarer ones two or three byte pieces"),
+    "asr_cpu_2core_s": _assumed(5.0, "s/utterance",
+                                "turbo's encoder always runs a whole 30 s window (~2.3 TFLOP: 32 layers x 1,500 "
+                                "positions x ~47 MFLOP), ~4.6 s at an effective 0.5 TFLOP/s of int8 on two AVX-512 "
+                                "cores; a development run of a turbo-shaped model on this machine's 2 cores took "
+                                "~5 s (a note, not a benchmark: no row in docs/benchmarks.md). Two i7-13700 P-cores "
+                                "are taken as equal"),
+    # --- LLM: vLLM serving Qwen2.5-7B-Instruct-AWQ ------------------------------------------------------
+    "llm_prompt_tokens": _assumed(600.0, "tokens", "system prompt (~60 tokens) + ~8 earlier exchanges of ~70 tokens; "
+                                  "no credit taken for vLLM's prefix cache, which would prefill only the new ~30 tokens"),
+    "qwen_7b_non_embedding_params": Figure(6.53e9, "parameters", "published",
+                                           "https://huggingface.co/Qwen/Qwen2.5-7B-Instruct (model card: 7.61B "
+                                           "parameters, 6.53B non-embedding)", varied=False),
+    "gpu_matmul_efficiency": _assumed(0.4, "share of peak", "large fp16 GEMMs reach 60-80 % of the tensor peak; AWQ "
+                                      "dequantisation, attention and the small ops around them bring a whole prefill "
+                                      "lower"),
+    "llm_request_overhead_s": _assumed(0.03, "s", "vLLM's API server: chat template, tokenising, scheduling and "
+                                       "streaming the first token"),
+    "qwen_awq_a100_tok_s": Figure(148.0, "tokens/s", "published",
+                                  "https://qwen.readthedocs.io/en/latest/benchmark/speed_benchmark.html (Qwen2.5-7B-"
+                                  "Instruct-AWQ, vLLM, batch 1, input length 1, NVIDIA A100 80GB)"),
+    "llm_batch_slowdown": _assumed(0.067, "per extra sequence",
+                                   "per-sequence decode ~2x slower at 16 sequences. Pessimistic: the weights are read "
+                                   "once per step for all sequences and each sequence's KV adds ~0.5 % at 1 k tokens "
+                                   "(28 KiB/token vs 5.5 GB of weights), but AWQ kernels dequantise on every step"),
+    # --- TTS ---------------------------------------------------------------------------------------------
+    "tts_fast_rtf": Figure(0.15, "RTF", "published",
+                           "https://arxiv.org/abs/2410.06885 (F5-TTS paper: RTF 0.15 at NFE 16, on an RTX 3090; "
+                           "not scaled to the 4090)"),
+    "tts_hq_rtf": _assumed(0.2, "RTF", "no published CosyVoice 3 RTF on a consumer GPU was found; the CosyVoice team "
+                           "quotes RTF ~0.1 with TensorRT on datacenter GPUs: doubled for a 4090 without TensorRT"),
+    # --- sharing one GPU ------------------------------------------------------------------------------
+    "gpu_interference": _assumed(0.25, "per other busy GPU job",
+                                 "between 0 (kernels overlap perfectly) and 1.0 (time-slicing gives each of two jobs "
+                                 "half the GPU): F5 at batch 1, Whisper's decoder and vLLM's memory-bound decoding each "
+                                 "leave SMs idle, so they overlap well, hence the lower part of that range"),
+    # --- hardware ----------------------------------------------------------------------------------------
+    "rtx4090_fp16_tflops": Figure(165.2, "TFLOPS", "published", f"{ADA_WHITEPAPER} (RTX 4090: FP16 tensor, FP32 "
+                                  "accumulate, dense)"),
+    "rtx4090_bandwidth_gb_s": Figure(1008.0, "GB/s", "published", f"{ADA_WHITEPAPER} (RTX 4090 memory bandwidth)"),
+    "rtx2080ti_fp16_tflops": Figure(53.8, "TFLOPS", "published", f"{TURING_WHITEPAPER} (RTX 2080 Ti reference: "
+                                    "FP16 tensor, FP32 accumulate)"),
+    "rtx2080ti_bandwidth_gb_s": Figure(616.0, "GB/s", "published", f"{TURING_WHITEPAPER} (RTX 2080 Ti memory "
+                                       "bandwidth)"),
+    "a100_bandwidth_gb_s": Figure(2039.0, "GB/s", "published", "https://www.nvidia.com/en-us/data-center/a100/ "
+                                  "(A100 80GB SXM memory bandwidth)"),
+    "rtx4090_vram_mb": Figure(24564, "MiB", "published", "https://www.nvidia.com/en-us/geforce/graphics-cards/40-series/"
+                              "rtx-4090/ (24 GB; 24,564 MiB is what the card reports, gpu_scheduler.presets.RTX_4090_MB)"),
+    "gpu_48gb_vram_mb": Figure(49140, "MiB", "published", "https://www.nvidia.com/en-us/design-visualization/"
+                               "rtx-6000/ (RTX 6000 Ada: 48 GB; L40S likewise)"),
+    "box_cores": Figure(16, "cores", "published", "https://ark.intel.com (Core i7-13700: 8 P-cores + 8 E-cores, "
+                        "24 threads)", varied=False),
+    "box_ram_gb": Figure(64, "GB", "setting", "the assignment's AAEON MAXER-2100 configuration "
+                         "(i7-13700, 64 GB, RTX 4090)",
+                         varied=False),
 }
 
 
 def value(name: str) -> float:
     return FIGURES[name].value
+
+
+__all__ = ["FIGURES", "Figure", "KINDS", "Kind", "value"]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from capacity.simulate import LAYOUTS, Plan, plan
+from collections import Counter
+
 from capacity.figures import FIGURES
+from capacity.simulate import LAYOUTS, Plan, plan
 from gpu_scheduler.presets import PRESETS
+from gpu_scheduler.registry import DEFAULT_SPECS, TTS_FAST_F5
 
 # Which layouts a GPU choice can build.
 GPU_CHOICES: dict[str, tuple[str, ...]] = {
@@ -12,16 +15,19 @@ GPU_CHOICES: dict[str, tuple[str, ...]] = {
     "48gb": ("single-48gb",),
 }
 
-# CPU/RAM per process (assumed sizes of the Python processes; the GPU models' host copies
-# are freed once on the device). Cores: what the process keeps busy at the planned load.
+# CPU/RAM per process. RAM: assumption (typical resident sizes of these processes; the GPU
+# models' host copies are freed once on the device), to be replaced by `docker stats` on the
+# box. Cores: what the process keeps busy at the planned load; only the API's is measured.
+_API_PER_STREAM = FIGURES["api_core_per_stream"].value
 CPU_SIDE: list[tuple[str, str, str]] = [
-    ("API (Socket.IO, VAD inline)", "1 core per ~90 live streams (measured 1.1 %/stream)", "1 GB"),
-    ("llm lane worker (streams from vLLM)", "<= 1 core", "0.5 GB"),
+    ("API (Socket.IO, VAD inline)",
+     f"1 core per ~{1 / _API_PER_STREAM:.0f} live streams (measured here: {_API_PER_STREAM:.2%}/stream)", "1 GB"),
+    ("llm lane worker (streams from vLLM)", "<= 1 core (assumption)", "0.5 GB"),
     ("prosody workers (openSMILE + Praat)", "1 core each, 4 processes", "4 x 0.5 GB"),
-    ("vLLM engine process", "1 core (scheduler + detokenizer)", "4 GB"),
+    ("vLLM engine process", "1 core (scheduler + detokenizer; assumption)", "4 GB"),
     ("GPU lane workers (asr, tts_fast, tts_hq, batch)", "1 core each", "4 x 2.5 GB"),
-    ("Redis + PostgreSQL + MinIO", "1-2 cores", "6 GB"),
-    ("Prometheus + Grafana + Flower + nginx", "1 core", "2 GB"),
+    ("Redis + PostgreSQL + MinIO", "1-2 cores (assumption)", "6 GB"),
+    ("Prometheus + Grafana + Flower + nginx", "1 core (assumption)", "2 GB"),
 ]
 
 
@@ -41,7 +47,8 @@ def render(sessions: int, gpu: str = "rtx4090", slo_p95_s: float = 3.5, minutes:
     lines = [
         f"AVATAR capacity plan: {sessions} concurrent sessions, SLO P95 end of speech -> first audio "
         f"<= {slo_p95_s:g} s, TTFT P95 <= 0.8 s, playback stalls P95 <= 0.5 s, no pool above 90 % busy",
-        f"(discrete-event simulation, {minutes:g} simulated minutes per run; sources: capacity/figures.py)",
+        f"(discrete-event simulation, {minutes:g} simulated minutes per run; inputs: capacity/figures.py, "
+        f"{kinds_summary()})",
         "",
         f"{'layout':<22}{'sessions/unit':>14}{'units':>7}{'boxes':>7}{'E2E P95':>9}{'TTFT P95':>10}"
         f"{'stall P95':>11}  bottleneck",
@@ -70,17 +77,25 @@ def render(sessions: int, gpu: str = "rtx4090", slo_p95_s: float = 3.5, minutes:
             lines.append(f"  GPU  {preset:<16}{name:<32}{mb:>7,} MiB  {residency}")
     if best.layout.pools["tts_fast"] > 1:
         extra = best.layout.pools["tts_fast"] - 1
-        lines.append(f"  GPU  + {extra} more fast-TTS slot(s): {extra} x 1,400 MiB (a second F5 copy or batched F5)")
+        f5_mb = DEFAULT_SPECS[TTS_FAST_F5].footprint_mb
+        lines.append(f"  GPU  + {extra} more fast-TTS slot(s): {extra} x {f5_mb:,} MiB (a second F5 copy or batched F5)")
     asr_on_cpu = best.layout.gpu["asr"] is None
     if asr_on_cpu:
         lines.append("  CPU  faster-whisper on the CPU (4 processes x 2 cores)")
     for what, cores, ram in CPU_SIDE:
-        lines.append(f"  CPU  {what:<48}{cores:<52}{ram}")
+        lines.append(f"  CPU  {what:<48}{cores:<62}{ram}")
     lines.append(
         f"  Box: {FIGURES['box_cores'].value:g} cores, {FIGURES['box_ram_gb'].value:g} GB RAM "
-        "(about 30 GB planned above: room for the page cache and model files)"
+        "(about 30 GB planned above, RAM sizes assumed: room for the page cache and model files)"
     )
+    lines.append("  (VRAM per model: estimates in gpu_scheduler/registry.py, an assumption until measured on the box)")
     return "\n".join(lines)
 
 
-__all__ = ["GPU_CHOICES", "best_plan", "render", "vram_map", "LAYOUTS"]
+def kinds_summary() -> str:
+    """How many of the planner's inputs are of each kind, e.g. '12 published, 20 assumption'."""
+    counts = Counter(f.kind for f in FIGURES.values())
+    return ", ".join(f"{counts[k]} {k}" for k in sorted(counts, key=lambda k: -counts[k]))
+
+
+__all__ = ["GPU_CHOICES", "LAYOUTS", "best_plan", "kinds_summary", "render", "vram_map"]

@@ -1,13 +1,14 @@
 """Capacity planning: a discrete-event simulation of AVATAR's lanes on one box layout.
 
 Each session loops: the user speaks (lognormal length), the VAD closes the turn, the ``asr``
-lane transcribes, vLLM streams the reply (prefill, then tokens at a per-sequence speed that
-drops as more sequences decode together), the sentence chunker sends each sentence to
-``tts_fast`` (the first at priority 0), ``prosody`` analyses the utterance on the CPU, and for
-HQ sessions every sentence also goes to the single-slot ``tts_hq`` lane. The user listens to
-the reply, pauses, and speaks again. Jobs on one GPU slow each other
-(``gpu_interference``). Every service time comes from :mod:`capacity.figures`, which
-names its source.
+lane transcribes, vLLM prefills the prompt (prefills queue one after another on the engine)
+and streams the reply at a per-sequence speed that drops as more sequences decode together,
+the sentence chunker sends each sentence to ``tts_fast`` (the first at priority 0),
+``prosody`` analyses the utterance on the CPU, and for HQ sessions every sentence also goes
+to the single-slot ``tts_hq`` lane. The user listens to the reply, pauses, and speaks again.
+Jobs on one GPU slow each other (``gpu_interference``; the vLLM engine counts as one job
+while it serves anything). Every service time comes from :mod:`capacity.derived`, computed
+from the labelled figures of :mod:`capacity.figures`.
 
 Measured per stage: end of speech -> first audio (the seed's E2E SLO, P95 <= 3.5 s), TTFT
 (accepted -> first token, P95 <= 0.8 s), queue waits, and each pool's utilisation; the
@@ -17,6 +18,7 @@ boxes needed for a given number of sessions.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
 import math
@@ -24,50 +26,81 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from capacity.figures import value as fig
+from capacity.derived import Inputs
+from gpu_scheduler.presets import CONTEXT_HEADROOM_MB, vllm_share
+from gpu_scheduler.registry import ASR_WHISPER, DEFAULT_SPECS, TTS_FAST_F5, TTS_HQ_COSYVOICE
+
+# The simulation method, not inputs about the world: sessions start spread over the first
+# minute, which is left out of every statistic.
+WARMUP_S = 60.0
 
 # --- box layouts -----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Layout:
-    """What one unit of hardware runs. ``gpu`` names which GPU each pool uses (None: CPU)."""
+    """What one unit of hardware runs. ``gpu`` names which GPU each pool uses (None: CPU).
+
+    ``gpu_memory`` names the figure holding each GPU's memory: the only thing a 48 GB card
+    changes in this model (it is taken to be as fast as the 4090; see docs/capacity-plan.md).
+    """
 
     name: str
     description: str
     boxes: int  # physical boxes per unit
     pools: dict[str, int]  # pool -> servers (worker processes / slots)
     gpu: dict[str, str | None]  # pool -> GPU id within the unit, or None for CPU
-    asr_s: float = field(default_factory=lambda: fig("asr_gpu_s"))
-    vllm_max_seqs: int = 64
+    gpu_memory: str = "rtx4090_vram_mb"
 
+    def definition(self) -> tuple[object, ...]:
+        """Everything that shapes the simulation (the name and description do not)."""
+        return (self.boxes, sorted(self.pools.items()), sorted(self.gpu.items(), key=str), self.gpu_memory)
+
+    def vram_needed_mb(self, inputs: Inputs) -> dict[str, int]:
+        """Per GPU id: what its models book at once (gpu_scheduler/registry.py estimates)."""
+        total_mb = int(inputs[self.gpu_memory])
+        needed: dict[str, int] = {}
+        for pool, spec_name in (("asr", ASR_WHISPER), ("tts_fast", TTS_FAST_F5), ("tts_hq", TTS_HQ_COSYVOICE)):
+            gpu = self.gpu.get(pool)
+            if gpu is not None:
+                needed[gpu] = needed.get(gpu, 0) + DEFAULT_SPECS[spec_name].footprint_mb * self.pools[pool]
+        llm_gpu = self.gpu["llm"]
+        if llm_gpu is not None:  # --gpu-memory-utilization of the presets: 0.90 alone, 0.55 beside speech
+            share = 0.55 if any(self.gpu.get(p) == llm_gpu for p in self.pools) else 0.90
+            needed[llm_gpu] = needed.get(llm_gpu, 0) + vllm_share(share, total_mb).footprint_mb
+        return needed
+
+    def fits_vram(self, inputs: Inputs) -> bool:
+        budget = inputs[self.gpu_memory] - CONTEXT_HEADROOM_MB
+        return all(mb <= budget for mb in self.vram_needed_mb(inputs).values())
+
+
+_ONE_GPU = {"llm": "0", "asr": "0", "tts_fast": "0", "tts_hq": "0", "prosody": None}
+_TWO_FAST = Layout(
+    "single-4090-2fast", "one MAXER-2100, two tts_fast workers (F5 loaded twice: +1.4 GB)", 1,
+    pools={"asr": 1, "tts_fast": 2, "tts_hq": 1, "prosody": 4}, gpu=_ONE_GPU,
+)
 
 LAYOUTS: dict[str, Layout] = {
     "single-4090": Layout(
         "single-4090", "one MAXER-2100 (i7-13700, 64 GB, RTX 4090): every model on the one GPU", 1,
-        pools={"asr": 1, "tts_fast": 1, "tts_hq": 1, "prosody": 4},
-        gpu={"llm": "0", "asr": "0", "tts_fast": "0", "tts_hq": "0", "prosody": None},
+        pools={"asr": 1, "tts_fast": 1, "tts_hq": 1, "prosody": 4}, gpu=_ONE_GPU,
     ),
-    "single-4090-2fast": Layout(
-        "single-4090-2fast", "one MAXER-2100, two tts_fast workers (F5 loaded twice: +1.4 GB)", 1,
-        pools={"asr": 1, "tts_fast": 2, "tts_hq": 1, "prosody": 4},
-        gpu={"llm": "0", "asr": "0", "tts_fast": "0", "tts_hq": "0", "prosody": None},
-    ),
+    "single-4090-2fast": _TWO_FAST,
     "two-box": Layout(
         "two-box", "two MAXER-2100s: box A vLLM alone, box B ASR + 3x fast TTS + HQ all resident", 2,
         pools={"asr": 1, "tts_fast": 3, "tts_hq": 1, "prosody": 6},
         gpu={"llm": "A", "asr": "B", "tts_fast": "B", "tts_hq": "B", "prosody": None},
     ),
-    "single-48gb": Layout(
-        "single-48gb", "one box with a 48 GB GPU (e.g. RTX 6000 Ada): 2x fast TTS and HQ resident beside vLLM", 1,
-        pools={"asr": 1, "tts_fast": 2, "tts_hq": 1, "prosody": 4},
-        gpu={"llm": "0", "asr": "0", "tts_fast": "0", "tts_hq": "0", "prosody": None},
+    # The same lanes as single-4090-2fast on a 48 GB card: only the memory differs.
+    "single-48gb": dataclasses.replace(
+        _TWO_FAST, name="single-48gb", gpu_memory="gpu_48gb_vram_mb",
+        description="single-4090-2fast on a 48 GB GPU (e.g. RTX 6000 Ada): the same lanes, every model resident",
     ),
     "single-4090-cpu-asr": Layout(
         "single-4090-cpu-asr", "one MAXER-2100 with ASR on the CPU (turbo, 4 processes x 2 cores)", 1,
         pools={"asr": 4, "tts_fast": 1, "tts_hq": 1, "prosody": 4},
         gpu={"llm": "0", "asr": None, "tts_fast": "0", "tts_hq": "0", "prosody": None},
-        asr_s=fig("asr_cpu_2core_s"),
     ),
 }
 
@@ -94,7 +127,8 @@ class Sim:
 class Pool:
     """``servers`` workers taking jobs by priority (lower first), then arrival."""
 
-    def __init__(self, sim: Sim, name: str, servers: int, gpu: str | None, gpus: dict[str, list[int]]) -> None:
+    def __init__(self, sim: Sim, name: str, servers: int, gpu: str | None, gpus: dict[str, list[int]],
+                 interference: float) -> None:
         self.sim, self.name, self.servers, self.gpu = sim, name, servers, gpu
         self.busy = 0
         self.busy_time = 0.0
@@ -102,7 +136,8 @@ class Pool:
         self._waiting: list[tuple[int, int, float, float, Callable[[float], None]]] = []
         self._ids = itertools.count()
         self.waits: list[float] = []
-        self._gpus = gpus  # gpu id -> [busy jobs]: shared by every pool on that GPU
+        self._gpus = gpus  # gpu id -> [busy jobs]: shared by every pool on that GPU and the LLM engine
+        self._interference = interference
 
     def _account(self) -> None:
         self.busy_time += self.busy * (self.sim.now - self._last)
@@ -112,19 +147,13 @@ class Pool:
         heapq.heappush(self._waiting, (priority, next(self._ids), self.sim.now, service_s, done))
         self._start()
 
-    def interference(self) -> float:
-        if self.gpu is None:
-            return 1.0
-        others = self._gpus[self.gpu][0]
-        return 1.0 + fig("gpu_interference") * others
-
     def _start(self) -> None:
         while self.busy < self.servers and self._waiting:
             _, _, queued_at, service_s, done = heapq.heappop(self._waiting)
             self._account()
             self.busy += 1
             self.waits.append(self.sim.now - queued_at)
-            took = service_s * self.interference()
+            took = service_s * gpu_slowdown(self._gpus, self.gpu, self._interference)
             if self.gpu is not None:
                 self._gpus[self.gpu][0] += 1
 
@@ -141,6 +170,11 @@ class Pool:
     def utilisation(self, horizon: float) -> float:
         self._account()
         return self.busy_time / (self.servers * horizon) if horizon > 0 else 0.0
+
+
+def gpu_slowdown(gpus: dict[str, list[int]], gpu: str | None, interference: float) -> float:
+    """How much a job starting now on ``gpu`` is stretched by the other jobs busy there."""
+    return 1.0 if gpu is None else 1.0 + interference * gpus[gpu][0]
 
 
 @dataclass
@@ -168,10 +202,12 @@ class Result:
             return "asr (latency)"
         return busiest
 
-    def meets(self, slo_p95_s: float, ttft_p95_s: float = 0.8) -> bool:
+    def meets(self, slo_p95_s: float, inputs: Inputs | None = None) -> bool:
+        inputs = inputs or Inputs()
         return (
-            bool(self.e2e) and self.p95(self.e2e) <= slo_p95_s and self.p95(self.ttft) <= ttft_p95_s
-            and self.p95(self.stalls) <= 0.5 and max(self.utilisation.values()) < 0.9
+            bool(self.e2e) and self.p95(self.e2e) <= slo_p95_s and self.p95(self.ttft) <= inputs["slo_ttft_p95_s"]
+            and self.p95(self.stalls) <= inputs["slo_stall_p95_s"]
+            and max(self.utilisation.values()) < inputs["pool_busy_limit"]
         )
 
 
@@ -184,61 +220,88 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
-def simulate(sessions: int, layout: Layout | str = "single-4090", *, minutes: float = 30.0, seed: int = 1) -> Result:
+def simulate(sessions: int, layout: Layout | str = "single-4090", *, minutes: float = 30.0, seed: int = 1,
+             inputs: Inputs | None = None) -> Result:
     """Run ``sessions`` conversations for ``minutes`` of simulated time on one unit of ``layout``."""
     layout = LAYOUTS[layout] if isinstance(layout, str) else layout
+    x = inputs or Inputs()
     sim = Sim(seed)
     rng = sim.rng
     gpus: dict[str, list[int]] = {g: [0] for g in set(layout.gpu.values()) if g is not None}
-    pools = {name: Pool(sim, name, n, layout.gpu[name], gpus) for name, n in layout.pools.items()}
+    interference = x["gpu_interference"]
+    pools = {name: Pool(sim, name, n, layout.gpu[name], gpus, interference) for name, n in layout.pools.items()}
     llm_gpu = layout.gpu["llm"]
-    llm_active = [0]
+    llm_active = [0]  # sequences the engine serves (prefilling or decoding)
     llm_busy_time = [0.0, 0.0]  # (integral of min(active,1), last change)
+    prefill_free_at = [0.0]  # when the engine has prefilled every prompt queued so far
     horizon = minutes * 60.0
-    warmup = 60.0
     out = Result(sessions, layout.name, 0, [], [], [], [], [], [], {})
+    orchestration = x["orchestration_p95_s"]
+    prefill_s, tpot_1 = x.llm_prefill_s(), x.llm_tpot_batch1_s()
+    asr_on_gpu = layout.gpu["asr"] is not None
+    prosody_median, prosody_p95 = x["prosody_cpu_median_s"], x["prosody_cpu_p95_s"]
+
+    def jitter() -> float:
+        return rng.uniform(1 - x["service_jitter"], 1 + x["service_jitter"])
 
     def llm_mark() -> None:
         llm_busy_time[0] += (1 if llm_active[0] else 0) * (sim.now - llm_busy_time[1])
         llm_busy_time[1] = sim.now
 
-    tok = fig("sentence_tokens")
-    chars_per_tok, chars_per_s = fig("chars_per_token"), fig("speech_chars_per_s")
+    def llm_engine(delta: int) -> None:
+        """The vLLM engine is one GPU job for the others while it serves any sequence."""
+        llm_mark()
+        was_busy = llm_active[0] > 0
+        llm_active[0] += delta
+        if llm_gpu is not None and was_busy != (llm_active[0] > 0):
+            gpus[llm_gpu][0] += 1 if llm_active[0] else -1
+
+    tok = x["sentence_tokens"]
+    chars_per_tok, chars_per_s = x["chars_per_token"], x["speech_chars_per_s"]
 
     def audio_s(tokens: float) -> float:
         return tokens * chars_per_tok / chars_per_s
 
     def turn(session: int, hq: bool) -> None:
-        speech = rng.lognormvariate(math.log(fig("utterance_median_s")), 0.5)
+        speech = rng.lognormvariate(math.log(x["utterance_median_s"]), x["utterance_sigma"])
         end_of_speech = sim.now + speech
-        record = sim.now + speech > warmup
+        record = sim.now + speech > WARMUP_S
 
         def after_vad() -> None:
-            pools["prosody"].submit(fig("prosody_cpu_s") * rng.uniform(0.7, 1.0), lambda _t: None, priority=5)
+            # Uniform between the measured median's mirror image and the P95: its mean is the median.
+            pools["prosody"].submit(rng.uniform(2 * prosody_median - prosody_p95, prosody_p95), lambda _t: None)
             queued = sim.now
-            pools["asr"].submit(layout.asr_s * rng.uniform(0.8, 1.2), lambda t: after_asr(queued), priority=0)
+            pools["asr"].submit(x.asr_s(asr_on_gpu, speech) * jitter(), lambda t: after_asr(queued), priority=0)
 
         def after_asr(queued: float) -> None:
             if record:
                 out.asr_wait.append(pools["asr"].waits[-1] if pools["asr"].waits else 0.0)
                 out.asr_latency.append(sim.now - end_of_speech)
-            accepted = sim.now + fig("orchestration_p95_s") / 2
-            llm_mark()
-            llm_active[0] += 1
-            batch = min(llm_active[0], layout.vllm_max_seqs)
-            others = gpus[llm_gpu][0] if llm_gpu in gpus else 0
-            slow = 1.0 + fig("gpu_interference") * others
-            tpot = fig("llm_tpot_batch1_s") * (1 + fig("llm_batch_slowdown") * (batch - 1)) * slow
-            ttft = fig("llm_prefill_s") * slow * (1 + 0.1 * (batch - 1))
-            reply = max(8.0, rng.gauss(fig("reply_tokens_mean"), 15.0))
-            cuts = [fig("first_fragment_tokens")]
+            # Other GPU jobs stretch the engine's work; the engine itself is not one of "the others".
+            others = gpus[llm_gpu][0] - (1 if llm_active[0] else 0) if llm_gpu in gpus else 0
+            slow = 1.0 + interference * others
+            decoding = llm_active[0]
+            llm_engine(+1)
+            batch = min(llm_active[0], int(x["vllm_max_seqs"]))
+            tpot = tpot_1 * (1 + x["llm_batch_slowdown"] * (batch - 1)) * slow
+            # TTFT: the request joins at the end of the engine step under way (up to one decode
+            # step when sequences are decoding), then waits for the prompts queued before it,
+            # then its own prefill. (The old rule charged each decoding sequence 10 % of a whole
+            # prefill; a decoding sequence adds one token to the prefill step, not 60.)
+            step_wait = rng.uniform(0, tpot) if decoding else 0.0
+            start = max(sim.now + orchestration / 2 + step_wait, prefill_free_at[0])
+            prefill_free_at[0] = start + prefill_s * slow
+            ttft = prefill_free_at[0] - sim.now
+            reply = min(x["llm_max_tokens"], max(x["reply_tokens_min"],
+                                                 rng.gauss(x["reply_tokens_mean"], x["reply_tokens_sd"])))
+            cuts = [min(reply, x["first_fragment_tokens"])]
             while cuts[-1] < reply:
                 cuts.append(min(reply, cuts[-1] + tok))
             first_audio = [None]
             spoken = [0.0]
             remaining = [len(cuts)]
             if record:
-                out.ttft.append(accepted - sim.now + ttft + fig("orchestration_p95_s") / 2)
+                out.ttft.append(ttft + orchestration / 2)
 
             def sentence_ready(i: int, tokens: float) -> None:
                 duration = audio_s(tokens)
@@ -247,16 +310,16 @@ def simulate(sessions: int, layout: Layout | str = "single-4090", *, minutes: fl
                     if first_audio[0] is None:
                         first_audio[0] = t
                         if record:
-                            out.e2e.append(t - end_of_speech + fig("orchestration_p95_s") / 2)
+                            out.e2e.append(t - end_of_speech + orchestration / 2)
                     elif record:  # needed when everything before it has played
                         out.stalls.append(max(0.0, t - (first_audio[0] + spoken[0])))
                     spoken[0] += duration
                     remaining[0] -= 1
                     if remaining[0] == 0:  # the user hears the reply out, pauses, speaks again
                         listen = max(0.0, first_audio[0] + spoken[0] - sim.now)
-                        sim.at(listen + rng.expovariate(1 / fig("think_mean_s")), lambda: turn(session, hq))
+                        sim.at(listen + rng.expovariate(1 / x["think_mean_s"]), lambda: turn(session, hq))
 
-                pools["tts_fast"].submit(duration * fig("tts_fast_rtf") * rng.uniform(0.8, 1.2), synthesized,
+                pools["tts_fast"].submit(duration * x["tts_fast_rtf"] * jitter(), synthesized,
                                          priority=0 if i == 0 else 5)
                 if hq:
                     made = sim.now
@@ -265,26 +328,22 @@ def simulate(sessions: int, layout: Layout | str = "single-4090", *, minutes: fl
                         if record:
                             out.hq_lag.append(t - made)
 
-                    pools["tts_hq"].submit(duration * fig("tts_hq_rtf") * rng.uniform(0.8, 1.2), hq_done, priority=7)
+                    pools["tts_hq"].submit(duration * x["tts_hq_rtf"] * jitter(), hq_done, priority=7)
 
             previous = 0.0
             for i, cut in enumerate(cuts):
                 sim.at(ttft + cut * tpot, lambda i=i, n=cut - previous: sentence_ready(i, n))
                 previous = cut
 
-            def llm_done() -> None:
-                llm_mark()
-                llm_active[0] -= 1
-
-            sim.at(ttft + reply * tpot, llm_done)
+            sim.at(ttft + reply * tpot, lambda: llm_engine(-1))
             if record:
                 out.turns += 1
 
-        sim.at(speech + fig("vad_endpoint_s"), after_vad)
+        sim.at(speech + x["vad_endpoint_s"], after_vad)
 
-    hq_sessions = round(sessions * fig("hq_session_share"))
+    hq_sessions = round(sessions * x["hq_session_share"])
     for s in range(sessions):  # sessions start spread over the first minute
-        sim.at(rng.uniform(0, warmup), lambda s=s: turn(s, s < hq_sessions))
+        sim.at(rng.uniform(0, WARMUP_S), lambda s=s: turn(s, s < hq_sessions))
     sim.run(horizon)
     llm_mark()
     out.utilisation = {name: pool.utilisation(horizon) for name, pool in pools.items()}
@@ -295,14 +354,18 @@ def simulate(sessions: int, layout: Layout | str = "single-4090", *, minutes: fl
 # --- planning --------------------------------------------------------------------------------------
 
 
-def sessions_per_unit(layout: str, slo_p95_s: float, *, minutes: float = 20.0, limit: int = 80) -> tuple[int, Result]:
-    """The most sessions one unit of ``layout`` holds with P95 E2E and TTFT within the SLO."""
-    best, best_result = 0, simulate(1, layout, minutes=minutes)
+def sessions_per_unit(layout: str, slo_p95_s: float, *, minutes: float = 20.0, limit: int = 80,
+                      inputs: Inputs | None = None) -> tuple[int, Result]:
+    """The most sessions one unit of ``layout`` holds within the SLO (0 if its models do not fit)."""
+    inputs = inputs or Inputs()
+    best, best_result = 0, simulate(1, layout, minutes=minutes, inputs=inputs)
+    if not LAYOUTS[layout].fits_vram(inputs):
+        return 0, best_result
     lo, hi = 1, limit
     while lo <= hi:  # the SLO is monotone in sessions, up to simulation noise
         mid = (lo + hi) // 2
-        result = simulate(mid, layout, minutes=minutes)
-        if result.meets(slo_p95_s):
+        result = simulate(mid, layout, minutes=minutes, inputs=inputs)
+        if result.meets(slo_p95_s, inputs):
             best, best_result, lo = mid, result, mid + 1
         else:
             hi = mid - 1
@@ -322,11 +385,12 @@ class Plan:
         return self.units * self.layout.boxes
 
 
-def plan(sessions: int, layout: str = "single-4090", slo_p95_s: float = 3.5, *, minutes: float = 20.0) -> Plan:
-    per_unit, _ = sessions_per_unit(layout, slo_p95_s, minutes=minutes)
+def plan(sessions: int, layout: str = "single-4090", slo_p95_s: float = 3.5, *, minutes: float = 20.0,
+         inputs: Inputs | None = None) -> Plan:
+    per_unit, _ = sessions_per_unit(layout, slo_p95_s, minutes=minutes, inputs=inputs)
     units = math.ceil(sessions / per_unit) if per_unit else 0
     load = math.ceil(sessions / units) if units else 1  # infeasible: show why, at one session
-    return Plan(sessions, LAYOUTS[layout], per_unit, units, simulate(load, layout, minutes=minutes))
+    return Plan(sessions, LAYOUTS[layout], per_unit, units, simulate(load, layout, minutes=minutes, inputs=inputs))
 
 
-__all__ = ["LAYOUTS", "Layout", "Plan", "Result", "percentile", "plan", "sessions_per_unit", "simulate"]
+__all__ = ["LAYOUTS", "WARMUP_S", "Layout", "Plan", "Result", "percentile", "plan", "sessions_per_unit", "simulate"]

@@ -38,13 +38,20 @@ def capacity(
     gpu: Annotated[str, typer.Option(help="GPU of the box: rtx4090 (the MAXER-2100) or 48gb.")] = "rtx4090",
     slo_p95: Annotated[float, typer.Option(help="P95 end of speech -> first audio, seconds.")] = 3.5,
     minutes: Annotated[float, typer.Option(help="Simulated minutes per run (more: steadier figures).")] = 20.0,
+    sensitivity: Annotated[bool, typer.Option(
+        help="Also vary each input -50 %/+50 %, one at a time: sessions per unit of the recommended layout.")] = False,
 ) -> None:
     """Boxes needed, where each model goes, each stage's P95 and the bottleneck (simulated)."""
-    from capacity.report import GPU_CHOICES, render
+    from capacity.report import GPU_CHOICES, best_plan, render
+    from capacity.sensitivity import render_text, sensitivity as vary_each
 
     if gpu not in GPU_CHOICES:
         raise typer.BadParameter(f"unknown GPU {gpu!r}; choose one of {', '.join(GPU_CHOICES)}")
     typer.echo(render(sessions, gpu, slo_p95, minutes))
+    if sensitivity:
+        layout = best_plan(sessions, gpu, slo_p95, minutes)[0].layout.name
+        typer.echo("")
+        typer.echo(render_text(vary_each(layout, slo_p95, minutes=minutes), layout))
 
 
 def register(app: typer.Typer, models_app: typer.Typer) -> None:

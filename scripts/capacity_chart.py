@@ -2,7 +2,8 @@
 
     python scripts/capacity_chart.py          (needs matplotlib: pip install "avatar[dev]")
 
-Every point is one run of capacity.simulate.simulate (20 simulated minutes, seed 1).
+Every point is one run of capacity.simulate.simulate (20 simulated minutes, seed 1), with the
+inputs of capacity/figures.py. The page's tables are written by ``python -m capacity.doc``.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ def main(out: Path = ROOT / "docs" / "capacity-plan.png", slo: float = 3.5) -> P
     for ax in (left, right):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle("AVATAR on the AAEON MAXER-2100 (RTX 4090): sources in capacity/figures.py", fontsize=10)
+    fig.suptitle("AVATAR on the AAEON MAXER-2100 (RTX 4090), simulated: every input labelled in capacity/figures.py",
+                 fontsize=10)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     return out
