@@ -14,6 +14,7 @@ from cli import secrets_file
 from cli.speech import register as register_speech_commands
 from cli.cloning import resynth as resynth_command
 from cli.prosody import analyze as analyze_command
+from cli.evaluation import eval_app
 from cli.engines import app as engines_app
 from avatar import engine_envs
 from avatar.domain import LANES
@@ -25,6 +26,7 @@ models_app = typer.Typer(help="Model weights: tiny random models for offline run
 app.add_typer(db_app, name="db")
 app.add_typer(models_app, name="models")
 app.add_typer(engines_app, name="engines")
+app.add_typer(eval_app, name="eval")
 app.command("analyze")(analyze_command)
 app.command("resynth")(resynth_command)
 
