@@ -254,6 +254,25 @@ def models_tiny() -> None:
         typer.echo(f"{name}: {path}")
 
 
+@models_app.command("random")
+def models_random(
+    only: Annotated[Optional[list[str]], typer.Option("--only", help="Build just this model (repeat).")] = None,
+) -> None:
+    """Real-size models with random weights (the real architectures and dimensions) under
+    models_dir/random, for measuring speed without the real weights (`make bench`)."""
+    from models.download import ModelSetupError
+    from models.real_size import RANDOM_MODELS, make_random_models
+
+    settings = get_settings()
+    try:
+        made = make_random_models(settings.resolved_models_dir, only, log=typer.echo)
+    except (ValueError, ModelSetupError) as exc:
+        typer.echo(f"error: {exc}; known: {', '.join(RANDOM_MODELS)}", err=True)
+        raise typer.Exit(2) from None
+    for name, path in made.items():
+        typer.echo(f"{name}: {path} (random weights, real size)")
+
+
 @models_app.command("download")
 def models_download(
     what: Annotated[str, typer.Argument(help="Which model: llm, asr or all.")] = "llm",

@@ -86,11 +86,14 @@ Good night, see you tomorrow morning.
 # --- tiny models ---------------------------------------------------------------------------
 
 
-def _build_tiny_tokenizer(vocab_size: int) -> Any:
+def _build_tiny_tokenizer(vocab_size: int, pad_to: int | None = None) -> Any:
     """Train a byte-level BPE on TINY_CORPUS and wrap it in the real Qwen2 tokenizer class.
 
     Training uses the Qwen2 tokenizer's own normaliser and pre-tokeniser, so the merges fit
     exactly the pipeline that ``AutoTokenizer`` rebuilds when it loads the directory.
+    ``pad_to``: filler tokens (`` x0``, `` x1``, ...: a space first, so a streamer releases
+    each as it comes; never produced by a merge) bring the vocabulary to that size, so a real-size model's embedding and
+    output layer, and the text a random one streams, are the real model's size.
     """
     import json
 
@@ -109,6 +112,9 @@ def _build_tiny_tokenizer(vocab_size: int) -> Any:
     )
     trainable.train_from_iterator(TINY_CORPUS.splitlines(), trainer=trainer)
     bpe = json.loads(trainable.to_str())["model"]
+    if pad_to is not None:
+        for i in range(max(0, pad_to - len(bpe["vocab"]))):  # the special tokens are in it already
+            bpe["vocab"][f"\u0120x{i}"] = len(bpe["vocab"])  # U+0120 is byte-level BPE's space
     return Qwen2Tokenizer(
         vocab=bpe["vocab"],
         merges=[tuple(m.split(" ", 1)) if isinstance(m, str) else tuple(m) for m in bpe["merges"]],
@@ -121,6 +127,10 @@ def _build_tiny_tokenizer(vocab_size: int) -> Any:
     )
 
 
+TINY_QWEN2_DIMS = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
+                   "num_key_value_heads": 2, "max_window_layers": 2}
+
+
 def make_tiny_llm(dest: Path, *, seed: int = 0, force: bool = False) -> Path:
     """Write a tiny random Qwen2 chat model (weights, tokenizer, generation config) to ``dest``.
 
@@ -128,6 +138,13 @@ def make_tiny_llm(dest: Path, *, seed: int = 0, force: bool = False) -> Path:
     unless ``force``. The model is built in a sibling temporary directory and moved into
     place, so a concurrent reader never sees a half-written one.
     """
+    return make_random_qwen2(dest, TINY_QWEN2_DIMS, seed=seed, force=force)
+
+
+def make_random_qwen2(dest: Path, dims: dict[str, Any], *, vocab_size: int | None = None, dtype: str = "float32",
+                      max_new_tokens: int = 48, seed: int = 0, force: bool = False) -> Path:
+    """A random Qwen2 chat model of ``dims`` (``Qwen2Config`` fields) with this module's
+    tokenizer (padded to ``vocab_size``) and ChatML template, saved in ``dtype``."""
     dest = Path(dest)
     if not force and not missing_llm_files(dest):
         return dest
@@ -135,28 +152,20 @@ def make_tiny_llm(dest: Path, *, seed: int = 0, force: bool = False) -> Path:
         import torch
         from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
     except ImportError as exc:  # pragma: no cover - depends on the install
-        raise ModelSetupError(f"tiny LLM needs torch and transformers ({exc}); {INSTALL_HINT}") from exc
+        raise ModelSetupError(f"a random LLM needs torch and transformers ({exc}); {INSTALL_HINT}") from exc
 
-    tokenizer = _build_tiny_tokenizer(vocab_size=2000)
-    vocab_size = len(tokenizer)  # the corpus yields ~1.5k merges; the model matches it exactly
+    tokenizer = _build_tiny_tokenizer(vocab_size=2000, pad_to=vocab_size)
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
     config = Qwen2Config(
-        vocab_size=vocab_size,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=2048,
-        max_window_layers=2,
-        tie_word_embeddings=True,
-        bos_token_id=ids[ENDOFTEXT],
-        eos_token_id=ids[IM_END],
-        pad_token_id=ids[ENDOFTEXT],
+        vocab_size=len(tokenizer),  # the corpus yields ~1.5k merges; the model matches it exactly
+        max_position_embeddings=dims.get("max_position_embeddings", 2048),
+        tie_word_embeddings=dims.get("tie_word_embeddings", True),
+        bos_token_id=ids[ENDOFTEXT], eos_token_id=ids[IM_END], pad_token_id=ids[ENDOFTEXT],
+        **{k: v for k, v in dims.items() if k not in ("max_position_embeddings", "tie_word_embeddings")},
     )
     with torch.random.fork_rng(devices=[]):  # seed the weights without touching the caller's RNG
         torch.manual_seed(seed)
-        model = Qwen2ForCausalLM(config).eval()
+        model = Qwen2ForCausalLM(config).to(getattr(torch, dtype)).eval()
     model.generation_config = GenerationConfig(
         bos_token_id=ids[ENDOFTEXT],
         eos_token_id=[ids[IM_END], ids[ENDOFTEXT]],
@@ -164,7 +173,7 @@ def make_tiny_llm(dest: Path, *, seed: int = 0, force: bool = False) -> Path:
         do_sample=True,
         temperature=0.7,
         top_p=0.9,
-        max_new_tokens=48,
+        max_new_tokens=max_new_tokens,
     )
 
     def write(tmp: Path) -> Path:
@@ -226,8 +235,20 @@ WHISPER_SPECIALS_AFTER_LANGS = [
     "<|translate|>", "<|transcribe|>", "<|startoflm|>", "<|startofprev|>", "<|nospeech|>", "<|notimestamps|>",
 ]
 
+TINY_WHISPER_DIMS = {"num_mel_bins": 80, "d_model": 32, "encoder_layers": 1, "encoder_attention_heads": 2,
+                     "encoder_ffn_dim": 64, "decoder_layers": 1, "decoder_attention_heads": 2, "decoder_ffn_dim": 64}
+
+
 def make_tiny_whisper(dest: Path, *, seed: int = 0, force: bool = False) -> Path:
-    """Write a tiny random multilingual Whisper, converted to CTranslate2 int8, to ``dest``.
+    """Write a tiny random multilingual Whisper, converted to CTranslate2 int8, to ``dest``."""
+    return make_random_whisper(dest, TINY_WHISPER_DIMS, seed=seed, force=force)
+
+
+def make_random_whisper(dest: Path, dims: dict[str, int], *, vocab_size: int | None = None,
+                        quantization: str = "int8", seed: int = 0, force: bool = False) -> Path:
+    """Write a random multilingual Whisper of ``dims`` (``WhisperConfig`` fields), converted
+    to CTranslate2 (``quantization``), to ``dest``; ``vocab_size`` pads the vocabulary with
+    filler text tokens (ids before the special tokens, as in the real vocabulary).
 
     Offline and with ``language="zh"`` honoured, because the folder holds ``tokenizer.json``,
     a ``preprocessor_config.json`` with the mel size, and the empty-string token that
@@ -263,10 +284,13 @@ def make_tiny_whisper(dest: Path, *, seed: int = 0, force: bool = False) -> Path
         ),
     )
     spec = json.loads(bpe.to_str())
-    empty_id = spec["model"]["vocab"][""] = len(spec["model"]["vocab"])
     specials = (
         WHISPER_SPECIALS_BEFORE_LANGS + [f"<|{code}|>" for code in _LANGUAGE_CODES] + WHISPER_SPECIALS_AFTER_LANGS
     )
+    if vocab_size is not None:  # fillers, then the empty token, the specials and 1501 timestamps
+        for i in range(vocab_size - len(spec["model"]["vocab"]) - 1 - len(specials) - 1501):
+            spec["model"]["vocab"][f"x{i}"] = len(spec["model"]["vocab"])
+    empty_id = spec["model"]["vocab"][""] = len(spec["model"]["vocab"])
     tokenizer = WhisperTokenizerFast(
         tokenizer_object=Tokenizer.from_str(json.dumps(spec)),
         bos_token="<|endoftext|>", eos_token="<|endoftext|>", unk_token="<|endoftext|>",
@@ -277,9 +301,7 @@ def make_tiny_whisper(dest: Path, *, seed: int = 0, force: bool = False) -> Path
     eot, sot = ids["<|endoftext|>"], ids["<|startoftranscript|>"]
     suppress = sorted([empty_id] + [i for token, i in ids.items() if token != "<|endoftext|>"])
     config = WhisperConfig(
-        vocab_size=len(tokenizer), num_mel_bins=80, d_model=32,
-        encoder_layers=1, encoder_attention_heads=2, encoder_ffn_dim=64,
-        decoder_layers=1, decoder_attention_heads=2, decoder_ffn_dim=64,
+        vocab_size=len(tokenizer), **dims,
         max_source_positions=1500, max_target_positions=448,
         pad_token_id=eot, bos_token_id=eot, eos_token_id=eot, decoder_start_token_id=sot,
         suppress_tokens=suppress, begin_suppress_tokens=[eot],
@@ -299,10 +321,10 @@ def make_tiny_whisper(dest: Path, *, seed: int = 0, force: bool = False) -> Path
         hf_dir = tmp / "hf"
         model.save_pretrained(hf_dir)
         tokenizer.save_pretrained(hf_dir)
-        WhisperFeatureExtractor(feature_size=80).save_pretrained(hf_dir)
+        WhisperFeatureExtractor(feature_size=dims["num_mel_bins"]).save_pretrained(hf_dir)
         ctranslate2.converters.TransformersConverter(
             str(hf_dir), copy_files=["tokenizer.json", "preprocessor_config.json"]
-        ).convert(str(tmp / "ct2"), quantization="int8")
+        ).convert(str(tmp / "ct2"), quantization=quantization)
         return tmp / "ct2"
 
     return _write_into_place(dest, write)

@@ -36,6 +36,8 @@ VOCOS_FILES = ("config.yaml", "pytorch_model.bin")
 # (336 M parameters); the same blocks at these sizes are well under a megabyte.
 TINY_ARCH = {"dim": 64, "depth": 2, "heads": 2, "dim_head": 32, "ff_mult": 2, "text_dim": 32, "conv_layers": 1}
 TINY_VOCOS = {"dim": 32, "intermediate_dim": 64, "num_layers": 1}
+# charactr/vocos-mel-24khz's config.yaml: the backbone the released vocoder has.
+REAL_VOCOS = {"dim": 512, "intermediate_dim": 1536, "num_layers": 8}
 
 
 def is_complete(models_tiny: Path) -> bool:
@@ -47,6 +49,19 @@ def is_complete(models_tiny: Path) -> bool:
 def make_tiny_f5(dest: Path, *, seed: int = 0, force: bool = False, python: Path | None = None) -> Path:
     """Write the tiny F5-TTS to ``dest`` (``.../tiny/f5-tts``) and its vocoder beside it
     (``.../tiny/vocos-mel-24khz``), in the ``f5`` engine environment's python."""
+    return _write_f5(dest, seed=seed, force=force, python=python, real_size=False)
+
+
+def make_random_f5(dest: Path, *, seed: int = 0, force: bool = False, python: Path | None = None) -> Path:
+    """The same at F5TTS_v1_Base's own dimensions and the released vocoder's (random weights,
+    real size: :mod:`models.real_size`); ``dest/f5-tts`` and ``dest/vocos-mel-24khz``."""
+    if not force and is_complete(Path(dest)):
+        return Path(dest)
+    _write_f5(Path(dest) / F5_FOLDER, seed=seed, force=force, python=python, real_size=True)
+    return Path(dest)
+
+
+def _write_f5(dest: Path, *, seed: int, force: bool, python: Path | None, real_size: bool) -> Path:
     dest = Path(dest)
     if not force and is_complete(dest.parent):
         return dest
@@ -54,7 +69,8 @@ def make_tiny_f5(dest: Path, *, seed: int = 0, force: bool = False, python: Path
         if (why := engine_envs.missing("f5")) is not None:
             raise ModelSetupError(f"the tiny F5-TTS is generated with f5_tts itself: {why}")
         python = engine_envs.python_of("f5")
-    argv = [str(python), "-m", "models.tiny_f5_writer", "--dest", str(dest), "--seed", str(seed)]
+    argv = [str(python), "-m", "models.tiny_f5_writer", "--dest", str(dest), "--seed", str(seed),
+            *(["--real-size"] if real_size else [])]
     done = subprocess.run(argv, cwd=engine_envs.REPO, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])

@@ -21,7 +21,7 @@ from safetensors.torch import save_file
 from vocos import Vocos
 
 from models.tiny import TINY_CORPUS, _write_into_place
-from models.tiny_f5 import CHECKPOINT, CONFIG, TINY_ARCH, TINY_VOCOS, VOCAB, VOCOS_FOLDER
+from models.tiny_f5 import CHECKPOINT, CONFIG, REAL_VOCOS, TINY_ARCH, TINY_VOCOS, VOCAB, VOCOS_FOLDER
 
 MEL_KEYS = ("n_fft", "hop_length", "win_length", "n_mel_channels", "target_sample_rate", "mel_spec_type")
 
@@ -44,30 +44,32 @@ def randomise_zeros(module: torch.nn.Module, generator: torch.Generator) -> None
                 param.copy_(torch.randn(param.shape, generator=generator) * 0.02)
 
 
-def tiny_config() -> object:
+def tiny_config(real_size: bool = False) -> object:
+    """The package's own F5TTS_v1_Base config, at small dimensions unless ``real_size``."""
     base = OmegaConf.load(str(files("f5_tts").joinpath("configs/F5TTS_v1_Base.yaml")))
     config = OmegaConf.create({"model": OmegaConf.to_container(base.model)})
-    config.model.name = "F5TTS_v1_Tiny"
-    config.model.arch.update(TINY_ARCH)
+    if not real_size:
+        config.model.name = "F5TTS_v1_Tiny"
+        config.model.arch.update(TINY_ARCH)
     return config
 
 
-def vocos_config(mel: object) -> dict[str, object]:
+def vocos_config(mel: object, widths: dict[str, int] = TINY_VOCOS) -> dict[str, object]:
     """charactr/vocos-mel-24khz's layout (mel front end, ConvNeXt backbone, ISTFT head),
-    at F5's mel settings and small widths."""
+    at F5's mel settings and ``widths``."""
     return {
         "feature_extractor": {"class_path": "vocos.feature_extractors.MelSpectrogramFeatures", "init_args": {
             "sample_rate": mel.target_sample_rate, "n_fft": mel.n_fft, "hop_length": mel.hop_length,
             "n_mels": mel.n_mel_channels, "padding": "center"}},
         "backbone": {"class_path": "vocos.models.VocosBackbone",
-                     "init_args": {"input_channels": mel.n_mel_channels, **TINY_VOCOS}},
+                     "init_args": {"input_channels": mel.n_mel_channels, **widths}},
         "head": {"class_path": "vocos.heads.ISTFTHead", "init_args": {
-            "dim": TINY_VOCOS["dim"], "n_fft": mel.n_fft, "hop_length": mel.hop_length, "padding": "same"}},
+            "dim": widths["dim"], "n_fft": mel.n_fft, "hop_length": mel.hop_length, "padding": "same"}},
     }
 
 
-def write_tiny_f5(f5_dest: Path, vocos_dest: Path, *, seed: int = 0) -> None:
-    config = tiny_config()
+def write_tiny_f5(f5_dest: Path, vocos_dest: Path, *, seed: int = 0, real_size: bool = False) -> None:
+    config = tiny_config(real_size)
     mel = config.model.mel_spec
     vocab = tiny_vocab()
     generator = torch.Generator().manual_seed(seed)
@@ -81,7 +83,8 @@ def write_tiny_f5(f5_dest: Path, vocos_dest: Path, *, seed: int = 0) -> None:
         randomise_zeros(cfm, generator)
 
         def write_vocos(tmp: Path) -> Path:
-            (tmp / "config.yaml").write_text(yaml.safe_dump(vocos_config(mel), sort_keys=False))
+            widths = REAL_VOCOS if real_size else TINY_VOCOS
+            (tmp / "config.yaml").write_text(yaml.safe_dump(vocos_config(mel, widths), sort_keys=False))
             vocoder = Vocos.from_hparams(str(tmp / "config.yaml"))
             torch.save(vocoder.state_dict(), tmp / "pytorch_model.bin")
             return tmp
@@ -103,8 +106,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Write the tiny F5-TTS (run in the f5 engine environment).")
     parser.add_argument("--dest", type=Path, required=True, help=".../tiny/f5-tts (the vocoder goes beside it)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--real-size", action="store_true", help="F5TTS_v1_Base's own dimensions (random weights)")
     args = parser.parse_args()
-    write_tiny_f5(args.dest, args.dest.parent / VOCOS_FOLDER, seed=args.seed)
+    write_tiny_f5(args.dest, args.dest.parent / VOCOS_FOLDER, seed=args.seed, real_size=args.real_size)
     print(f"wrote {args.dest} and {args.dest.parent / VOCOS_FOLDER}")
 
 

@@ -1,0 +1,55 @@
+"""F5-TTS's real-time factor at several NFE step counts, run by ``bench.engines`` inside the
+``f5`` engine environment: the ``f5`` engine itself on the real-size random F5-TTS v1 Base
+(``avatar models random``), one reference clip (espeak-ng Mandarin, ~6 s) and one sentence.
+F5 sizes its output from the reference's duration and the two texts' lengths, so the audio's
+length, and with it the cost, does not depend on the weights. Prints one JSON line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from avatar.settings import Settings
+from bench.report import percentile
+from workers.engines.tts.base import VoiceReference
+from workers.engines.tts.f5 import F5TTSEngine
+
+REFERENCE_TEXT = "這是一段用來測試聲音複製的參考錄音，我平常說話就是這個樣子。"
+SENTENCE = "今天台北天氣晴朗，氣溫大約二十五度，很適合出門走走。"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--models", type=Path, required=True, help="the random f5-tts-v1-base folder")
+    parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--nfe", type=int, action="append", required=True)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        reference = Path(tmp) / "ref.wav"
+        subprocess.run(["espeak-ng", "-v", "cmn+f2", "-w", str(reference), REFERENCE_TEXT], check=True)
+        voice = VoiceReference(profile_id="bench", audio_path=reference, transcript=REFERENCE_TEXT)
+        out: dict[str, dict[str, float]] = {}
+        for nfe in args.nfe:
+            settings = Settings(tts_device="cpu", f5_nfe_steps=nfe, f5_ckpt_file=str(args.models / "f5-tts" / "model.safetensors"),
+                                f5_vocab_file=str(args.models / "f5-tts" / "vocab.txt"),
+                                f5_vocoder_dir=str(args.models / "vocos-mel-24khz"))
+            engine = F5TTSEngine(settings=settings)
+            if nfe == args.nfe[0]:
+                engine.synthesize("你好。", voice=voice)  # load and warm up once
+            seconds, rtf = [], []
+            for _ in range(args.runs):
+                started = time.perf_counter()
+                clip = engine.synthesize(SENTENCE, voice=voice)
+                seconds.append(time.perf_counter() - started)
+                rtf.append(seconds[-1] / clip.duration_s)
+            out[str(nfe)] = {"n": args.runs, "seconds": percentile(seconds, 50), "audio_s": clip.duration_s,
+                             "rtf_median": percentile(rtf, 50), "rtf_p95": percentile(rtf, 95)}
+    print(json.dumps({"nfe": out}))
+
+
+if __name__ == "__main__":
+    main()
