@@ -19,6 +19,10 @@ says "stop": each sentence runs to the package's own cap (6 patches per text tok
 ``AVATAR_VOXCPM_MAX_LEN``, a length fixed by the text (predictable tests) rather than by chance.
 ``dtype`` is float32: bfloat16 on CPU is slow and gains nothing at this size. Nothing is downloaded.
 
+``architecture="voxcpm2"`` writes the same at VoxCPM2's layout instead (``VoxCPM2Model`` and
+its ``AudioVAEV2``: 4 latents per patch, 16 kHz in, 48 kHz out; ``tiny/voxcpm2``), which the
+tests use to check the VoxCPM2 path (its isolated reference prompt).
+
 torch and the ``voxcpm`` package live in the ``voxcpm`` engine environment
 (``avatar engines install voxcpm``), not the main one: :func:`make_tiny_voxcpm` runs
 :mod:`models.tiny_voxcpm_writer` there (``python -m models.tiny_voxcpm_writer DEST``).
@@ -36,6 +40,8 @@ from models.download import ModelSetupError
 
 ENV = "voxcpm"
 FOLDER = "voxcpm"
+FOLDER_V2 = "voxcpm2"  # the VoxCPM2 variant (tests only: make_tiny_voxcpm(..., architecture="voxcpm2"))
+ARCHITECTURES = ("voxcpm", "voxcpm2")  # config.json's "architecture", as the package reads it
 MARKER = "tiny.json"  # written last: the folder is complete when it is there
 REQUIRED = ("config.json", "model.safetensors", "audiovae.safetensors", "tokenizer.json", MARKER)
 
@@ -44,7 +50,8 @@ def is_complete(dest: Path) -> bool:
     return all((Path(dest) / name).is_file() for name in REQUIRED)
 
 
-def make_tiny_voxcpm(dest: Path, *, seed: int = 0, force: bool = False, python: Path | None = None) -> Path:
+def make_tiny_voxcpm(dest: Path, *, seed: int = 0, force: bool = False, python: Path | None = None,
+                     architecture: str = "voxcpm") -> Path:
     """Write the tiny VoxCPM folder to ``dest`` (unless complete; ``force``: rebuild).
 
     The builder runs with ``python`` if given, else here when this interpreter has the
@@ -61,7 +68,8 @@ def make_tiny_voxcpm(dest: Path, *, seed: int = 0, force: bool = False, python: 
         if why:
             raise ModelSetupError(f"the tiny VoxCPM is built with the voxcpm package: {why}")
         python = engine_envs.python_of(ENV)
-    argv = [str(python), "-m", "models.tiny_voxcpm_writer", str(dest), "--seed", str(seed)]
+    argv = [str(python), "-m", "models.tiny_voxcpm_writer", str(dest), "--seed", str(seed),
+            "--architecture", architecture]
     done = subprocess.run(argv, capture_output=True, text=True, cwd=engine_envs.REPO, check=False)
     if done.returncode != 0:
         tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])

@@ -1,9 +1,10 @@
 """Writes the tiny VoxCPM folder (:mod:`models.tiny_voxcpm` says what and why).
 
 Runs inside the ``voxcpm`` engine environment, the one with the ``voxcpm`` package:
-``python -m models.tiny_voxcpm_writer DEST [--seed N]`` (what
+``python -m models.tiny_voxcpm_writer DEST [--seed N] [--architecture voxcpm2]`` (what
 :func:`models.tiny_voxcpm.make_tiny_voxcpm` runs). The model is the package's own
-``VoxCPMModel`` built from a ``VoxCPMConfig`` the package validates, with only the
+``VoxCPMModel`` (or ``VoxCPM2Model``) built from the ``VoxCPMConfig`` of its module, which the
+package validates, with only the
 dimensions made small; the folder is then loaded back with ``VoxCPMModel.from_local`` before
 it is moved into place, so a folder the package cannot read is never written.
 """
@@ -19,11 +20,11 @@ import torch
 from safetensors.torch import save_file
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 from transformers import LlamaTokenizerFast, PreTrainedTokenizerFast
-from voxcpm.model.voxcpm import VoxCPMConfig, VoxCPMModel
-from voxcpm.modules.audiovae import AudioVAE
+from voxcpm.model import voxcpm as v1, voxcpm2 as v2
+from voxcpm.modules.audiovae import AudioVAE, AudioVAEV2
 
 from models.tiny import TINY_CORPUS, _write_into_place
-from models.tiny_voxcpm import MARKER
+from models.tiny_voxcpm import ARCHITECTURES, MARKER
 
 SPECIALS = ["<unk>", "<s>", "</s>"]
 LM_WIDTH, LM_HEADS, LM_KV_HEADS = 64, 2, 1
@@ -43,13 +44,14 @@ def tiny_tokenizer() -> PreTrainedTokenizerFast:
     return PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="<unk>", bos_token="<s>", eos_token="</s>")
 
 
-def tiny_config(vocab_size: int) -> dict[str, Any]:
-    """VoxCPM-0.5B's config schema (``VoxCPMConfig``) at few-kilobyte sizes."""
+def tiny_config(vocab_size: int, architecture: str = "voxcpm") -> dict[str, Any]:
+    """The package's config schema at few-kilobyte sizes: VoxCPM-0.5B's (``voxcpm``: 16 kHz,
+    2 latents per patch) or VoxCPM2's (``voxcpm2``: 16 kHz in, 48 kHz out, 4 per patch)."""
     # One rotary table for every MiniCPM stack (the encoder and DiT copy the LM config):
     # the same head size (LM_WIDTH / LM_HEADS) in each.
     block = {"hidden_dim": LM_WIDTH, "ffn_dim": 2 * LM_WIDTH, "num_heads": LM_HEADS, "num_layers": 1}
-    return {
-        "architecture": "voxcpm",
+    config: dict[str, Any] = {
+        "architecture": architecture,
         "lm_config": {
             "bos_token_id": 1, "eos_token_id": 2, "vocab_size": vocab_size,
             "hidden_size": LM_WIDTH, "intermediate_size": 2 * LM_WIDTH, "num_hidden_layers": 2,
@@ -77,16 +79,29 @@ def tiny_config(vocab_size: int) -> dict[str, Any]:
         "device": "cuda",  # what the released configs say; the engine passes its device
         "dtype": "float32",
     }
+    if architecture == "voxcpm2":
+        config["patch_size"] = 4
+        config["residual_lm_no_rope"] = False
+        config["dit_config"]["dit_mean_mode"] = False
+        # 640 samples per latent in at 16 kHz, 1920 out at 48 kHz (8·6·5·2·2·2), as VoxCPM2.
+        # Six upsampling stages halve the channels six times: 64 leaves one.
+        config["audio_vae_config"].update({"decoder_dim": 64, "decoder_rates": [8, 6, 5, 2, 2, 2], "out_sample_rate": 48000,
+                                           "cond_dim": 16})
+    return config
 
 
-def write_tiny_voxcpm(dest: Path, *, seed: int = 0) -> Path:
+def write_tiny_voxcpm(dest: Path, *, seed: int = 0, architecture: str = "voxcpm") -> Path:
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"unknown VoxCPM architecture {architecture!r}; choose one of {ARCHITECTURES}")
+    package, vae_class = (v2, AudioVAEV2) if architecture == "voxcpm2" else (v1, AudioVAE)
+    model_class = package.VoxCPM2Model if architecture == "voxcpm2" else package.VoxCPMModel
     tokenizer = tiny_tokenizer()
-    config_dict = tiny_config(len(tokenizer))
-    config = VoxCPMConfig.model_validate(config_dict)  # the package's own schema
+    config_dict = tiny_config(len(tokenizer), architecture)
+    config = package.VoxCPMConfig.model_validate(config_dict)  # the package's own schema
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        vae = AudioVAE(config=config.audio_vae_config)
-        model = VoxCPMModel(config, tokenizer, vae, device="cpu")
+        vae = vae_class(config=config.audio_vae_config)
+        model = model_class(config, tokenizer, vae, device="cpu")
         with torch.no_grad():
             # Never "stop": a random stop head would end each sentence at a random length.
             model.stop_head.weight.zero_()
@@ -99,9 +114,9 @@ def write_tiny_voxcpm(dest: Path, *, seed: int = 0) -> Path:
         save_file({k: v.contiguous() for k, v in vae.state_dict().items()}, str(tmp / "audiovae.safetensors"))
         # Read back with the package's loader: what it cannot load is never moved into place.
         LlamaTokenizerFast.from_pretrained(str(tmp))
-        loaded = VoxCPMModel.from_local(str(tmp), optimize=False, device="cpu")
+        loaded = model_class.from_local(str(tmp), optimize=False, device="cpu")
         assert sorted(loaded.state_dict()) == sorted(model.state_dict())
-        (tmp / MARKER).write_text(json.dumps({"seed": seed, "kind": "tiny random VoxCPM (voxcpm architecture)",
+        (tmp / MARKER).write_text(json.dumps({"seed": seed, "kind": f"tiny random VoxCPM ({architecture} architecture)",
                                               "parameters": sum(p.numel() for p in model.parameters())}) + "\n")
         return tmp
 
@@ -112,8 +127,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Write the tiny VoxCPM (run in the voxcpm engine environment).")
     parser.add_argument("dest", type=Path)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--architecture", choices=ARCHITECTURES, default="voxcpm")
     args = parser.parse_args()
-    print(f"wrote {write_tiny_voxcpm(args.dest, seed=args.seed)}")
+    print(f"wrote {write_tiny_voxcpm(args.dest, seed=args.seed, architecture=args.architecture)}")
 
 
 if __name__ == "__main__":

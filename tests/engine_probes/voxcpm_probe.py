@@ -101,10 +101,14 @@ def main() -> None:
     elif command == "availability":
         result = availability()
     elif command == "synth":
-        try:
-            result = [{"name": case["name"], **synth(case)} for case in json.load(sys.stdin)]
-        finally:
-            evict_idle_models(Settings())  # give the VRAM booking back: this process ends here
+        result = []
+        for case in json.load(sys.stdin):
+            try:
+                result.append({"name": case["name"], **synth(case)})
+            finally:
+                # Give the VRAM booking back after each case: the host keys a model by its
+                # budget name, and the next case may name another folder (VoxCPM2's).
+                evict_idle_models(Settings())
     else:
         raise SystemExit(f"unknown probe command {command!r}")
     out.write_text(json.dumps(result, ensure_ascii=False, indent=1))

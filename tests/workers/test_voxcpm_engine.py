@@ -23,7 +23,7 @@ import soundfile as sf
 from avatar.audio_io import resample
 from avatar.settings import Settings
 from models.download import ModelSetupError
-from models.tiny_voxcpm import FOLDER, is_complete, make_tiny_voxcpm
+from models.tiny_voxcpm import FOLDER, FOLDER_V2, is_complete, make_tiny_voxcpm
 from tests.conftest import REDIS_BASE, REDIS_DB
 from tests.engine_probes.voxcpm_run import run_voxcpm_probe
 from tests.voices import REFERENCE_TEXT, espeak_reference
@@ -33,8 +33,10 @@ from workers.engines.tts.neural import NEEDS_TRANSCRIPT_FIX
 from workers.engines.tts.voxcpm import model_name_for
 
 SENTENCE = "今天台北天氣晴朗，我們一起去公園散步吧。"
-CAPPED = 40  # latent patches: 3.2 s at VoxCPM-0.5B's 12.5 patches per second
+CAPPED = 25  # latent patches: 2 s at VoxCPM-0.5B's 12.5 patches per second
 TINY = f"tiny/{FOLDER}"
+TINY_V2 = f"tiny/{FOLDER_V2}"
+CAPPED_V2 = 20  # VoxCPM2's patches are 160 ms (4 latents of 40 ms)
 
 
 def slow_env_test(test: Any) -> Any:
@@ -77,7 +79,8 @@ def voxcpm_python(engine_env: Any) -> Path:
 def voxcpm_models(voxcpm_python: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     models_dir = tmp_path_factory.mktemp("voxcpm-models")
     make_tiny_voxcpm(models_dir / TINY, python=voxcpm_python)
-    assert is_complete(models_dir / TINY)
+    make_tiny_voxcpm(models_dir / TINY_V2, python=voxcpm_python, architecture="voxcpm2")
+    assert is_complete(models_dir / TINY) and is_complete(models_dir / TINY_V2)
     return models_dir
 
 
@@ -105,10 +108,10 @@ def case(name: str, ref: Path, transcript: str = REFERENCE_TEXT, text: str = SEN
 
 @slow_env_test
 def test_tiny_model_files(voxcpm_models: Path) -> None:
-    folder = voxcpm_models / TINY
-    assert '"architecture": "voxcpm"' in (folder / "config.json").read_text()
-    total = sum(p.stat().st_size for p in folder.iterdir())
-    assert total < 5_000_000, f"tiny: {total} bytes"
+    for folder, architecture in ((voxcpm_models / TINY, "voxcpm"), (voxcpm_models / TINY_V2, "voxcpm2")):
+        assert f'"architecture": "{architecture}"' in (folder / "config.json").read_text()
+        total = sum(p.stat().st_size for p in folder.iterdir())
+        assert total < 5_000_000, f"tiny: {total} bytes"
 
 
 @slow_env_test
@@ -133,12 +136,16 @@ def test_without_weights_it_is_unavailable_with_the_fix(
 
 @pytest.fixture(scope="module")
 def synthesized(voxcpm_python: Path, probe_env: dict[str, str], references: dict[str, Path]) -> dict[str, dict]:
-    """Every synthesis case in one process of the env (the model loads once)."""
+    """Every synthesis case in one process of the env (the tiny model loads in under a second)."""
     cases = [
         case("espeak", references["espeak"], voxcpm_max_len=CAPPED),
-        case("short", references["espeak"], text="好。"),  # the package's own cap: 6 per token + 10
+        # The package's own cap (6 per token + 10); without its retries of a too-long utterance
+        # (a never-stopping model would run three times).
+        case("short", references["espeak"], text="好。", voxcpm_retry_badcase=False),
         case("sr48000", references["sr48000"], text="你好。", voxcpm_max_len=CAPPED),
         case("no_transcript", references["espeak"], transcript="  "),
+        case("voxcpm2", references["espeak"], text="你好。",
+             voxcpm_model_dir=probe_env["AVATAR_MODELS_DIR"] + "/" + TINY_V2, voxcpm_max_len=CAPPED_V2),
     ]
     return {r["name"]: r for r in run_voxcpm_probe(voxcpm_python, "synth", cases, env=probe_env)}
 
@@ -215,3 +222,14 @@ def test_broken_or_missing_model_files_name_the_fix(
     # A failed load gives its VRAM booking back: nothing is left booked for VoxCPM.
     budget = model_host(Settings(redis_url=probe_env["AVATAR_REDIS_URL"])).budget
     assert not {"voxcpm-fast", "voxcpm-hq"} & set(budget.snapshot()["models"])
+
+
+@slow_env_test
+def test_a_voxcpm2_folder_gets_the_reference_as_its_isolated_prompt_too(synthesized: dict[str, dict]) -> None:
+    result = synthesized["voxcpm2"]
+    assert "error" not in result, result
+    assert result["sample_rate"] == 48_000 and result["finite"], "VoxCPM2 decodes at 48 kHz"
+    [prompt] = result["prompts"]
+    assert prompt["prompt_text"] == REFERENCE_TEXT
+    assert prompt["reference_wav_path"] == prompt["prompt_wav_path"], "the same reference, both ways"
+    assert result["duration_s"] == pytest.approx(CAPPED_V2 * 0.16, rel=0.05), result
