@@ -25,8 +25,8 @@ status:
 test: install
 	@scripts/services.sh --postgres
 	@scripts/install-test-tools.sh
-	@# the engine environments the tests run F5-TTS, CosyVoice and vLLM in (built once, cached)
-	@for env in vllm f5 cosyvoice; do $(AVATAR) engines install $$env || exit 1; done
+	@# the engine environments the tests run F5-TTS, CosyVoice, VoxCPM and vLLM in (built once, cached)
+	@for env in vllm f5 cosyvoice voxcpm; do $(AVATAR) engines install $$env || exit 1; done
 	@$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 bench: install

@@ -67,11 +67,19 @@ ENGINE_ENVS: dict[str, EngineEnv] = {
         description="CosyVoice 2 (cosyvoice-minicpmo) for the tts_hq lane's cosyvoice engine",
         licence="Apache-2.0",
     ),
+    "voxcpm": EngineEnv(
+        "voxcpm", ENGINES_DOCKER_DIR / "voxcpm" / "requirements.txt", installs_project=True,
+        # --no-deps: the file is a complete `pip freeze` (voxcpm's metadata pulls funasr, gradio,
+        # modelscope...: all pinned there, so a rebuild resolves nothing anew).
+        pip_args=("--no-deps",),
+        description="VoxCPM (voxcpm, Apache-2.0 code and weights) for the voxcpm engine, on either TTS lane",
+        licence="Apache-2.0",
+    ),
 }
 
 # Engines whose lane worker runs inside an engine env (the openai engine runs in the main
 # env; the vLLM server it talks to runs from env ``vllm``).
-_ENV_OF_ENGINE = {"f5": "f5", "cosyvoice": "cosyvoice"}
+_ENV_OF_ENGINE = {"f5": "f5", "cosyvoice": "cosyvoice", "voxcpm": "voxcpm"}
 
 
 def envs_root() -> Path:

@@ -61,6 +61,10 @@ ENGINE_WEIGHTS: dict[str, WeightLicence] = {
     "breezyvoice": WeightLicence(
         "unconfirmed", None, "BreezyVoice-300M",
         "https://huggingface.co/MediaTek-Research/BreezyVoice-300M (not read here: confirm before a commercial use)"),
+    "voxcpm": WeightLicence(
+        "Apache-2.0", True, "VoxCPM-0.5B (or VoxCPM2 / VoxCPM1.5, same licence)",
+        "https://huggingface.co/openbmb/VoxCPM-0.5B (license: apache-2.0); OpenBMB/VoxCPM README: "
+        "weights and code Apache-2.0, free for commercial use"),
     "wav2vec2_msp_dim": WeightLicence(
         "CC-BY-NC-SA-4.0", False, "wav2vec2-large-robust-12-ft-emotion-msp-dim",
         "https://huggingface.co/audeering/wav2vec2-large-robust-12-ft-emotion-msp-dim (license: cc-by-nc-sa-4.0)"),

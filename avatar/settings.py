@@ -27,7 +27,7 @@ from avatar.licences import commercial_refusal
 
 Profile = Literal["cpu", "gpu", "tiny", "tiny-gpu"]
 LLMEngineName = Literal["transformers", "openai", "benchmark"]
-TTSEngineName = Literal["espeak", "benchmark", "lite", "lite_hq", "f5", "cosyvoice", "breezyvoice"]
+TTSEngineName = Literal["espeak", "benchmark", "lite", "lite_hq", "f5", "cosyvoice", "breezyvoice", "voxcpm"]
 StorageBackendName = Literal["local", "minio"]
 
 # Under data_dir: the secrets `avatar up` generated for what nobody configured (cli/secrets_file.py).
@@ -107,6 +107,7 @@ TINY_GPU_FOLDERS = {
     "llm_model": "tiny/vllm-qwen2", "asr_model": "tiny/asr",
     "f5_ckpt_file": "tiny/f5-tts/model.safetensors", "f5_vocab_file": "tiny/f5-tts/vocab.txt",
     "f5_vocoder_dir": "tiny/vocos-mel-24khz", "cosyvoice_model_dir": "tiny/cosyvoice2",
+    "voxcpm_model_dir": "tiny/voxcpm",  # used when a lane is switched to voxcpm
 }
 
 
@@ -242,6 +243,15 @@ class Settings(BaseSettings):
     # image), models_dir/CosyVoice2-0.5B elsewhere (what the cosyvoice engine env's package runs)
     cosyvoice_model_dir: str = ""
     breezyvoice_model_dir: str = ""  # empty: models_dir/BreezyVoice
+    # VoxCPM (either tier; Apache-2.0 weights): a VoxCPM-0.5B / 1.5 / VoxCPM2 folder.
+    voxcpm_model_dir: str = ""  # empty: models_dir/VoxCPM-0.5B
+    voxcpm_inference_timesteps: int = Field(10, ge=1, le=100)  # the package's default diffusion steps
+    voxcpm_cfg_value: float = Field(2.0, ge=0.0, le=10.0)  # classifier-free guidance (package default)
+    # Cap on generated latent patches per sentence (12.5 per second of audio on VoxCPM-0.5B); the
+    # package also stops at 6 patches per text token + 10.
+    voxcpm_max_len: int = Field(4096, ge=4, le=4096)
+    voxcpm_retry_badcase: bool = True  # regenerate an utterance that ran too long for its text
+    voxcpm_optimize: bool = True  # torch.compile on CUDA (the package never compiles on CPU)
     hq_turn_time_limit_s: int = 600  # rendering a whole turn in HQ (one job per turn)
     resynth_progress_ttl_s: int = 7 * 24 * 3600
 

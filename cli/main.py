@@ -67,6 +67,8 @@ def worker(
     if gpu is not None:
         # Before anything can initialise CUDA: the worker then sees only this device.
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+    # The lane, for engines that serve either (VoxCPM books its VRAM under the lane's name).
+    os.environ["AVATAR_WORKER_LANE"] = lane
     settings = get_settings()
     _worker_metrics(settings, lane)
     from tasks.celery_app import app as celery_app
@@ -240,13 +242,14 @@ def db_upgrade(revision: str = "head") -> None:
 @models_app.command("tiny")
 def models_tiny() -> None:
     """Generate tiny randomly initialised models (offline) for AVATAR_PROFILE=tiny or tiny-gpu
-    (which adds the engine environments' models: F5-TTS, CosyVoice)."""
+    (which adds the engine environments' models: F5-TTS, CosyVoice, and VoxCPM when a lane uses it)."""
     from models.download import ModelSetupError
     from models.tiny import make_tiny_models, tiny_models_of_profile
 
     settings = get_settings()
     try:
-        made = make_tiny_models(settings.resolved_models_dir, which=tiny_models_of_profile(settings.profile))
+        engines = (settings.tts_fast_engine, settings.tts_hq_engine)
+        made = make_tiny_models(settings.resolved_models_dir, which=tiny_models_of_profile(settings.profile, engines))
     except ModelSetupError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -17,10 +17,18 @@ from typing import Any
 
 from avatar.metrics import observe_model_load
 from gpu_scheduler.budget import ModelNotLoaded, ModelOwnedElsewhere, VRAMBudget, _cuda_available
-from gpu_scheduler.registry import TTS_FAST_F5, TTS_HQ_BREEZYVOICE, TTS_HQ_COSYVOICE, ModelSpec
+from gpu_scheduler.registry import (
+    TTS_FAST_F5,
+    TTS_FAST_VOXCPM,
+    TTS_HQ_BREEZYVOICE,
+    TTS_HQ_COSYVOICE,
+    TTS_HQ_VOXCPM,
+    ModelSpec,
+)
 
 # TTS models also feed the seed's tts_model_load_seconds{mode}.
-TTS_MODES = {TTS_FAST_F5: "fast", TTS_HQ_COSYVOICE: "hq", TTS_HQ_BREEZYVOICE: "hq"}
+TTS_MODES = {TTS_FAST_F5: "fast", TTS_HQ_COSYVOICE: "hq", TTS_HQ_BREEZYVOICE: "hq",
+             TTS_FAST_VOXCPM: "fast", TTS_HQ_VOXCPM: "hq"}
 
 log = logging.getLogger(__name__)
 

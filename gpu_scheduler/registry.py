@@ -26,6 +26,9 @@ ASR_WHISPER = "faster-whisper-large-v3-turbo"
 TTS_FAST_F5 = "f5-tts"
 TTS_HQ_COSYVOICE = "cosyvoice3"
 TTS_HQ_BREEZYVOICE = "breezyvoice"
+# VoxCPM serves either lane; each lane's worker holds its own copy, booked under its own name.
+TTS_FAST_VOXCPM = "voxcpm-fast"
+TTS_HQ_VOXCPM = "voxcpm-hq"
 
 
 @dataclass(frozen=True)
@@ -86,5 +89,11 @@ DEFAULT_SPECS: dict[str, ModelSpec] = {
         # BreezyVoice (Taiwanese-accent HQ alternative, CosyVoice v1 300M + g2pW, fp32):
         # planned *instead of* CosyVoice on the HQ lane, never beside it.
         ModelSpec(TTS_HQ_BREEZYVOICE, weights_mb=1800, working_mb=1200, residency="on_demand"),
+        # VoxCPM-0.5B (either lane): ~5 GB of VRAM published (OpenBMB/VoxCPM README, model
+        # table: VoxCPM-0.5B ~5 GB, VoxCPM1.5 ~6 GB, VoxCPM2 ~8 GB), split here by estimate into
+        # ~0.64 G bf16 parameters and the rest (two 4096-step KV caches, diffusion, VAE buffers).
+        # A VoxCPM2 folder needs the preset's or a measured override.
+        ModelSpec(TTS_FAST_VOXCPM, weights_mb=1300, working_mb=3700, residency="on_demand"),
+        ModelSpec(TTS_HQ_VOXCPM, weights_mb=1300, working_mb=3700, residency="on_demand"),
     )
 }

@@ -23,6 +23,7 @@ from models.tiny_cosyvoice import make_tiny_cosyvoice2
 from models.tiny_emotion import emotion_writer, is_complete as emotion_complete
 from models.tiny_f5 import make_tiny_f5
 from models.tiny_vllm import is_complete as vllm_qwen2_complete, qwen2_writer
+from models.tiny_voxcpm import make_tiny_voxcpm
 
 # Qwen-style special tokens, in id order 0..2 (Qwen2.5 itself uses the same strings).
 ENDOFTEXT = "<|endoftext|>"
@@ -344,13 +345,22 @@ TINY_MODEL_BUILDERS: dict[str, Callable[[Path], Path]] = {
 ENGINE_ENV_BUILDERS: dict[str, Callable[[Path], Path]] = {
     "f5-tts": make_tiny_f5,  # and its vocoder, tiny/vocos-mel-24khz
     "cosyvoice2": make_tiny_cosyvoice2,
+    "voxcpm": make_tiny_voxcpm,  # only when a lane is switched to voxcpm (OPT_IN_ENGINE_ENV_MODELS)
 }
+# Engine-env models the tiny-gpu profile's default engines do not use: written only when a
+# configured TTS engine needs them (so its env is not built for nothing).
+OPT_IN_ENGINE_ENV_MODELS = {"voxcpm": "voxcpm"}  # tiny model -> the TTS engine that loads it
 
 
-def tiny_models_of_profile(profile: str) -> list[str]:
+def tiny_models_of_profile(profile: str, tts_engines: tuple[str, ...] = ()) -> list[str]:
     """What ``avatar models tiny`` writes: the engine environments' models only for the
-    profile whose engines run in them (``tiny-gpu``)."""
-    return [*TINY_MODEL_BUILDERS, *(ENGINE_ENV_BUILDERS if profile == "tiny-gpu" else ())]
+    profile whose engines run in them (``tiny-gpu``), an opt-in one only when one of
+    ``tts_engines`` (the configured fast and HQ engines) loads it."""
+    if profile != "tiny-gpu":
+        return list(TINY_MODEL_BUILDERS)
+    wanted = [name for name in ENGINE_ENV_BUILDERS
+              if name not in OPT_IN_ENGINE_ENV_MODELS or OPT_IN_ENGINE_ENV_MODELS[name] in tts_engines]
+    return [*TINY_MODEL_BUILDERS, *wanted]
 
 
 def make_tiny_models(models_dir: Path, *, which: list[str] | None = None) -> dict[str, Path]:

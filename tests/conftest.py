@@ -34,7 +34,7 @@ REDIS_DB = {"web": 1, "deploy": 2, "prosody": 3, "cloning": 4, "cloning_units": 
             # beside theirs (each fixture flushes its database when it starts).
             "hq_preview": 7, "hq_style": 7, "voice_job": 5, "supervisor": 13,
             "api_fuzz": 8, "socket_fuzz": 8, "cloning_pg": 4, "vllm": 6, "vllm_down": 12, "vllm_up": 13,
-            "f5": 5, "f5_turn": 4, "cosyvoice": 5, "cosyvoice_turn": 4, "fast_oom": 8, "eval_f5": 5}
+            "f5": 5, "f5_turn": 4, "cosyvoice": 5, "voxcpm": 5, "cosyvoice_turn": 4, "fast_oom": 8, "eval_f5": 5}
 
 
 def _libpq_url(url: str) -> str:

@@ -31,6 +31,7 @@ TTS_PROVIDERS: dict[str, str] = {
     "f5": "workers.engines.tts.f5:F5TTSEngine",
     "cosyvoice": "workers.engines.tts.cosyvoice:CosyVoiceTTS",
     "breezyvoice": "workers.engines.tts.breezyvoice:BreezyVoiceTTS",
+    "voxcpm": "workers.engines.tts.voxcpm:VoxCPMTTS",
 }
 
 ASR_PROVIDERS: dict[str, str] = {
