@@ -100,7 +100,7 @@ def commercial_refusal(settings: Any) -> str:
              for key, entry in refused.items()]
     return ("AVATAR_LICENCE=commercial refuses engines whose weights are not licensed for commercial use: "
             + "; ".join(lines) + ". Choose engines marked commercial in the README's engine table "
-            "(e.g. AVATAR_TTS_FAST_ENGINE=lite AVATAR_TTS_HQ_ENGINE=lite_hq), or set AVATAR_LICENCE=any")
+            "(the speech tiers: voxcpm on a GPU, lite / lite_hq on a CPU), or set AVATAR_LICENCE=any")
 
 
 def non_commercial(engines: dict[str, str]) -> dict[str, WeightLicence]:

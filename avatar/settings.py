@@ -102,6 +102,12 @@ _PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
     },
 }
 
+# AVATAR_LICENCE=commercial: the engines a profile then defaults to instead of those whose
+# weights are not licensed for commercial use (F5-TTS's; CosyVoice2's, unconfirmed).
+_COMMERCIAL_DEFAULTS: dict[str, dict[str, Any]] = {
+    "gpu": {"tts_fast_engine": "voxcpm", "tts_hq_engine": "voxcpm"},
+}
+
 # Under models_dir: where `avatar models tiny` puts each tiny model the tiny-gpu profile uses.
 TINY_GPU_FOLDERS = {
     "llm_model": "tiny/vllm-qwen2", "asr_model": "tiny/asr",
@@ -347,7 +353,10 @@ class Settings(BaseSettings):
     def _apply_profile(cls, values: dict[str, Any]) -> dict[str, Any]:
         # Keys may arrive under the field name; explicit values always win over the profile.
         profile = str(values.get("profile") or "cpu").lower()
-        for key, default in _PROFILE_DEFAULTS.get(profile, {}).items():
+        defaults = dict(_PROFILE_DEFAULTS.get(profile, {}))
+        if str(values.get("licence") or "any").lower() == "commercial":
+            defaults.update(_COMMERCIAL_DEFAULTS.get(profile, {}))
+        for key, default in defaults.items():
             if values.get(key) in (None, ""):
                 values[key] = default
         return values

@@ -32,10 +32,14 @@ def test_a_commercial_deployment_refuses_non_commercial_weights_at_startup(tmp_p
     from pydantic import ValidationError
 
     with pytest.raises(ValidationError) as refused:
-        Settings(data_dir=tmp_path, profile="gpu", licence="commercial")
+        Settings(data_dir=tmp_path, profile="gpu", licence="commercial", tts_fast_engine="f5", tts_hq_engine="cosyvoice")
     message = str(refused.value)
     assert "tts_fast_engine=f5" in message and "CC-BY-NC-4.0" in message
     assert "tts_hq_engine=cosyvoice" in message  # unconfirmed counts as not commercial
+    # left to the profile, the gpu profile's speech tiers become VoxCPM (Apache-2.0 weights)
+    commercial_gpu = Settings(data_dir=tmp_path, profile="gpu", licence="commercial")
+    assert (commercial_gpu.tts_fast_engine, commercial_gpu.tts_hq_engine) == ("voxcpm", "voxcpm")
+    assert Settings(data_dir=tmp_path, profile="gpu").tts_fast_engine == "f5"
     with pytest.raises(ValidationError, match="prosody_emotion_engine=wav2vec2_msp_dim"):
         Settings(data_dir=tmp_path, licence="commercial", prosody_emotion_engine="wav2vec2_msp_dim")
     # the cpu profile's engines (Qwen2.5, Whisper, the lite voices, espeak) all allow it
