@@ -22,6 +22,7 @@ from models.download import ModelSetupError
 from models.tiny_cosyvoice import make_tiny_cosyvoice2
 from models.tiny_emotion import emotion_writer, is_complete as emotion_complete
 from models.tiny_f5 import make_tiny_f5
+from models.tiny_qwen_asr import make_tiny_qwen_asr
 from models.tiny_vllm import is_complete as vllm_qwen2_complete, qwen2_writer
 
 # Qwen-style special tokens, in id order 0..2 (Qwen2.5 itself uses the same strings).
@@ -322,13 +323,26 @@ TINY_MODEL_BUILDERS: dict[str, Callable[[Path], Path]] = {
 ENGINE_ENV_BUILDERS: dict[str, Callable[[Path], Path]] = {
     "f5-tts": make_tiny_f5,  # and its vocoder, tiny/vocos-mel-24khz
     "cosyvoice2": make_tiny_cosyvoice2,
+    "qwen-asr": make_tiny_qwen_asr,  # only with AVATAR_ASR_ENGINE=qwen_asr (see below)
 }
+# Engine-env models that a profile writes only when the engine that loads them is configured.
+_BY_ENGINE = {"qwen-asr": ("asr_engine", "qwen_asr")}
 
 
-def tiny_models_of_profile(profile: str) -> list[str]:
+def tiny_models_of_profile(profile: str, engines: dict[str, str] | None = None) -> list[str]:
     """What ``avatar models tiny`` writes: the engine environments' models only for the
-    profile whose engines run in them (``tiny-gpu``)."""
-    return [*TINY_MODEL_BUILDERS, *(ENGINE_ENV_BUILDERS if profile == "tiny-gpu" else ())]
+    profile whose engines run in them (``tiny-gpu``), and the tiny Qwen3-ASR for either tiny
+    profile when ``engines`` (``{"asr_engine": ...}``, from the settings) selects it."""
+    engines = engines or {}
+    wanted = [*TINY_MODEL_BUILDERS]
+    for name in ENGINE_ENV_BUILDERS:
+        if name in _BY_ENGINE:
+            key, engine = _BY_ENGINE[name]
+            if profile.startswith("tiny") and engines.get(key) == engine:
+                wanted.append(name)
+        elif profile == "tiny-gpu":
+            wanted.append(name)
+    return wanted
 
 
 def make_tiny_models(models_dir: Path, *, which: list[str] | None = None) -> dict[str, Path]:
