@@ -377,6 +377,11 @@ class Settings(BaseSettings):
         return self.storage_dir if str(self.storage_dir) not in ("", ".") else self.data_dir / "storage"
 
     @property
+    def active_asr_model(self) -> str:
+        """The folder the configured ASR engine loads (what transcripts record as their model)."""
+        return self.qwen_asr_model if self.asr_engine == "qwen_asr" else self.asr_model
+
+    @property
     def resolved_models_dir(self) -> Path:
         return self.models_dir if str(self.models_dir) not in ("", ".") else self.data_dir / "models"
 

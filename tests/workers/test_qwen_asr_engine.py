@@ -56,7 +56,7 @@ def test_in_the_main_environment_it_names_the_engine_env(tmp_path: Path) -> None
     assert engine_envs.required_envs(settings) == ["qwen-asr"]
     assert f"command = {engine_envs.python_of('qwen-asr')} -m cli worker --lane asr" in launcher.render_config(settings)
     assert f"command = {sys.executable} -m cli worker --lane asr" in launcher.render_config(Settings(profile="tiny"))
-    assert settings.qwen_asr_model == str(tmp_path / FOLDER)
+    assert settings.qwen_asr_model == str(tmp_path / FOLDER) == settings.active_asr_model
     assert Settings(profile="gpu", models_dir=tmp_path).qwen_asr_model == str(tmp_path / "Qwen3-ASR-1.7B")
     # `avatar models tiny` writes the tiny Qwen3-ASR only when the engine is chosen.
     assert "qwen-asr" in tiny_models_of_profile("tiny", {"asr_engine": "qwen_asr"})
