@@ -48,9 +48,32 @@ def audio_of(spec: dict[str, Any]) -> np.ndarray:
     return np.zeros(int(spec.get("silence_s", 1.0) * 16_000), np.float32)
 
 
+def no_speech_slot(engine: QwenASR) -> dict[str, Any]:
+    """:func:`no_speech_prob` on answers written with the model's own tokenizer, at made-up
+    probabilities: ``None`` given 0.8 after ``language``."""
+    import torch
+
+    tokenizer = engine._loaded(False).processor.tokenizer
+    none_id = tokenizer.encode("language None", add_special_tokens=False)[-1]
+    vocab = len(tokenizer)
+
+    def logprobs(step: int) -> torch.Tensor:
+        probs = torch.full((vocab,), 0.2 / (vocab - 1))
+        probs[none_id] = 0.8
+        return probs.log()
+
+    def answer(text: str) -> list[int]:
+        return tokenizer.encode(text, add_special_tokens=False)
+
+    return {name: engine_module.no_speech_prob(tokenizer, answer(text), logprobs) for name, text in {
+        "none": "language None<asr_text>", "chinese": "language Chinese<asr_text>你好", "untagged": "你好"}.items()}
+
+
 def run(case: dict[str, Any]) -> dict[str, Any]:
     settings = Settings(**case.get("settings", {}))
     engine = QwenASR(settings=settings)
+    if case.get("no_speech_slot"):
+        return {"slot": no_speech_slot(engine)}
     PARSED.clear()
     result: dict[str, Any] = {"availability": engine.availability().as_dict()}
     audio = audio_of(case.get("audio", {"silence_s": 1.0}))

@@ -114,6 +114,7 @@ def results(qwen_python: Path, qwen_models: Path, tmp_path_factory: pytest.TempP
         case("no_weights", models_dir=empty),
         case("broken_weights", models_dir=broken),
         case("int8", asr_compute_type="int8"),
+        {"name": "slot", "no_speech_slot": True},
     ]
     env = {"AVATAR_PROFILE": "tiny", "AVATAR_ASR_ENGINE": "qwen_asr", "AVATAR_MODELS_DIR": str(qwen_models),
            "AVATAR_QWEN_ASR_MAX_NEW_TOKENS": "48"}  # a random model seldom stops by itself
@@ -178,6 +179,13 @@ def test_language_identification_gives_the_no_speech_figure(results: dict[str, d
     assert forced["transcript"]["language"] == "zh"
     if forced["transcript"]["text"]:
         assert forced["transcript"]["no_speech_prob"] == 0.0, "a forced language leaves no slot to read"
+
+
+@slow_env_test
+def test_the_no_speech_figure_is_read_at_the_language_slot(results: dict[str, dict]) -> None:
+    """Qwen3-ASR answers ``language None`` for audio without speech: the probability at that
+    slot, in the real tokenizer's tokens, is the no-speech probability."""
+    assert results["slot"]["slot"] == {"none": 0.8, "chinese": 0.8, "untagged": 0.0}
 
 
 @slow_env_test

@@ -174,29 +174,31 @@ class QwenASR(ASREngine):
                 do_sample=False, num_beams=1, output_logits=True,
             )
         ids = out.sequences[0, inputs["input_ids"].shape[1]:].tolist()
-        logprobs = torch.log_softmax(torch.stack(out.logits)[:, 0].float(), dim=-1) if ids else None
         raw = processor.batch_decode([ids], skip_special_tokens=True, clean_up_tokenization_spaces=False)[0]
         language, text = parse_asr_output(raw, user_language=forced)
-        if logprobs is None:
+        if not ids:
             return language, text, -math.inf, 1.0
+
+        def logprobs(step: int) -> Any:  # one step at a time: a vocabulary of 152k per step adds up
+            return torch.log_softmax(out.logits[step][0].float(), dim=-1)
+
         tag = tokenizer.convert_tokens_to_ids(ASR_TEXT_TAG)
-        start = ids.index(tag) + 1 if tag in ids else 0
-        picked = [float(logprobs[i, t]) for i, t in enumerate(ids) if i >= start] or [float(logprobs[-1, ids[-1]])]
-        no_speech = 0.0 if forced else _no_speech_prob(tokenizer, ids, logprobs)
+        start = ids.index(tag) + 1 if tag in ids[:-1] else 0
+        picked = [float(logprobs(i)[t]) for i, t in enumerate(ids) if i >= start]
+        no_speech = 0.0 if forced else no_speech_prob(tokenizer, ids, logprobs)
         return language, text, sum(picked) / len(picked), no_speech
 
 
-def _no_speech_prob(tokenizer: Any, ids: list[int], logprobs: Any) -> float:
-    """The probability the model gave ``None`` where its answer names the language: its own
-    "no speech here"."""
+def no_speech_prob(tokenizer: Any, ids: list[int], logprobs: Any) -> float:
+    """The probability the model gave ``None`` where its answer names the language (its own
+    "no speech here"); 0 when the answer does not start with its language tag. ``logprobs(step)``:
+    the log-probabilities over the vocabulary at that step of the answer."""
     prefix = tokenizer.encode(LANGUAGE_PREFIX, add_special_tokens=False)
     with_none = tokenizer.encode(f"{LANGUAGE_PREFIX} None", add_special_tokens=False)
-    if with_none[: len(prefix)] != prefix or len(with_none) <= len(prefix):
-        return 0.0
     slot = len(prefix)
-    if ids[:slot] != prefix or len(ids) <= slot:
-        return 0.0  # the answer did not start with its language tag: nothing to read
-    return round(float(math.exp(float(logprobs[slot, with_none[slot]]))), 4)
+    if with_none[:slot] != prefix or len(with_none) <= slot or ids[:slot] != prefix or len(ids) <= slot:
+        return 0.0
+    return round(math.exp(float(logprobs(slot)[with_none[slot]])), 4)
 
 
 def _at_least_min_length(audio: np.ndarray) -> np.ndarray:
