@@ -222,13 +222,16 @@ print("converted", args)
 """
 
 
-def test_an_entry_with_a_convert_step_is_converted_once_after_its_checksums(tmp_path: Path, hub: tuple[Hub, str]) -> None:
+def test_an_entry_with_a_convert_step_is_converted_once_after_its_checksums(
+    tmp_path: Path, hub: tuple[Hub, str]
+) -> None:
     """Breeze-ASR-25's route: the verified transformers download, converted for faster-whisper."""
     state, endpoint = hub
-    manifest = write_manifest(tmp_path / "m.json", files={"model.safetensors": sha(WEIGHTS), "config.json": sha(CONFIG)},
-                              local_dir="tiny-hf")
+    files = {"model.safetensors": sha(WEIGHTS), "config.json": sha(CONFIG)}
+    manifest = write_manifest(tmp_path / "m.json", files=files, local_dir="tiny-hf")
     data = json.loads(manifest.read_text())
-    command = [sys.executable, "-c", CONVERTER, "--model", "{src}", "--output_dir", "{dest}", "--quantization", "float16"]
+    command = [sys.executable, "-c", CONVERTER, "--model", "{src}", "--output_dir", "{dest}",
+               "--quantization", "float16"]
     data["models"]["tiny"]["convert"] = {"command": command, "local_dir": "tiny-ct2"}
     manifest.write_text(json.dumps(data))
     result = run_pull(tmp_path, endpoint, manifest)

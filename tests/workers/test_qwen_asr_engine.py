@@ -216,7 +216,8 @@ def test_partials_take_the_partial_model(results: dict[str, dict]) -> None:
 def test_missing_or_broken_weights_name_the_fix(results: dict[str, dict]) -> None:
     missing = results["no_weights"]
     assert missing["availability"]["available"] is False
-    assert "no Qwen3-ASR model at" in missing["availability"]["reason"] and "missing directory" in missing["availability"]["reason"]
+    reason = missing["availability"]["reason"]
+    assert "no Qwen3-ASR model at" in reason and "missing directory" in reason
     assert missing["availability"]["fix"] == "avatar models tiny"
     assert missing["error"]["engine"] == "qwen_asr" and missing["error"]["fix"] == "avatar models tiny"
     broken = results["broken_weights"]

@@ -105,9 +105,14 @@ class QwenASR(ASREngine):
         for partial in (False, True) if self.settings.asr_partial_model else (False,):
             missing = missing_qwen_asr_files(self._path(partial))
             if missing:
-                fix = "avatar models tiny" if self.settings.profile.startswith("tiny") else "avatar models pull --profile qwen-asr"
-                return Availability(False, f"no Qwen3-ASR model at {self._path(partial)} (missing {', '.join(missing)})", fix)
+                return Availability(False, f"no Qwen3-ASR model at {self._path(partial)} "
+                                    f"(missing {', '.join(missing)})", self._weights_fix())
         return Availability(True)
+
+    def _weights_fix(self, *, rebuild: bool = False) -> str:
+        if self.settings.profile.startswith("tiny"):
+            return "avatar models tiny --force" if rebuild else "avatar models tiny"
+        return "avatar models pull --profile qwen-asr"
 
     def _loaded(self, partial: bool) -> Any:
         device = self._device()
@@ -116,10 +121,8 @@ class QwenASR(ASREngine):
             return _load(path, device, self._dtype(device), self.settings.qwen_asr_max_new_tokens,
                          self.settings.asr_cpu_threads)
         except Exception as exc:  # safetensors, transformers and torch each raise their own types
-            fix = "avatar models tiny --force" if self.settings.profile.startswith("tiny") else (
-                "avatar models pull --profile qwen-asr")
             raise EngineUnavailable(self.name, f"cannot load the Qwen3-ASR checkpoint at {path}: "
-                                    f"{type(exc).__name__}: {exc}", fix) from exc
+                                    f"{type(exc).__name__}: {exc}", self._weights_fix(rebuild=True)) from exc
 
     def warm_up(self) -> bool:
         if not self.availability().ok:
@@ -134,9 +137,9 @@ class QwenASR(ASREngine):
         if not availability.ok:
             raise EngineUnavailable(self.name, availability.reason, availability.fix)
         model = self._loaded(partial)
-        language = self._language()
-        if language is not None and language not in _supported_languages():
-            raise EngineUnavailable(self.name, f"Qwen3-ASR does not know the language {language!r}",
+        forced = self._language()
+        if forced is not None and forced not in _supported_languages():
+            raise EngineUnavailable(self.name, f"Qwen3-ASR does not know the language {forced!r}",
                                     "set AVATAR_QWEN_ASR_LANGUAGE to one it lists (e.g. Chinese), or empty")
         audio = np.ascontiguousarray(samples, dtype=np.float32)
         duration_s = len(audio) / SAMPLE_RATE
