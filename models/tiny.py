@@ -227,8 +227,10 @@ WHISPER_SPECIALS_AFTER_LANGS = [
     "<|translate|>", "<|transcribe|>", "<|startoflm|>", "<|startofprev|>", "<|nospeech|>", "<|notimestamps|>",
 ]
 
-def make_tiny_whisper(dest: Path, *, seed: int = 0, force: bool = False) -> Path:
-    """Write a tiny random multilingual Whisper, converted to CTranslate2 int8, to ``dest``.
+def make_tiny_whisper(dest: Path, *, seed: int = 0, force: bool = False, transformers_only: bool = False) -> Path:
+    """Write a tiny random multilingual Whisper, converted to CTranslate2 int8, to ``dest``
+    (``transformers_only``: the transformers checkpoint before conversion, the layout a
+    fine-tune such as Breeze-ASR-25 is published in).
 
     Offline and with ``language="zh"`` honoured, because the folder holds ``tokenizer.json``,
     a ``preprocessor_config.json`` with the mel size, and the empty-string token that
@@ -236,7 +238,9 @@ def make_tiny_whisper(dest: Path, *, seed: int = 0, force: bool = False) -> Path
     tasks, the empty token) are suppressed, so the random decoder writes ordinary tokens.
     """
     dest = Path(dest)
-    if not force and not missing_whisper_files(dest):
+    complete = (dest / "config.json").is_file() and (dest / "model.safetensors").is_file() if transformers_only \
+        else not missing_whisper_files(dest)
+    if not force and complete:
         return dest
     try:
         import ctranslate2
@@ -301,6 +305,8 @@ def make_tiny_whisper(dest: Path, *, seed: int = 0, force: bool = False) -> Path
         model.save_pretrained(hf_dir)
         tokenizer.save_pretrained(hf_dir)
         WhisperFeatureExtractor(feature_size=80).save_pretrained(hf_dir)
+        if transformers_only:
+            return hf_dir
         ctranslate2.converters.TransformersConverter(
             str(hf_dir), copy_files=["tokenizer.json", "preprocessor_config.json"]
         ).convert(str(tmp / "ct2"), quantization="int8")

@@ -99,6 +99,26 @@ def test_no_opencc_on_a_model_that_writes_traditional(
     assert "" in configs and "s2twp" in configs and set(configs) == {"", "s2twp"}
 
 
+def test_breezes_manifest_recipe_makes_a_folder_faster_whisper_loads(tmp_path: Path) -> None:
+    """Breeze-ASR-25 is published as a transformers Whisper: the manifest's convert step (the
+    real ct2-transformers-converter, float16, tokenizer and mel config copied) run on a tiny
+    transformers Whisper of that layout gives a folder the faster_whisper engine transcribes
+    with, offline and without OpenCC."""
+    from models.pull import DEFAULT_MANIFEST, Manifest, convert_entry
+
+    breeze = Manifest.load(DEFAULT_MANIFEST).models["breeze-asr-25"]
+    assert breeze.convert is not None and breeze.local_dir
+    src = make_tiny_whisper(tmp_path / breeze.local_dir, transformers_only=True)
+    assert missing_whisper_files(src) != []  # not loadable by faster-whisper as published
+    dest = convert_entry(breeze, src, tmp_path / breeze.convert.local_dir, log=lambda line: None)
+    assert missing_whisper_files(dest) == []
+    assert json.loads((dest / "preprocessor_config.json").read_text())["feature_size"] == 80
+    assert opencc_config_for(dest, "s2twp") == ""
+    transcript = FasterWhisperASR(settings=Settings(profile="tiny", asr_model=str(dest))).transcribe(
+        espeak_16k("你好，請問今天天氣怎麼樣"))
+    assert transcript.language == "zh" and 0.0 <= transcript.confidence <= 1.0
+
+
 def _transcript(text: str, logprob: float = -0.1, no_speech: float = 0.01) -> Transcript:
     seg = TranscriptSegment(0.0, 1.0, text, logprob, no_speech)
     return Transcript(text, confidence_of([seg]), no_speech, "zh", 1.0, [seg])

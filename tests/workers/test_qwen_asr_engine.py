@@ -61,6 +61,8 @@ def test_in_the_main_environment_it_names_the_engine_env(tmp_path: Path) -> None
     # `avatar models tiny` writes the tiny Qwen3-ASR only when the engine is chosen.
     assert "qwen-asr" in tiny_models_of_profile("tiny", {"asr_engine": "qwen_asr"})
     assert "qwen-asr" not in tiny_models_of_profile("tiny-gpu", {"asr_engine": "faster_whisper"})
+    assert {"f5-tts", "cosyvoice2"} <= set(tiny_models_of_profile("tiny-gpu"))
+    assert tiny_models_of_profile("tiny") == ["llm", "asr", "vllm-qwen2", "emotion"]
 
 
 def test_without_its_env_the_tiny_model_names_the_install_command(
