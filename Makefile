@@ -13,6 +13,7 @@ up: install
 	@$(AVATAR) secrets  # first start: generated before anything reads the settings
 	@$(AVATAR) db upgrade
 	@case "$${AVATAR_PROFILE:-cpu}" in tiny-gpu) for env in vllm f5 cosyvoice; do $(AVATAR) engines install $$env || exit 1; done;; esac
+	@case "$${AVATAR_ASR_ENGINE:-}" in qwen_asr) $(AVATAR) engines install qwen-asr || exit 1;; esac
 	@case "$${AVATAR_PROFILE:-cpu}" in tiny|tiny-gpu) $(AVATAR) models tiny;; esac
 	@$(AVATAR) up
 
@@ -25,8 +26,8 @@ status:
 test: install
 	@scripts/services.sh --postgres
 	@scripts/install-test-tools.sh
-	@# the engine environments the tests run F5-TTS, CosyVoice, VoxCPM and vLLM in (built once, cached)
-	@for env in vllm f5 cosyvoice voxcpm; do $(AVATAR) engines install $$env || exit 1; done
+	@# the engine environments the tests run F5-TTS, CosyVoice, VoxCPM, vLLM and Qwen3-ASR in (built once, cached)
+	@for env in vllm f5 cosyvoice voxcpm qwen-asr; do $(AVATAR) engines install $$env || exit 1; done
 	@$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 bench: install

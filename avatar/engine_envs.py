@@ -75,11 +75,19 @@ ENGINE_ENVS: dict[str, EngineEnv] = {
         description="VoxCPM (voxcpm, Apache-2.0 code and weights) for the voxcpm engine, on either TTS lane",
         licence="Apache-2.0",
     ),
+    "qwen-asr": EngineEnv(
+        "qwen-asr", ENGINES_DOCKER_DIR / "qwen-asr" / "requirements.txt", installs_project=True,
+        # --no-deps: the file is a complete `pip freeze`, less what qwen-asr's metadata names for
+        # its demo programs only (gradio, flask) and never imports from the library.
+        pip_args=("--no-deps",), first=("torch==2.13.0",),
+        description="Qwen3-ASR (qwen-asr, transformers 4.57) for the asr lane's qwen_asr engine",
+        licence="Apache-2.0",
+    ),
 }
 
 # Engines whose lane worker runs inside an engine env (the openai engine runs in the main
 # env; the vLLM server it talks to runs from env ``vllm``).
-_ENV_OF_ENGINE = {"f5": "f5", "cosyvoice": "cosyvoice", "voxcpm": "voxcpm"}
+_ENV_OF_ENGINE = {"f5": "f5", "cosyvoice": "cosyvoice", "voxcpm": "voxcpm", "qwen_asr": "qwen-asr"}
 
 
 def envs_root() -> Path:
@@ -167,14 +175,16 @@ def env_for_lane(settings: Any, lane: str) -> str | None:
     Re-synthesis has a lane per tier, each in its engine's env (no env holds both F5-TTS and
     CosyVoice): ``batch`` (HQ) and ``batch_fast``."""
     engine = {"tts_fast": settings.tts_fast_engine, "tts_hq": settings.tts_hq_engine,
-              "batch": settings.tts_hq_engine, "batch_fast": settings.tts_fast_engine}.get(lane)
+              "batch": settings.tts_hq_engine, "batch_fast": settings.tts_fast_engine,
+              "asr": getattr(settings, "asr_engine", "faster_whisper")}.get(lane)
     return env_for_engine(engine) if engine else None
 
 
 def required_envs(settings: Any) -> list[str]:
-    """The envs these settings need: the lanes' engines, and ``vllm`` when the LLM server is
+    """The envs these settings need: the lanes' engines (TTS and ASR), and ``vllm`` when the LLM server is
     started locally (``vllm_serve``)."""
-    needed = [env_for_engine(settings.tts_fast_engine), env_for_engine(settings.tts_hq_engine)]
+    needed = [env_for_engine(settings.tts_fast_engine), env_for_engine(settings.tts_hq_engine),
+              env_for_engine(getattr(settings, "asr_engine", "faster_whisper"))]
     if getattr(settings, "vllm_serve", False):
         needed.insert(0, "vllm")
     return list(dict.fromkeys(n for n in needed if n))

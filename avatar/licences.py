@@ -43,8 +43,12 @@ ENGINE_WEIGHTS: dict[str, WeightLicence] = {
         "https://huggingface.co/Qwen/Qwen2.5-7B-Instruct-AWQ (license: apache-2.0)"),
     "benchmark": WeightLicence("none", True, NO_WEIGHTS, "deterministic benchmark engine of this project"),
     "faster_whisper": WeightLicence(
-        "MIT", True, "Whisper small / large-v3-turbo (CTranslate2)",
-        "https://github.com/openai/whisper/blob/main/LICENSE (code and weights: MIT)"),
+        "MIT", True, "Whisper small / large-v3-turbo (CTranslate2); Breeze-ASR-25 is Apache-2.0",
+        "https://github.com/openai/whisper/blob/main/LICENSE (code and weights: MIT); "
+        "https://huggingface.co/MediaTek-Research/Breeze-ASR-25 (license: apache-2.0)"),
+    "qwen_asr": WeightLicence(
+        "Apache-2.0", True, "Qwen3-ASR-1.7B / Qwen3-ASR-0.6B",
+        "https://huggingface.co/Qwen/Qwen3-ASR-1.7B (license: apache-2.0; the qwen-asr package: Apache-2.0)"),
     "espeak": WeightLicence(
         "GPL-3.0-or-later", True, NO_WEIGHTS,
         "https://github.com/espeak-ng/espeak-ng (GPL-3.0; called as a program, its audio is the user's)"),

@@ -46,3 +46,23 @@ def missing_whisper_files(model_dir: Path) -> list[str]:
     if not model_dir.is_dir():
         return ["directory"]
     return [name for name in CT2_WHISPER_FILES if not (model_dir / name).is_file()]
+
+
+# --- Qwen3-ASR folders (the qwen_asr engine) -------------------------------------------------
+
+# What Qwen3ASRModel.from_pretrained reads from a local folder; any one name of a group is enough.
+_QWEN_ASR_FILE_GROUPS: dict[str, tuple[str, ...]] = {
+    "config.json": ("config.json",),
+    "weights": ("model.safetensors", "model.safetensors.index.json"),
+    "tokenizer": ("tokenizer.json", "vocab.json"),
+    "tokenizer_config.json": ("tokenizer_config.json",),
+    "preprocessor_config.json": ("preprocessor_config.json",),
+}
+
+
+def missing_qwen_asr_files(model_dir: Path) -> list[str]:
+    """What a Qwen3-ASR folder lacks for an offline load (cheap file check)."""
+    if not model_dir.is_dir():
+        return ["directory"]
+    return [group for group, names in _QWEN_ASR_FILE_GROUPS.items()
+            if not any((model_dir / name).is_file() for name in names)]

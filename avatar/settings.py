@@ -38,6 +38,7 @@ LOCAL_ASR_FOLDER_GPU = "faster-whisper-large-v3-turbo"
 # models.lock.json's local_dir of each CosyVoice checkpoint (profiles gpu and gpu-cosyvoice2)
 COSYVOICE3_FOLDER = "Fun-CosyVoice3-0.5B"
 COSYVOICE2_FOLDER = "CosyVoice2-0.5B"
+LOCAL_QWEN_ASR_FOLDER = "Qwen3-ASR-1.7B"  # `avatar models pull --profile qwen-asr`
 
 # Off loopback the API refuses a secret key shorter than this, or one that was ever published
 # as a default (this project's old ones included): anyone could forge tokens with it.
@@ -201,11 +202,22 @@ class Settings(BaseSettings):
 
     # --- speech input: audio in, VAD, ASR (speech-input issue) ----------------------------
     # (settings of the speech-input issue go here)
-    asr_engine: Literal["faster_whisper"] = "faster_whisper"
+    # faster_whisper (CTranslate2 Whisper, e.g. large-v3-turbo or Breeze-ASR-25) or qwen_asr
+    # (Qwen3-ASR through the qwen-asr package, run from engine environment `qwen-asr`).
+    asr_engine: Literal["faster_whisper", "qwen_asr"] = "faster_whisper"
     asr_model: str = ""  # a CTranslate2 Whisper folder; empty: models_dir/<profile default>
-    asr_partial_model: str = ""  # a smaller model for live partials; empty: same as asr_model
+    # A smaller model of the same engine for live partials; empty: the engine's main model.
+    asr_partial_model: str = ""
     asr_device: Literal["cpu", "cuda", "auto"] = "cpu"
-    asr_compute_type: str = ""  # empty: int8 on CPU, float16 on CUDA
+    # empty: int8 on CPU, float16 on CUDA (faster_whisper); float32 / bfloat16 (qwen_asr)
+    asr_compute_type: str = ""
+    # qwen_asr: a Qwen3-ASR folder (empty: models_dir/Qwen3-ASR-1.7B, tiny profiles tiny/qwen-asr);
+    # a forced language in the package's spelling ("Chinese"; empty: the model identifies it and
+    # its "language None" answer gives the no-speech probability); context text for the prompt.
+    qwen_asr_model: str = ""
+    qwen_asr_language: str = ""
+    qwen_asr_context: str = ""
+    qwen_asr_max_new_tokens: int = Field(256, ge=8, le=4096)
     asr_beam_size: int = Field(5, ge=1, le=10)
     # Retry a failed decode (repetitive or improbable) at temperatures 0.2 and 0.4 (sampling).
     asr_temperature_fallback: bool = True
@@ -378,6 +390,9 @@ class Settings(BaseSettings):
         if not self.cosyvoice_model_dir:
             folder = COSYVOICE3_FOLDER if self.profile == "gpu" else COSYVOICE2_FOLDER
             self.cosyvoice_model_dir = str(self.resolved_models_dir / folder)
+        if not self.qwen_asr_model:
+            folder = "tiny/qwen-asr" if self.profile.startswith("tiny") else LOCAL_QWEN_ASR_FOLDER
+            self.qwen_asr_model = str(self.resolved_models_dir / folder)
         if not self.asr_model:
             folder = "tiny/asr" if self.profile == "tiny" else (
                 LOCAL_ASR_FOLDER_GPU if self.profile == "gpu" else LOCAL_ASR_FOLDER)
@@ -399,6 +414,11 @@ class Settings(BaseSettings):
     @property
     def resolved_storage_dir(self) -> Path:
         return self.storage_dir if str(self.storage_dir) not in ("", ".") else self.data_dir / "storage"
+
+    @property
+    def active_asr_model(self) -> str:
+        """The folder the configured ASR engine loads (what transcripts record as their model)."""
+        return self.qwen_asr_model if self.asr_engine == "qwen_asr" else self.asr_model
 
     @property
     def resolved_models_dir(self) -> Path:

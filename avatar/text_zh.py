@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from pathlib import Path
 
 import opencc
 
@@ -28,6 +29,19 @@ def to_traditional(text: str, config: str = "s2twp") -> str:
     text = _CONTROL.sub("", text)
     text = _SPACE.sub(" ", text).strip()
     return _converter(config).convert(text) if text and config else text
+
+
+# ASR models that write Traditional Chinese (Taiwan) themselves, by their folder's name: OpenCC
+# is not run on their output (its phrase table would "correct" what is already Taiwan usage).
+# MediaTek's Breeze-ASR-25 (Whisper-large-v2 fine-tuned on Taiwanese Mandarin) is one.
+TRADITIONAL_ASR_MODELS: tuple[str, ...] = ("breeze-asr",)
+
+
+def opencc_config_for(model: str | Path, configured: str) -> str:
+    """The OpenCC config to run on ``model``'s output: ``configured`` (``s2twp``), or "" for a
+    model that writes Traditional Chinese itself (:data:`TRADITIONAL_ASR_MODELS`)."""
+    name = Path(str(model)).name.lower()
+    return "" if any(known in name for known in TRADITIONAL_ASR_MODELS) else configured
 
 
 def hallucination_in(text: str) -> str | None:

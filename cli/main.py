@@ -242,13 +242,15 @@ def db_upgrade(revision: str = "head") -> None:
 @models_app.command("tiny")
 def models_tiny() -> None:
     """Generate tiny randomly initialised models (offline) for AVATAR_PROFILE=tiny or tiny-gpu
-    (which adds the engine environments' models: F5-TTS, CosyVoice, and VoxCPM when a lane uses it)."""
+    (which adds the engine environments' models: F5-TTS, CosyVoice, and VoxCPM when a lane uses it);
+    with AVATAR_ASR_ENGINE=qwen_asr, the tiny Qwen3-ASR too (built in engine env qwen-asr)."""
     from models.download import ModelSetupError
     from models.tiny import make_tiny_models, tiny_models_of_profile
 
     settings = get_settings()
     try:
-        engines = (settings.tts_fast_engine, settings.tts_hq_engine)
+        engines = {"asr_engine": settings.asr_engine, "tts_fast_engine": settings.tts_fast_engine,
+                   "tts_hq_engine": settings.tts_hq_engine}
         made = make_tiny_models(settings.resolved_models_dir, which=tiny_models_of_profile(settings.profile, engines))
     except ModelSetupError as exc:
         typer.echo(f"error: {exc}", err=True)

@@ -38,7 +38,7 @@ def transcribe(
     else:
         typer.echo(transcript.text)
         typer.echo(f"[confidence {transcript.confidence:.2f}, {transcript.duration_s:.1f} s of audio in {elapsed:.2f} s, "
-                   f"model {settings.asr_model}]", err=True)
+                   f"model {settings.active_asr_model}]", err=True)
 
 
 def talk(

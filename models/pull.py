@@ -19,6 +19,13 @@ The manifest pins, per model, the Hub commit and every file's SHA-256 and size:
 
 An entry that was never locked cannot be pulled without ``--lock``: there is no checksum
 to hold it to, and trusting the first download silently is what the manifest exists to avoid.
+
+An entry may carry a ``convert`` step for weights that need converting before an engine loads
+them (Breeze-ASR-25, published as a transformers Whisper, for faster-whisper's CTranslate2):
+``{"command": [argv with {src} and {dest}], "local_dir": folder under models_dir}``. It runs
+after the checksums passed, from the verified ``local_dir`` into a sibling temporary folder
+that is moved into place with a marker naming the source commit; a converted folder with a
+matching marker is not converted again (an offline pull verifies and keeps it).
 """
 
 from __future__ import annotations
@@ -26,6 +33,10 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +47,7 @@ from models.download import ModelSetupError, sha256_file
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MANIFEST = ROOT / "models.lock.json"
 PROFILES = ("cpu", "gpu")
+CONVERTED_MARKER = ".avatar-converted.json"
 
 
 class ChecksumMismatch(ModelSetupError):
@@ -49,6 +61,21 @@ class LockedFile:
 
 
 @dataclass
+class Conversion:
+    """A command that turns the downloaded folder ``{src}`` into the folder ``{dest}`` an engine loads."""
+
+    command: list[str]
+    local_dir: str
+
+    def argv(self, src: Path, dest: Path) -> list[str]:
+        argv = [arg.replace("{src}", str(src)).replace("{dest}", str(dest)) for arg in self.command]
+        if argv and os.sep not in argv[0]:  # a console script: this environment's first (the venv's)
+            beside = Path(sys.executable).parent / argv[0]
+            argv[0] = str(beside) if beside.exists() else (shutil.which(argv[0]) or argv[0])
+        return argv
+
+
+@dataclass
 class ModelEntry:
     name: str
     repo: str
@@ -57,17 +84,21 @@ class ModelEntry:
     local_dir: str | None = None
     source: str = ""
     files: dict[str, LockedFile] = field(default_factory=dict)
+    convert: Conversion | None = None
 
     @property
     def locked(self) -> bool:
         return bool(self.files) and len(self.revision) == 40
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "repo": self.repo, "revision": self.revision, "allow": self.allow, "local_dir": self.local_dir,
             "source": self.source,
-            "files": {p: {"sha256": f.sha256, "size": f.size} for p, f in sorted(self.files.items())},
         }
+        if self.convert is not None:
+            data["convert"] = {"command": self.convert.command, "local_dir": self.convert.local_dir}
+        data["files"] = {p: {"sha256": f.sha256, "size": f.size} for p, f in sorted(self.files.items())}
+        return data
 
 
 @dataclass
@@ -88,6 +119,7 @@ class Manifest:
                 name=name, repo=m["repo"], revision=m.get("revision", "main"), allow=list(m.get("allow", ["*"])),
                 local_dir=m.get("local_dir"), source=m.get("source", ""),
                 files={p: LockedFile(f["sha256"], int(f["size"])) for p, f in (m.get("files") or {}).items()},
+                convert=_conversion(name, m),
             )
             for name, m in raw["models"].items()
         }
@@ -104,6 +136,16 @@ class Manifest:
         if profile not in self.profiles:
             raise ModelSetupError(f"unknown profile {profile!r}; choose one of {', '.join(self.profiles)}")
         return [self.models[name] for name in self.profiles[profile]]
+
+
+def _conversion(name: str, raw: dict[str, Any]) -> Conversion | None:
+    spec = raw.get("convert")
+    if spec is None:
+        return None
+    if not raw.get("local_dir") or not spec.get("command") or not spec.get("local_dir"):
+        raise ModelSetupError(f"{name}: a convert step needs the entry's local_dir (its input) and its own "
+                              "command and local_dir (its output)")
+    return Conversion(command=[str(a) for a in spec["command"]], local_dir=str(spec["local_dir"]))
 
 
 def _hub() -> Any:
@@ -185,7 +227,44 @@ def pull_entry(
         paths.append(path)
     if lock:
         entry.files = locked
+    if entry.convert is not None and local_dir is not None:
+        paths.append(convert_entry(entry, Path(local_dir), models_dir / entry.convert.local_dir, log=log))
     return paths
+
+
+def convert_entry(entry: ModelEntry, src: Path, dest: Path, *, log: Callable[[str], None] = print) -> Path:
+    """Run ``entry.convert`` from ``src`` into ``dest`` unless ``dest`` already holds this commit's
+    conversion; the output appears whole or not at all."""
+    assert entry.convert is not None
+    marker = {"repo": entry.repo, "revision": entry.revision, "command": entry.convert.command}
+    try:
+        if json.loads((dest / CONVERTED_MARKER).read_text()) == marker:
+            log(f"ok  {entry.name}: converted folder {dest} is current")
+            return dest
+    except (OSError, ValueError):
+        pass
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
+    out = staging / "out"
+    argv = entry.convert.argv(src, out)
+    log(f"convert {entry.name}: {' '.join(argv)}")
+    try:
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        except OSError as exc:
+            raise ModelSetupError(f"{entry.name}: cannot run the conversion {argv[0]}: {exc}") from exc
+        if done.returncode != 0 or not out.is_dir():
+            tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
+            raise ModelSetupError(f"{entry.name}: the conversion failed (exit {done.returncode}): "
+                                  f"{' '.join(argv)}\n{tail}")
+        (out / CONVERTED_MARKER).write_text(json.dumps(marker) + "\n")
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(out, dest)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    log(f"ok  {entry.name}: converted into {dest}")
+    return dest
 
 
 def pull(
@@ -205,4 +284,5 @@ def pull(
     return done
 
 
-__all__ = ["ChecksumMismatch", "DEFAULT_MANIFEST", "Manifest", "ModelEntry", "pull", "pull_entry"]
+__all__ = ["ChecksumMismatch", "Conversion", "DEFAULT_MANIFEST", "Manifest", "ModelEntry", "convert_entry", "pull",
+           "pull_entry"]

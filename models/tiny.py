@@ -22,6 +22,7 @@ from models.download import ModelSetupError
 from models.tiny_cosyvoice import make_tiny_cosyvoice2
 from models.tiny_emotion import emotion_writer, is_complete as emotion_complete
 from models.tiny_f5 import make_tiny_f5
+from models.tiny_qwen_asr import make_tiny_qwen_asr
 from models.tiny_vllm import is_complete as vllm_qwen2_complete, qwen2_writer
 from models.tiny_voxcpm import make_tiny_voxcpm
 
@@ -240,13 +241,16 @@ TINY_WHISPER_DIMS = {"num_mel_bins": 80, "d_model": 32, "encoder_layers": 1, "en
                      "encoder_ffn_dim": 64, "decoder_layers": 1, "decoder_attention_heads": 2, "decoder_ffn_dim": 64}
 
 
-def make_tiny_whisper(dest: Path, *, seed: int = 0, force: bool = False) -> Path:
-    """Write a tiny random multilingual Whisper, converted to CTranslate2 int8, to ``dest``."""
-    return make_random_whisper(dest, TINY_WHISPER_DIMS, seed=seed, force=force)
+def make_tiny_whisper(dest: Path, *, seed: int = 0, force: bool = False, transformers_only: bool = False) -> Path:
+    """Write a tiny random multilingual Whisper, converted to CTranslate2 int8, to ``dest``
+    (``transformers_only``: the transformers checkpoint before conversion, the layout a
+    fine-tune such as Breeze-ASR-25 is published in)."""
+    return make_random_whisper(dest, TINY_WHISPER_DIMS, seed=seed, force=force, transformers_only=transformers_only)
 
 
 def make_random_whisper(dest: Path, dims: dict[str, int], *, vocab_size: int | None = None,
-                        quantization: str = "int8", seed: int = 0, force: bool = False) -> Path:
+                        quantization: str = "int8", seed: int = 0, force: bool = False,
+                        transformers_only: bool = False) -> Path:
     """Write a random multilingual Whisper of ``dims`` (``WhisperConfig`` fields), converted
     to CTranslate2 (``quantization``), to ``dest``; ``vocab_size`` pads the vocabulary with
     filler text tokens (ids before the special tokens, as in the real vocabulary).
@@ -257,7 +261,9 @@ def make_random_whisper(dest: Path, dims: dict[str, int], *, vocab_size: int | N
     tasks, the empty token) are suppressed, so the random decoder writes ordinary tokens.
     """
     dest = Path(dest)
-    if not force and not missing_whisper_files(dest):
+    complete = (dest / "config.json").is_file() and (dest / "model.safetensors").is_file() if transformers_only \
+        else not missing_whisper_files(dest)
+    if not force and complete:
         return dest
     try:
         import ctranslate2
@@ -323,6 +329,8 @@ def make_random_whisper(dest: Path, dims: dict[str, int], *, vocab_size: int | N
         model.save_pretrained(hf_dir)
         tokenizer.save_pretrained(hf_dir)
         WhisperFeatureExtractor(feature_size=dims["num_mel_bins"]).save_pretrained(hf_dir)
+        if transformers_only:
+            return hf_dir
         ctranslate2.converters.TransformersConverter(
             str(hf_dir), copy_files=["tokenizer.json", "preprocessor_config.json"]
         ).convert(str(tmp / "ct2"), quantization=quantization)
@@ -345,22 +353,31 @@ TINY_MODEL_BUILDERS: dict[str, Callable[[Path], Path]] = {
 ENGINE_ENV_BUILDERS: dict[str, Callable[[Path], Path]] = {
     "f5-tts": make_tiny_f5,  # and its vocoder, tiny/vocos-mel-24khz
     "cosyvoice2": make_tiny_cosyvoice2,
-    "voxcpm": make_tiny_voxcpm,  # only when a lane is switched to voxcpm (OPT_IN_ENGINE_ENV_MODELS)
+    "voxcpm": make_tiny_voxcpm,  # only when a lane is switched to voxcpm (_BY_ENGINE)
+    "qwen-asr": make_tiny_qwen_asr,  # only with AVATAR_ASR_ENGINE=qwen_asr (_BY_ENGINE)
 }
-# Engine-env models the tiny-gpu profile's default engines do not use: written only when a
-# configured TTS engine needs them (so its env is not built for nothing).
-OPT_IN_ENGINE_ENV_MODELS = {"voxcpm": "voxcpm"}  # tiny model -> the TTS engine that loads it
+# Engine-env models that a profile writes only when a configured engine loads them (so their
+# env is not built for nothing): tiny model -> (the settings that name engines, that engine).
+_BY_ENGINE = {"voxcpm": (("tts_fast_engine", "tts_hq_engine"), "voxcpm"),
+              "qwen-asr": (("asr_engine",), "qwen_asr")}
 
 
-def tiny_models_of_profile(profile: str, tts_engines: tuple[str, ...] = ()) -> list[str]:
+def tiny_models_of_profile(profile: str, engines: dict[str, str] | None = None) -> list[str]:
     """What ``avatar models tiny`` writes: the engine environments' models only for the
-    profile whose engines run in them (``tiny-gpu``), an opt-in one only when one of
-    ``tts_engines`` (the configured fast and HQ engines) loads it."""
-    if profile != "tiny-gpu":
-        return list(TINY_MODEL_BUILDERS)
-    wanted = [name for name in ENGINE_ENV_BUILDERS
-              if name not in OPT_IN_ENGINE_ENV_MODELS or OPT_IN_ENGINE_ENV_MODELS[name] in tts_engines]
-    return [*TINY_MODEL_BUILDERS, *wanted]
+    profile whose engines run in them (``tiny-gpu``), an opt-in one (VoxCPM on ``tiny-gpu``,
+    Qwen3-ASR on either tiny profile) only when ``engines`` (``{setting: engine}``, from the
+    settings) selects the engine that loads it."""
+    engines = engines or {}
+    wanted = [*TINY_MODEL_BUILDERS]
+    for name in ENGINE_ENV_BUILDERS:
+        if name in _BY_ENGINE:
+            keys, engine = _BY_ENGINE[name]
+            profiles = ("tiny-gpu",) if name == "voxcpm" else ("tiny", "tiny-gpu")
+            if profile in profiles and any(engines.get(key) == engine for key in keys):
+                wanted.append(name)
+        elif profile == "tiny-gpu":
+            wanted.append(name)
+    return wanted
 
 
 def make_tiny_models(models_dir: Path, *, which: list[str] | None = None) -> dict[str, Path]:

@@ -104,7 +104,8 @@ def run_final(ctx: StageContext, job: TranscriptionJob) -> dict[str, Any]:
     transcript = ctx.engines.asr().transcribe(pcm.astype(np.float32) / 32768.0)
     asr_s = time.perf_counter() - started
     asr_ms = round(asr_s * 1000.0, 1)
-    observe_asr_rtf(asr_s, transcript.duration_s or len(pcm) / SAMPLE_RATE, model=Path(settings.asr_model).name)
+    observe_asr_rtf(asr_s, transcript.duration_s or len(pcm) / SAMPLE_RATE,
+                    model=Path(settings.active_asr_model).name)
     reason = rejection_reason(transcript, settings)
     if reason:
         return _reject(ctx, job, reason, transcript)
@@ -144,7 +145,7 @@ def run_final(ctx: StageContext, job: TranscriptionJob) -> dict[str, Any]:
             partial_results={
                 "partials": partials, "end_reason": job.end_reason, "utterance_id": job.utterance_id,
                 "no_speech_prob": transcript.no_speech_prob, "duration_s": round(transcript.duration_s, 3),
-                "engine": settings.asr_engine, "model": settings.asr_model, "asr_ms": asr_ms,
+                "engine": settings.asr_engine, "model": settings.active_asr_model, "asr_ms": asr_ms,
             },
         ))
     client.delete(job.audio_ref, utterance_key(job.utterance_id, "partials"))

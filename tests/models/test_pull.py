@@ -216,3 +216,71 @@ def test_each_cosyvoice_folder_the_settings_default_to_is_a_manifest_entry(tmp_p
     for profile, settings_profile in (("gpu", "gpu"), ("gpu-cosyvoice2", "cpu")):
         folder = Settings(models_dir=tmp_path, profile=settings_profile).cosyvoice_model_dir
         assert any(tmp_path / e.local_dir == Path(folder) for e in manifest.entries(profile) if e.local_dir), profile
+
+
+# A stand-in for ct2-transformers-converter with its arguments: reads the downloaded folder,
+# writes a CTranslate2-like folder (or fails when the input holds no config.json).
+CONVERTER = """
+import pathlib, shutil, sys
+args = sys.argv[1:]
+src, dest = pathlib.Path(args[args.index("--model") + 1]), pathlib.Path(args[args.index("--output_dir") + 1])
+if not (src / "config.json").is_file():
+    sys.exit("no config.json in " + str(src))
+dest.mkdir(parents=True)
+shutil.copy(src / "config.json", dest / "config.json")
+(dest / "model.bin").write_bytes(b"converted " + str(len((src / "model.safetensors").read_bytes())).encode())
+print("converted", args)
+"""
+
+
+def test_an_entry_with_a_convert_step_is_converted_once_after_its_checksums(
+    tmp_path: Path, hub: tuple[Hub, str]
+) -> None:
+    """Breeze-ASR-25's route: the verified transformers download, converted for faster-whisper."""
+    state, endpoint = hub
+    files = {"model.safetensors": sha(WEIGHTS), "config.json": sha(CONFIG)}
+    manifest = write_manifest(tmp_path / "m.json", files=files, local_dir="tiny-hf")
+    data = json.loads(manifest.read_text())
+    command = [sys.executable, "-c", CONVERTER, "--model", "{src}", "--output_dir", "{dest}",
+               "--quantization", "float16"]
+    data["models"]["tiny"]["convert"] = {"command": command, "local_dir": "tiny-ct2"}
+    manifest.write_text(json.dumps(data))
+    result = run_pull(tmp_path, endpoint, manifest)
+    assert result.returncode == 0, result.stderr
+    converted = tmp_path / "var" / "models" / "tiny-ct2"
+    assert (converted / "model.bin").read_bytes() == f"converted {len(WEIGHTS)}".encode()
+    assert (converted / "config.json").read_bytes() == CONFIG
+    assert json.loads((converted / ".avatar-converted.json").read_text())["revision"] == COMMIT
+    assert "convert tiny:" in result.stdout and "ok  tiny: converted into" in result.stdout
+    assert not [p for p in converted.parent.iterdir() if p.name.startswith(".tiny-ct2-")], "no staging left"
+
+    # Offline, again: verified, and the current conversion is kept, not redone.
+    again = run_pull(tmp_path, "http://127.0.0.1:9", manifest, offline=True)
+    assert again.returncode == 0, again.stderr
+    assert "converted folder" in again.stdout and "is current" in again.stdout and "convert tiny:" not in again.stdout
+
+    # A conversion that fails says so with the converter's words, and leaves nothing half-made.
+    (tmp_path / "var" / "models" / "tiny-hf" / "config.json").unlink()
+    (converted / ".avatar-converted.json").unlink()
+    data["models"]["tiny"]["files"].pop("config.json")
+    manifest.write_text(json.dumps(data))
+    failed = run_pull(tmp_path, endpoint, manifest)
+    assert failed.returncode == 1 and "the conversion failed (exit 1)" in failed.stderr
+    assert "no config.json in" in failed.stderr
+    assert (converted / "model.bin").exists(), "the earlier conversion stays until a new one succeeds"
+
+
+def test_the_manifest_keeps_convert_steps_and_checks_them(tmp_path: Path) -> None:
+    from models.download import ModelSetupError
+    from models.pull import DEFAULT_MANIFEST, Manifest
+
+    breeze = Manifest.load(DEFAULT_MANIFEST).models["breeze-asr-25"]
+    assert breeze.repo == "MediaTek-Research/Breeze-ASR-25" and breeze.convert is not None
+    assert breeze.convert.command[0] == "ct2-transformers-converter" and breeze.convert.local_dir
+    argv = breeze.convert.argv(Path("/m/Breeze-ASR-25"), Path("/m/out"))
+    assert argv[argv.index("--model") + 1] == "/m/Breeze-ASR-25" and argv[argv.index("--output_dir") + 1] == "/m/out"
+    assert argv[argv.index("--copy_files") + 1:] == ["tokenizer.json", "preprocessor_config.json"]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"profiles": {}, "models": {"x": {"repo": "a/b", "convert": {"command": ["c"]}}}}))
+    with pytest.raises(ModelSetupError, match="a convert step needs"):
+        Manifest.load(bad)

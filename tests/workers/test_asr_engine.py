@@ -14,7 +14,7 @@ import pytest
 
 from avatar.model_files import missing_whisper_files
 from avatar.settings import Settings
-from avatar.text_zh import hallucination_in, to_traditional
+from avatar.text_zh import hallucination_in, opencc_config_for, to_traditional
 from models.tiny import make_tiny_whisper
 from tests.speech_audio import espeak_16k
 from workers.engines.asr.base import Transcript, TranscriptSegment
@@ -70,6 +70,53 @@ def test_traditional_output_and_known_hallucinations() -> None:
     assert to_traditional("谢谢观看，软件信息") == "謝謝觀看，軟體資訊"
     assert hallucination_in("謝謝觀看！") and hallucination_in("请不吝点赞订阅".replace("请不吝点赞", "請不吝點贊"))
     assert hallucination_in("我明天要去台北看電影") is None
+
+
+def test_no_opencc_on_a_model_that_writes_traditional(
+    tiny_asr_models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Breeze-ASR-25 writes Taiwan Traditional itself: its folder (the manifest's conversion
+    output) skips OpenCC; every other Whisper still goes through s2twp."""
+    import shutil
+
+    from workers.engines.asr import faster_whisper
+
+    assert opencc_config_for("/m/faster-whisper-breeze-asr-25", "s2twp") == ""
+    assert opencc_config_for("/m/Breeze-ASR-25", "s2twp") == ""
+    assert opencc_config_for("/m/faster-whisper-large-v3-turbo", "s2twp") == "s2twp"
+    breeze = tmp_path / "faster-whisper-breeze-asr-25"
+    shutil.copytree(tiny_asr_models / "tiny" / "asr", breeze)
+    configs: list[str] = []
+
+    def recording(text: str, config: str = "s2twp") -> str:
+        configs.append(config)
+        return to_traditional(text, config)
+
+    monkeypatch.setattr(faster_whisper, "to_traditional", recording)
+    speech = espeak_16k("你好，請問今天天氣怎麼樣")
+    FasterWhisperASR(settings=Settings(profile="tiny", asr_model=str(breeze))).transcribe(speech)
+    FasterWhisperASR(settings=Settings(profile="tiny", models_dir=tiny_asr_models)).transcribe(speech)
+    assert "" in configs and "s2twp" in configs and set(configs) == {"", "s2twp"}
+
+
+def test_breezes_manifest_recipe_makes_a_folder_faster_whisper_loads(tmp_path: Path) -> None:
+    """Breeze-ASR-25 is published as a transformers Whisper: the manifest's convert step (the
+    real ct2-transformers-converter, float16, tokenizer and mel config copied) run on a tiny
+    transformers Whisper of that layout gives a folder the faster_whisper engine transcribes
+    with, offline and without OpenCC."""
+    from models.pull import DEFAULT_MANIFEST, Manifest, convert_entry
+
+    breeze = Manifest.load(DEFAULT_MANIFEST).models["breeze-asr-25"]
+    assert breeze.convert is not None and breeze.local_dir
+    src = make_tiny_whisper(tmp_path / breeze.local_dir, transformers_only=True)
+    assert missing_whisper_files(src) != []  # not loadable by faster-whisper as published
+    dest = convert_entry(breeze, src, tmp_path / breeze.convert.local_dir, log=lambda line: None)
+    assert missing_whisper_files(dest) == []
+    assert json.loads((dest / "preprocessor_config.json").read_text())["feature_size"] == 80
+    assert opencc_config_for(dest, "s2twp") == ""
+    transcript = FasterWhisperASR(settings=Settings(profile="tiny", asr_model=str(dest))).transcribe(
+        espeak_16k("你好，請問今天天氣怎麼樣"))
+    assert transcript.language == "zh" and 0.0 <= transcript.confidence <= 1.0
 
 
 def _transcript(text: str, logprob: float = -0.1, no_speech: float = 0.01) -> Transcript:

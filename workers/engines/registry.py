@@ -36,6 +36,7 @@ TTS_PROVIDERS: dict[str, str] = {
 
 ASR_PROVIDERS: dict[str, str] = {
     "faster_whisper": "workers.engines.asr.faster_whisper:FasterWhisperASR",
+    "qwen_asr": "workers.engines.asr.qwen_asr:QwenASR",  # runs in engine env qwen-asr
 }
 
 # The prosody lane's optional learned second opinion (AVATAR_PROSODY_EMOTION_ENGINE).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -31,6 +32,16 @@ class Transcript:
     language: str
     duration_s: float
     segments: list[TranscriptSegment] = field(default_factory=list)
+
+
+def confidence_of(segments: list[TranscriptSegment]) -> float:
+    """Length-weighted mean token probability, discounted by the no-speech probability."""
+    if not segments:
+        return 0.0
+    weights = [max(1, len(s.text)) for s in segments]
+    logprob = sum(w * s.avg_logprob for w, s in zip(weights, segments)) / sum(weights)
+    no_speech = max(s.no_speech_prob for s in segments)
+    return round(max(0.0, min(1.0, math.exp(logprob) * (1.0 - no_speech))), 4)
 
 
 class ASREngine(ABC):

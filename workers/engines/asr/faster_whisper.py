@@ -1,9 +1,10 @@
 """faster-whisper (CTranslate2 Whisper): CPU int8 by default, GPU float16 when configured.
 
 Language ``zh``, an initial prompt written in Traditional characters, and OpenCC ``s2twp`` on
-the output, because Whisper often writes Simplified Chinese. Confidence (0..1) comes from the
-segments' average log-probabilities, weighted by length, times the chance that the audio is
-speech at all (1 - no-speech probability).
+the output, because Whisper often writes Simplified Chinese; not on a model that writes
+Traditional itself (Breeze-ASR-25: :func:`avatar.text_zh.opencc_config_for`). Confidence
+(0..1) comes from the segments' average log-probabilities, weighted by length, times the
+chance that the audio is speech at all (1 - no-speech probability).
 
 Models are loaded once per process and per folder; ``availability()`` only checks files.
 """
@@ -11,15 +12,20 @@ Models are loaded once per process and per folder; ``availability()`` only check
 from __future__ import annotations
 
 import importlib.util
-import math
 import threading
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from avatar.text_zh import to_traditional
-from workers.engines.asr.base import SAMPLE_RATE, ASREngine, Transcript, TranscriptSegment
+from avatar.text_zh import opencc_config_for, to_traditional
+from workers.engines.asr.base import (  # noqa: F401 (confidence_of: imported from here too)
+    SAMPLE_RATE,
+    ASREngine,
+    Transcript,
+    TranscriptSegment,
+    confidence_of,
+)
 from workers.engines.base import Availability, EngineUnavailable
 from avatar.model_files import missing_whisper_files
 
@@ -38,16 +44,6 @@ def _model(path: Path, device: str, compute_type: str, threads: int) -> Any:
                 local_files_only=True,
             )
         return _LOADED[key]
-
-
-def confidence_of(segments: list[TranscriptSegment]) -> float:
-    """Length-weighted mean token probability, discounted by the no-speech probability."""
-    if not segments:
-        return 0.0
-    weights = [max(1, len(s.text)) for s in segments]
-    logprob = sum(w * s.avg_logprob for w, s in zip(weights, segments)) / sum(weights)
-    no_speech = max(s.no_speech_prob for s in segments)
-    return round(max(0.0, min(1.0, math.exp(logprob) * (1.0 - no_speech))), 4)
 
 
 class FasterWhisperASR(ASREngine):
@@ -88,6 +84,7 @@ class FasterWhisperASR(ASREngine):
         s = self.settings
         model = self._loaded(partial)
         audio = np.ascontiguousarray(samples, dtype=np.float32)
+        opencc = opencc_config_for(self._path(partial), s.asr_opencc_config)
         raw_segments, info = model.transcribe(
             audio,
             language="zh",
@@ -101,7 +98,7 @@ class FasterWhisperASR(ASREngine):
         segments = [
             TranscriptSegment(
                 start_s=float(seg.start), end_s=float(seg.end),
-                text=to_traditional(seg.text, s.asr_opencc_config),
+                text=to_traditional(seg.text, opencc),
                 avg_logprob=float(seg.avg_logprob), no_speech_prob=float(seg.no_speech_prob),
             )
             for seg in raw_segments
