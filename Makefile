@@ -37,3 +37,4 @@ bench: install
 	@$(VENV)/bin/python -m bench.prosody
 	@$(VENV)/bin/python -m bench.cloning
 	@$(VENV)/bin/python -m bench.faults
+	@$(VENV)/bin/python -m bench.engines  # builds the real-size random models first (avatar models random)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -110,15 +111,26 @@ def measure_asr(model_dir: Path, runs: int, lengths: Sequence[int] = UTTERANCE_S
     return results
 
 
-def measure_f5(models: Path, runs: int) -> dict[str, Any]:
+def measure_f5(models: Path, runs: int, timeout_s: float = 3600) -> dict[str, Any]:
+    """In the f5 env's python; a run cut short by ``timeout_s`` keeps the step counts it finished."""
     python = engine_envs.python_of("f5")
     if (why := engine_envs.missing("f5")) is not None:
         return {"error": why}
-    done = subprocess.run([str(python), "-m", "bench.f5_speed", "--models", str(models), "--runs", str(runs),
-                           *[f"--nfe={n}" for n in NFE]], cwd=engine_envs.REPO, capture_output=True, text=True)
-    if done.returncode != 0:
-        return {"error": (done.stdout + done.stderr).strip().splitlines()[-5:]}
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    argv = [str(python), "-m", "bench.f5_speed", "--models", str(models), "--runs", str(runs), *[f"--nfe={n}" for n in NFE]]
+    try:
+        done = subprocess.run(argv, cwd=engine_envs.REPO, capture_output=True, text=True, timeout=timeout_s)
+        stdout, failed = done.stdout, done.returncode != 0
+        tail = (done.stdout + done.stderr).strip().splitlines()[-5:]
+    except subprocess.TimeoutExpired as exc:
+        stdout, failed = (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else (exc.stdout or ""), True
+        tail = [f"stopped after {timeout_s:.0f} s"]
+    results = [line for line in stdout.splitlines() if line.startswith('{"nfe"')]
+    if not results:
+        return {"error": " / ".join(tail) if failed else "no result"}
+    found = json.loads(results[-1])
+    if failed:
+        found["note"] = f"cut short ({' / '.join(tail)}): the step counts not listed did not finish"
+    return found
 
 
 def _f(value: float, digits: int = 2) -> str:
@@ -149,7 +161,9 @@ def render(machine: dict[str, str], llm: dict[str, Any], asr: dict[str, Any], f5
         for level, r in levels.items():
             lines.append(f"| {name} | {level} | {r['ttft_s']['n']} | {_f(r['ttft_s']['median'])} | {_f(r['ttft_s']['p95'])} "
                          f"| {_f(r['tokens_per_s']['median'])} | {_f(r['tokens_per_s']['p5'])} |")
-    lines += ["", "**ASR, faster-whisper (CTranslate2 int8 on CPU, beam 5 as configured)**: seconds per utterance.", "",
+    lines += ["", "**ASR, faster-whisper (CTranslate2 int8 on CPU, beam 5 as configured)**: seconds per utterance.",
+              "Whisper encodes a 30 s window whatever the utterance's length, so the encoder's cost is a",
+              "floor that short utterances pay in full (large-v3-turbo keeps large-v3's 32 encoder layers).", "",
               "| model | utterance (s) | runs | median (s) | P95 (s) | real-time factor (median) |",
               "| --- | ---: | ---: | ---: | ---: | ---: |"]
     for name, lengths in asr.items():
@@ -163,6 +177,8 @@ def render(machine: dict[str, str], llm: dict[str, Any], asr: dict[str, Any], f5
         lines += ["| NFE | runs | seconds median | RTF median | RTF P95 |", "| ---: | ---: | ---: | ---: | ---: |"]
         for nfe, r in f5["nfe"].items():
             lines.append(f"| {nfe} | {r['n']} | {_f(r['seconds'])} | {_f(r['rtf_median'], 3)} | {_f(r['rtf_p95'], 3)} |")
+        if "note" in f5:
+            lines += ["", f5["note"]]
     lines.append("<!-- bench:engines:end -->")
     return "\n".join(lines) + "\n"
 
@@ -171,6 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.engines", description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=10, help="requests or utterances per measured cell")
     parser.add_argument("--f5-runs", type=int, default=2)
+    parser.add_argument("--f5-timeout", type=float, default=3600, help="seconds before the F5 part stops")
     parser.add_argument("--only", action="append", choices=("llm", "asr", "f5"), help="a part (repeat)")
     parser.add_argument("--llm", action="append", choices=LLM_MODELS, help="LLM sizes (default both)")
     parser.add_argument("--out", type=Path, default=Path("docs/benchmarks.md"))
@@ -184,8 +201,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     machine = machine_info()
     llm = {name: measure_llm(root / name, args.runs) for name in (args.llm or LLM_MODELS)} if "llm" in parts else {}
     asr = {name: measure_asr(root / name, args.runs) for name in ASR_MODELS} if "asr" in parts else {}
-    f5 = measure_f5(root / "f5-tts-v1-base", args.f5_runs) if "f5" in parts else {"error": "not run (--only)"}
-    command = "python -m bench.engines " + " ".join(argv if argv is not None else [])
+    f5 = measure_f5(root / "f5-tts-v1-base", args.f5_runs, args.f5_timeout) if "f5" in parts else {"error": "not run (--only)"}
+    command = "python -m bench.engines " + " ".join(argv if argv is not None else sys.argv[1:])
     write_section(args.out, render(machine, llm, asr, f5, command.strip()), name="engines")
     print(f"wrote the engines section of {args.out}")
     return 0

@@ -2,7 +2,8 @@
 ``f5`` engine environment: the ``f5`` engine itself on the real-size random F5-TTS v1 Base
 (``avatar models random``), one reference clip (espeak-ng Mandarin, ~6 s) and one sentence.
 F5 sizes its output from the reference's duration and the two texts' lengths, so the audio's
-length, and with it the cost, does not depend on the weights. Prints one JSON line."""
+length, and with it the cost, does not depend on the weights. Prints a JSON line of the results
+so far after each step count."""
 
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ def main() -> None:
                 rtf.append(seconds[-1] / clip.duration_s)
             out[str(nfe)] = {"n": args.runs, "seconds": percentile(seconds, 50), "audio_s": clip.duration_s,
                              "rtf_median": percentile(rtf, 50), "rtf_p95": percentile(rtf, 95)}
-    print(json.dumps({"nfe": out}))
+            print(json.dumps({"nfe": out}), flush=True)  # after each step count: a cut-short run keeps these
 
 
 if __name__ == "__main__":

@@ -168,3 +168,42 @@ def test_eval_tts_runs_an_engine_env_tier_in_its_env(
     assert row["tier"] == "fast" and row["engine"] == "f5" and not row["error"], row
     assert float(row["duration_s"]) > 0 and -1.0 <= float(row["similarity"]) <= 1.0
     _check_arithmetic(row)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)  # a first run builds the qwen-asr engine env inside the fixture
+def test_eval_asr_runs_an_engine_env_engine_in_its_env_and_scores_here(
+    engine_env: object, tmp_path: Path, tiny_models_dir: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Qwen3-ASR runs in the ``qwen-asr`` env (its transformers pin): the command transcribes
+    there with the package's own code on the tiny random Qwen3-ASR and scores in this one."""
+    import shutil
+
+    from models.tiny_qwen_asr import make_tiny_qwen_asr
+
+    python = engine_env("qwen-asr")  # type: ignore[operator]
+    models = tmp_path / "models"
+    shutil.copytree(tiny_models_dir / "tiny" / "asr", models / "tiny" / "asr")
+    make_tiny_qwen_asr(models / "tiny" / "qwen-asr", python=python)
+    for key, value in {"AVATAR_PROFILE": "tiny", "AVATAR_DATA_DIR": str(tmp_path / "data"),
+                       "AVATAR_MODELS_DIR": str(models), "HF_HUB_OFFLINE": "1"}.items():
+        monkeypatch.setenv(key, value)
+    pairs = tmp_path / "pairs"
+    pairs.mkdir()
+    for name, text in UTTERANCES.items():
+        (pairs / f"{name}.wav").write_bytes(encode_wav(sp.espeak_speech(text).samples, sp.RATE))
+        (pairs / f"{name}.txt").write_text(text, encoding="utf-8")
+    out = tmp_path / "asr.csv"
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["eval", "asr", str(pairs), "--engine", "faster_whisper",
+                                          "--engine", "qwen_asr", "--csv", str(out)])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    rows = _rows(out)
+    assert sorted((r["engine"], r["file"]) for r in rows) == sorted(
+        (engine, f"{n}.wav") for engine in ("faster_whisper", "qwen_asr") for n in UTTERANCES)
+    for row in rows:
+        assert not row["error"], row
+        _check_arithmetic(row)

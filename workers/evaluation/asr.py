@@ -1,50 +1,31 @@
-"""``avatar eval asr``: each recording through an ASR engine, scored against its transcript."""
+"""``avatar eval asr``: the transcripts (:mod:`workers.evaluation.transcription`) scored
+against the references, and each engine's summary."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from avatar.audio_io import decode_audio
-from workers.engines.asr.base import SAMPLE_RATE, ASREngine
-from workers.evaluation.corpus import Corpus
 from workers.evaluation.metrics import CharErrors, char_errors, corpus_cer
 
 ROW_FIELDS = ("engine", "file", "duration_s", "reference", "hypothesis", "substitutions", "deletions",
               "insertions", "reference_chars", "cer", "seconds", "rtf", "error")
 
 
-def evaluate_asr(engine: ASREngine, corpus: Corpus, *, root: Path,
-                 on_progress: Callable[[], None] = lambda: None) -> list[dict[str, Any]]:
-    """One row per recording. A recording that cannot be decoded gets its error and no score;
-    an engine that cannot run at all raises (EngineUnavailable) before the first row."""
-    rows = []
-    for recording in corpus.recordings:
-        row: dict[str, Any] = {"engine": engine.name, "file": str(recording.path.relative_to(root)),
-                               "reference": recording.transcript, "error": ""}
-        try:
-            samples = decode_audio(recording.path.read_bytes(), SAMPLE_RATE).astype(np.float32)
-        except Exception as exc:  # noqa: BLE001 - PyAV raises its own types for every bad file
-            rows.append({**row, "error": f"undecodable: {exc}"})
-            on_progress()
+def score_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each transcribed row with its character errors against the reference (a reference of
+    punctuation only gets an error instead)."""
+    scored = []
+    for row in rows:
+        if row.get("error"):
+            scored.append(row)
             continue
-        started = time.perf_counter()
-        transcript = engine.transcribe(samples)
-        seconds = time.perf_counter() - started
-        duration = samples.size / SAMPLE_RATE
-        row.update(duration_s=round(duration, 3), hypothesis=transcript.text, seconds=round(seconds, 4),
-                   rtf=round(seconds / duration, 4) if duration else None)
         try:
-            row.update(_counts(char_errors(recording.transcript, transcript.text)))
-        except ValueError as exc:  # a transcript of punctuation only
-            row["error"] = str(exc)
-        rows.append(row)
-        on_progress()
-    return rows
+            scored.append({**row, **_counts(char_errors(row["reference"], row["hypothesis"]))})
+        except ValueError as exc:
+            scored.append({**row, "error": str(exc)})
+    return scored
 
 
 def _counts(errors: CharErrors) -> dict[str, Any]:
