@@ -22,21 +22,16 @@ def score_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             scored.append(row)
             continue
         try:
-            scored.append({**row, **_counts(char_errors(row["reference"], row["hypothesis"]))})
+            scored.append({**row, **char_errors(row["reference"], row["hypothesis"]).as_row()})
         except ValueError as exc:
             scored.append({**row, "error": str(exc)})
     return scored
 
 
-def _counts(errors: CharErrors) -> dict[str, Any]:
-    return {"substitutions": errors.substitutions, "deletions": errors.deletions, "insertions": errors.insertions,
-            "reference_chars": errors.reference_chars, "cer": round(errors.cer, 4)}
-
-
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Per engine: corpus CER over the scored rows, median and P95 real-time factor."""
     scored = [r for r in rows if not r.get("error") and r.get("reference_chars")]
-    errors = [CharErrors(r["substitutions"], r["deletions"], r["insertions"], r["reference_chars"]) for r in scored]
+    errors = [CharErrors.from_row(r) for r in scored]
     rtf = np.array([r["rtf"] for r in scored if r.get("rtf") is not None], dtype=float)
     return {
         "files": len(rows), "scored": len(scored), "audio_s": round(sum(r["duration_s"] for r in scored), 1),

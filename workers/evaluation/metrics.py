@@ -38,6 +38,15 @@ class CharErrors:
     def cer(self) -> float:
         return self.edits / self.reference_chars if self.reference_chars else float("nan")
 
+    def as_row(self) -> dict[str, int | float]:
+        """The CSV columns both evaluations write."""
+        return {"substitutions": self.substitutions, "deletions": self.deletions, "insertions": self.insertions,
+                "reference_chars": self.reference_chars, "cer": round(self.cer, 4)}
+
+    @classmethod
+    def from_row(cls, row: dict) -> CharErrors:
+        return cls(row["substitutions"], row["deletions"], row["insertions"], row["reference_chars"])
+
 
 def char_errors(reference: str, hypothesis: str) -> CharErrors:
     """Edits that turn the normalised ``reference`` into the normalised ``hypothesis``.

@@ -34,10 +34,8 @@ def score(rows: list[dict[str, Any]], asr: ASREngine, reference_embedding: np.nd
             continue
         samples, rate = sf.read(row["wav"], dtype="float32")
         hypothesis = asr.transcribe(resample(samples, rate, SAMPLE_RATE).astype(np.float32)).text
-        errors = char_errors(row["text"], hypothesis)
         scored.append({
-            **row, "hypothesis": hypothesis, "substitutions": errors.substitutions, "deletions": errors.deletions,
-            "insertions": errors.insertions, "reference_chars": errors.reference_chars, "cer": round(errors.cer, 4),
+            **row, "hypothesis": hypothesis, **char_errors(row["text"], hypothesis).as_row(),
             "similarity": round(speaker_similarity(speaker_embedding(samples, rate), reference_embedding), 4),
         })
         on_progress()
@@ -47,7 +45,7 @@ def score(rows: list[dict[str, Any]], asr: ASREngine, reference_embedding: np.nd
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     ok = [r for r in rows if not r.get("error")]
     rtf = np.array([r["rtf"] for r in ok if r.get("rtf") is not None], dtype=float)
-    errors = [CharErrors(r["substitutions"], r["deletions"], r["insertions"], r["reference_chars"]) for r in ok]
+    errors = [CharErrors.from_row(r) for r in ok]
     return {
         "texts": len(rows), "spoken": len(ok),
         "cer": round(corpus_cer(errors), 4) if errors else None,
