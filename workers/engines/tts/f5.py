@@ -22,10 +22,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from gpu_scheduler.registry import TTS_FAST_F5
-from workers.engines.base import Availability, EngineUnavailable
+from workers.engines.base import Availability
 from workers.engines.tts.base import VoiceReference
 from workers.engines.tts.neural import NeuralCloneTTS
-from workers.gpu_guard import is_cuda_oom
 
 SAMPLE_RATE = 24_000
 SPEED_BY_STYLE = {"excited": 1.1, "happy": 1.05, "calm": 0.95, "sad": 0.9}
@@ -107,17 +106,8 @@ class F5TTSEngine(NeuralCloneTTS):
         from f5_tts.api import F5TTS
 
         kwargs = self.load_kwargs()
-        try:
-            return F5TTS(**kwargs)
-        except Exception as exc:
-            if is_cuda_oom(exc):
-                raise  # the speech service's OOM path frees memory and retries
-            # A truncated or foreign file: safetensors' header error, a state dict that does
-            # not fit the architecture, an unreadable vocoder.
-            raise EngineUnavailable(
-                self.name, f"the F5-TTS model at {kwargs['ckpt_file']} (vocoder {kwargs['vocoder_local_path']}) "
-                f"does not load: {type(exc).__name__}: {exc}"[:600], self._fix_for(self.model_path()),
-            ) from exc
+        what = f"the F5-TTS model at {kwargs['ckpt_file']} (vocoder {kwargs['vocoder_local_path']})"
+        return self.build_or_explain(lambda: F5TTS(**kwargs), what, self._fix_for(self.model_path()))
 
     def infer_kwargs(self, sentence: str, voice: VoiceReference, reference: Path, style: str | None) -> dict[str, Any]:
         return {

@@ -13,6 +13,7 @@ import hashlib
 import importlib.util
 import tempfile
 from abc import abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -25,6 +26,7 @@ from avatar.text import speakable_text
 from workers.engines.base import Availability, EngineUnavailable
 from workers.engines.tts.base import SynthesizedClip, TTSEngine, VoiceReference
 from workers.engines.tts.gpu_host import loaded_model
+from workers.gpu_guard import is_cuda_oom
 
 UNSPEAKABLE_PAUSE_S, PAUSE_SR = 0.3, 24_000  # what a sentence with nothing to pronounce gives
 NEEDS_VOICE_FIX = "上傳聲音檔並以 set_tts_mode 選用（upload a voice: POST /api/v1/voice-profiles）"
@@ -77,6 +79,18 @@ class NeuralCloneTTS(TTSEngine):
     @abstractmethod
     def load(self) -> Any:
         """Build the model object (imports the package)."""
+
+    def build_or_explain(self, build: Callable[[], Any], what: str, fix: str) -> Any:
+        """``build()`` the package's model object. CUDA out-of-memory passes through (the speech
+        service's OOM path frees memory and retries); any other failure (a truncated or foreign
+        file, a config the package does not validate, a state dict of another shape) becomes
+        EngineUnavailable naming ``what`` did not load, with ``fix``."""
+        try:
+            return build()
+        except Exception as exc:
+            if is_cuda_oom(exc):
+                raise
+            raise EngineUnavailable(self.name, f"{what} does not load: {type(exc).__name__}: {exc}"[:600], fix) from exc
 
     @abstractmethod
     def infer(self, model: Any, sentence: str, voice: VoiceReference, reference: Path,

@@ -28,10 +28,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from gpu_scheduler.registry import TTS_FAST_VOXCPM, TTS_HQ_VOXCPM
-from workers.engines.base import Availability, EngineUnavailable
+from workers.engines.base import Availability
 from workers.engines.tts.base import VoiceReference
 from workers.engines.tts.neural import NeuralCloneTTS
-from workers.gpu_guard import is_cuda_oom
 
 ENV_NAME = "voxcpm"
 ENGINE_NAME = "voxcpm"
@@ -125,17 +124,8 @@ class VoxCPMTTS(NeuralCloneTTS):
         from voxcpm import VoxCPM
 
         kwargs = self.load_kwargs()
-        try:
-            return VoxCPM(**kwargs)
-        except Exception as exc:
-            if is_cuda_oom(exc):
-                raise  # the speech service's OOM path frees memory and retries
-            # A truncated or foreign file, a config the package does not validate, a state
-            # dict of another shape.
-            raise EngineUnavailable(
-                self.name, f"the VoxCPM model at {kwargs['voxcpm_model_path']} does not load: "
-                f"{type(exc).__name__}: {exc}"[:600], self.checkpoint_fix(),
-            ) from exc
+        what = f"the VoxCPM model at {kwargs['voxcpm_model_path']}"
+        return self.build_or_explain(lambda: VoxCPM(**kwargs), what, self.checkpoint_fix())
 
     def infer_kwargs(self, model: Any, sentence: str, voice: VoiceReference, reference: Path) -> dict[str, Any]:
         s = self.settings
