@@ -9,6 +9,7 @@ caller names a queue or a priority, and ``celeryconfig`` builds its queues and r
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -55,9 +56,17 @@ class Job(BaseModel):
     :meth:`route`."""
 
     ROUTE: ClassVar[Route]
+    # Unix time the job was built, just before it is sent: a stage reports how long its job
+    # waited (``queue_ms``) apart from its engine's own time, so a saturated lane shows as
+    # queue wait, not as a slow engine. A retried job keeps its first time.
+    queued_at: float = Field(default_factory=time.time)
 
     def route(self) -> Route:
         return self.ROUTE
+
+    def queue_ms(self) -> float:
+        """Milliseconds since the job was queued (call when its stage starts work on it)."""
+        return round(max(0.0, time.time() - self.queued_at) * 1000.0, 1)
 
 
 class ReplyJob(Job):

@@ -8,6 +8,8 @@ Getting the weights onto disk is :mod:`models.download`, :mod:`models.pull` and
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from pathlib import Path
 
 INSTALL_HINT = 'pip install "avatar[local-llm]"'
@@ -66,3 +68,47 @@ def missing_qwen_asr_files(model_dir: Path) -> list[str]:
         return ["directory"]
     return [group for group, names in _QWEN_ASR_FILE_GROUPS.items()
             if not any((model_dir / name).is_file() for name in names)]
+
+
+# --- real-size random models (`avatar models random`) ---------------------------------------
+RANDOM_WEIGHTS_FILE = "random-weights.json"
+
+
+@dataclass(frozen=True)
+class RandomWeights:
+    """What a real-size random model's folder declares (``avatar models random`` writes it; a
+    real model never has it). Random weights cost what the real ones cost once the length of
+    what the model generates is fixed, but the text they decode is noise, and noise would make
+    everything downstream (the chunker's cuts, the TTS engine's input, the next prompt) unlike
+    a real turn. So an engine that finds this file decodes exactly as many tokens as a real
+    model would, and emits ``text`` in their place, one piece per token it decoded."""
+
+    text: str
+    reply_tokens: int | None = None  # LLM: the reply's length in tokens
+    tokens_per_s: float | None = None  # ASR: transcript tokens per second of speech
+
+    def pieces(self, count: int) -> list[str]:
+        """``text`` cut into ``count`` consecutive pieces (repeated if it is too short)."""
+        text = self.text
+        while len(text) < count:
+            text += self.text
+        return [text[round(i * len(text) / count): round((i + 1) * len(text) / count)] for i in range(count)]
+
+
+def random_weights(model_dir: Path) -> RandomWeights | None:
+    """The folder's declaration, or None for a real model (cheap: one small file read)."""
+    path = Path(model_dir) / RANDOM_WEIGHTS_FILE
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return RandomWeights(text=str(data["text"]), reply_tokens=data.get("reply_tokens"),
+                         tokens_per_s=data.get("tokens_per_s"))
+
+
+def write_random_weights(model_dir: Path, declaration: RandomWeights) -> Path:
+    path = Path(model_dir) / RANDOM_WEIGHTS_FILE
+    data = {"text": declaration.text, "reply_tokens": declaration.reply_tokens,
+            "tokens_per_s": declaration.tokens_per_s,
+            "note": "random weights, real size: speed only; the text is a stand-in (avatar models random)"}
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    return path

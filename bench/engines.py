@@ -33,13 +33,12 @@ import numpy as np
 from avatar import engine_envs
 from avatar.settings import Settings
 from bench.report import machine_info, percentile, write_section
-from models.real_size import REPLY_TOKENS, make_random_models, random_models_dir
+from models.real_size import ASR_TOKENS_PER_S, REPLY_TOKENS, make_random_models, random_models_dir
 
 LLM_MODELS = ("qwen2.5-0.5b-instruct", "qwen2.5-1.5b-instruct")
 ASR_MODELS = ("faster-whisper-small", "faster-whisper-large-v3-turbo")
 CONCURRENCY = (1, 2, 4)
 UTTERANCE_S = (2, 5, 10)
-ASR_TOKENS_PER_S = 5  # Mandarin at ~4-5 syllables/s, about one Whisper token per character
 QUESTION = "今天台北天氣怎麼樣？我下午想去淡水走走，有什麼建議嗎？"
 NFE = (8, 16, 32)
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from avatar.model_files import RandomWeights, write_random_weights
 from models.tiny import make_random_qwen2, make_random_whisper
 from models.tiny_f5 import make_random_f5
 
@@ -29,6 +30,7 @@ class RandomModel:
     about: str
     source: str
     build: Callable[[Path], Path]
+    stand_in: RandomWeights  # written into the folder: what its engine emits (RandomWeights)
 
 
 # https://huggingface.co/Qwen/Qwen2.5-0.5B-Instruct/blob/main/config.json (and -1.5B-Instruct)
@@ -45,6 +47,13 @@ WHISPER_LARGE_V3_TURBO = {"num_mel_bins": 128, "d_model": 1280, "encoder_layers"
                           "encoder_ffn_dim": 5120, "decoder_layers": 4, "decoder_attention_heads": 20,
                           "decoder_ffn_dim": 5120}
 REPLY_TOKENS = 40  # a reply of about 50 characters: Qwen2.5's tokenizer writes ~1.25 Chinese characters a token
+ASR_TOKENS_PER_S = 5  # Mandarin at ~4-5 syllables/s, about one Whisper token per character
+# What the random models' engines emit in place of their noise (RandomWeights): a reply of
+# REPLY_TOKENS tokens' worth (50 characters) and a question, as a real turn would carry.
+STAND_IN_REPLY = "好的，我來說明一下。今天台北天氣晴朗，氣溫大約二十五度，下午可能有短暫陣雨，出門記得帶把傘喔。"
+STAND_IN_TRANSCRIPT = "今天台北天氣怎麼樣？我下午想去淡水走走，有什麼建議嗎？"
+LLM_STAND_IN = RandomWeights(text=STAND_IN_REPLY, reply_tokens=REPLY_TOKENS)
+ASR_STAND_IN = RandomWeights(text=STAND_IN_TRANSCRIPT, tokens_per_s=ASR_TOKENS_PER_S)
 
 
 def _qwen(dims: dict[str, Any]) -> Callable[[Path], Path]:
@@ -54,19 +63,20 @@ def _qwen(dims: dict[str, Any]) -> Callable[[Path], Path]:
 
 RANDOM_MODELS: dict[str, RandomModel] = {m.name: m for m in (
     RandomModel("qwen2.5-0.5b-instruct", "transformers", "Qwen2.5-0.5B-Instruct shape, bf16 (the cpu profile's LLM)",
-                "https://huggingface.co/Qwen/Qwen2.5-0.5B-Instruct", _qwen(QWEN25_05B)),
+                "https://huggingface.co/Qwen/Qwen2.5-0.5B-Instruct", _qwen(QWEN25_05B), LLM_STAND_IN),
     RandomModel("qwen2.5-1.5b-instruct", "transformers", "Qwen2.5-1.5B-Instruct shape, bf16",
-                "https://huggingface.co/Qwen/Qwen2.5-1.5B-Instruct", _qwen(QWEN25_15B)),
+                "https://huggingface.co/Qwen/Qwen2.5-1.5B-Instruct", _qwen(QWEN25_15B), LLM_STAND_IN),
     RandomModel("faster-whisper-small", "faster_whisper", "Whisper small (244 M), CTranslate2 int8 (the cpu profile's ASR)",
                 "https://huggingface.co/openai/whisper-small",
-                lambda dest: make_random_whisper(dest, WHISPER_SMALL, vocab_size=51_865, quantization="int8")),
+                lambda dest: make_random_whisper(dest, WHISPER_SMALL, vocab_size=51_865, quantization="int8"), ASR_STAND_IN),
     RandomModel("faster-whisper-large-v3-turbo", "faster_whisper",
                 "Whisper large-v3-turbo (809 M: large-v3's 32-layer encoder, 4 decoder layers), CTranslate2 float16",
                 "https://huggingface.co/openai/whisper-large-v3-turbo",
-                lambda dest: make_random_whisper(dest, WHISPER_LARGE_V3_TURBO, vocab_size=51_866, quantization="float16")),
+                lambda dest: make_random_whisper(dest, WHISPER_LARGE_V3_TURBO, vocab_size=51_866, quantization="float16"),
+                ASR_STAND_IN),
     RandomModel("f5-tts-v1-base", "f5", "F5-TTS v1 Base (DiT dim 1024, depth 22: 336 M) and the Vocos mel-24 kHz vocoder",
                 "https://huggingface.co/SWivid/F5-TTS (F5TTS_v1_Base.yaml in the f5-tts package)",
-                lambda dest: make_random_f5(dest)),
+                lambda dest: make_random_f5(dest), RandomWeights(text="")),
 )}
 
 
@@ -87,4 +97,6 @@ def make_random_models(models_dir: Path, names: list[str] | None = None,
         model = RANDOM_MODELS[name]
         log(f"[{i}/{len(chosen)}] {name}: {model.about} (random weights, real size)")
         built[name] = model.build(random_models_dir(models_dir) / name)
+        if model.stand_in.text:
+            write_random_weights(built[name], model.stand_in)
     return built

@@ -29,7 +29,7 @@ PG_ADMIN_URL = os.environ.get("AVATAR_TEST_POSTGRES_URL", "postgresql://postgres
 STACKS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres, id="postgres-s3")]
 # Each kind of system gets its own Redis database so queues never mix between fixtures.
 # Reserved for the systems of later issues: 1 web, 2 deploy, 3 prosody, 4-5 cloning, 9-10 speech.
-REDIS_DB = {"web": 1, "deploy": 2, "prosody": 3, "cloning": 4, "cloning_units": 5, "hq_oom": 6, "hq": 7, "admission": 8, "speech": 9, "speech_bench": 10, "tiny": 11, "bench": 12, "faults": 13, "priorities": 14, "noweights": 15,
+REDIS_DB = {"web": 1, "deploy": 2, "prosody": 3, "cloning": 4, "cloning_units": 5, "hq_oom": 6, "hq": 7, "admission": 8, "speech": 9, "speech_bench": 10, "voice_bench": 10, "tiny": 11, "bench": 12, "faults": 13, "priorities": 14, "noweights": 15,
             # Redis has 16 databases: later systems share one with a module that never runs
             # beside theirs (each fixture flushes its database when it starts).
             "hq_preview": 7, "hq_style": 7, "voice_job": 5, "supervisor": 13,

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 
 def run_reply(ctx: StageContext, job: ReplyJob) -> dict[str, Any]:
+    queue_ms = job.queue_ms()
     services = ctx.services
     turn_id, accepted_at = job.turn_id, job.accepted_at
     state = TurnState(services.redis, turn_id)
@@ -62,7 +63,7 @@ def run_reply(ctx: StageContext, job: ReplyJob) -> dict[str, Any]:
     if restarted:
         discard_attempt(services, turn_id)
     event = TURN_RESTARTED if restarted else TURN_STARTED
-    services.emitter.emit(event, {"turn_id": turn_id, "generation": generation}, session_id)
+    services.emitter.emit(event, {"turn_id": turn_id, "generation": generation, "queue_ms": queue_ms}, session_id)
 
     engine = ctx.engines.llm()
     availability = engine.availability()

@@ -28,6 +28,7 @@ def _sequencer(ctx: StageContext) -> AudioSequencer:
 def run_speech(ctx: StageContext, job: SpeechJob) -> dict[str, Any]:
     """Raises ``SlotBusy`` (HQ: retry later), ``DegradeToFast`` (HQ: speak it fast instead)
     and whatever the engine raises (the task reports it)."""
+    queue_ms = job.queue_ms()
     services = ctx.services
     state = TurnState(services.redis, job.turn_id)
     if state.generation() != job.generation:
@@ -49,6 +50,7 @@ def run_speech(ctx: StageContext, job: SpeechJob) -> dict[str, Any]:
         meta: dict[str, Any] = {
             "duration_ms": round(clip.duration_s * 1000.0, 1), "text": job.text,
             "engine": spoken.engine, "mode": job.synth_mode.value,
+            "synthesis_ms": round(spoken.synthesis_ms, 1), "queue_ms": queue_ms,
         }
         if style:
             meta["style"] = style

@@ -96,6 +96,7 @@ def run_partial(ctx: StageContext, job: TranscriptionJob) -> dict[str, Any]:
 def run_final(ctx: StageContext, job: TranscriptionJob) -> dict[str, Any]:
     services, settings = ctx.services, ctx.settings
     client, emitter = services.redis, services.emitter
+    queue_ms = job.queue_ms()
     client.set(utterance_key(job.utterance_id, "final"), 1, ex=UTTERANCE_TTL_S)  # late partials drop
     pcm = load_pcm(client, job.audio_ref)
     if pcm is None:
@@ -130,7 +131,7 @@ def run_final(ctx: StageContext, job: TranscriptionJob) -> dict[str, Any]:
     emitter.emit(TRANSCRIPTION_FINAL, {
         "transcription_id": transcription_id, "turn_id": turn_id, "utterance_id": job.utterance_id,
         "text": transcript.text, "confidence": transcript.confidence, "latency_ms": latency_ms,
-        "asr_ms": asr_ms, "is_final": True,
+        "asr_ms": asr_ms, "queue_ms": queue_ms, "is_final": True,
     }, job.session_id)
 
     # --- off the path to the reply: the WAV, the row, the prosody job ------------------------

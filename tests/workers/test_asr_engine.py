@@ -4,7 +4,9 @@ loading and transcription code, offline), the hallucination guard, and ``avatar 
 from __future__ import annotations
 
 import json
+import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -77,7 +79,6 @@ def test_no_opencc_on_a_model_that_writes_traditional(
 ) -> None:
     """Breeze-ASR-25 writes Taiwan Traditional itself: its folder (the manifest's conversion
     output) skips OpenCC; every other Whisper still goes through s2twp."""
-    import shutil
 
     from workers.engines.asr import faster_whisper
 
@@ -148,3 +149,24 @@ def test_avatar_transcribe_prints_the_transcript(tiny_asr_models: Path, tmp_path
                              env={**env, "AVATAR_PROFILE": "cpu", "AVATAR_MODELS_DIR": str(tmp_path)},
                              cwd=REPO, capture_output=True, text=True, timeout=120)
     assert missing.returncode == 1 and "avatar models download asr" in missing.stderr
+
+
+def test_a_random_weights_whisper_writes_a_transcript_as_long_as_the_speech(
+    tiny_asr_models: Path, tmp_path: Path
+) -> None:
+    """A folder declaring random weights decodes ``tokens_per_s`` tokens per second of audio
+    (end of text suppressed, one decode) and reports its stand-in text, one character a token."""
+    from avatar.model_files import RandomWeights, write_random_weights
+
+    folder = tmp_path / "random-asr"
+    shutil.copytree(tiny_asr_models / "tiny" / "asr", folder)
+    write_random_weights(folder, RandomWeights(text="今天台北天氣怎麼樣", tokens_per_s=4))
+    engine = FasterWhisperASR(settings=Settings(profile="tiny", asr_model=str(folder)))
+    speech = espeak_16k("你好，請問今天天氣怎麼樣")
+    seconds = len(speech) / 16_000
+
+    transcript = engine.transcribe(speech)
+
+    expected = math.ceil(seconds * 4)  # CTranslate2 may count its start token: one either way
+    assert abs(len(transcript.text) - expected) <= 1, (transcript.text, seconds)
+    assert transcript.text == ("今天台北天氣怎麼樣" * 4)[:len(transcript.text)]

@@ -266,3 +266,30 @@ def test_download_target_follows_settings(tmp_path: Path) -> None:
     assert llm_download_target(hub) == ("Qwen/Qwen2.5-3B-Instruct", tmp_path / "qwen2.5-3b-instruct")
     with pytest.raises(ModelSetupError, match="avatar models tiny"):
         llm_download_target(_settings(profile="tiny", llm_model=str(tmp_path / "tiny" / "llm")))
+
+
+def test_a_random_weights_model_decodes_its_fixed_length_and_emits_its_stand_in(
+    tiny_llm_dir: Path, tmp_path: Path
+) -> None:
+    """A folder declaring random weights (``avatar models random`` writes the declaration)
+    decodes exactly ``reply_tokens`` tokens, end-of-reply never sampled early, and the stream
+    is the stand-in reply cut into one piece per token; the same model without the file
+    streams its own noise."""
+    import shutil
+
+    from avatar.model_files import RandomWeights, write_random_weights
+
+    declared = tmp_path / "random-llm"
+    shutil.copytree(tiny_llm_dir, declared)
+    reply = "好的，今天台北晴朗，氣溫大約二十五度。"
+    write_random_weights(declared, RandomWeights(text=reply, reply_tokens=12))
+    engine = TransformersLLM(settings=_settings(profile="tiny", llm_model=str(declared), llm_temperature=0.7))
+
+    deltas = list(engine.stream(CHAT, max_tokens=32))
+
+    assert len(deltas) == 12 and "".join(deltas) == reply
+    capped = list(engine.stream(CHAT, max_tokens=5))  # a smaller limit still wins
+    assert len(capped) == 5 and reply.startswith("".join(capped))
+    plain = "".join(TransformersLLM(settings=_settings(
+        profile="tiny", llm_model=str(tiny_llm_dir), llm_temperature=0.7)).stream(CHAT, max_tokens=12))
+    assert plain != reply

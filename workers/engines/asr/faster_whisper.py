@@ -12,6 +12,8 @@ Models are loaded once per process and per folder; ``availability()`` only check
 from __future__ import annotations
 
 import importlib.util
+import itertools
+import math
 import threading
 from pathlib import Path
 from typing import Any, ClassVar
@@ -27,7 +29,7 @@ from workers.engines.asr.base import (  # noqa: F401 (confidence_of: imported fr
     confidence_of,
 )
 from workers.engines.base import Availability, EngineUnavailable
-from avatar.model_files import missing_whisper_files
+from avatar.model_files import missing_whisper_files, random_weights
 
 _LOADED: dict[tuple[str, str, str, int], Any] = {}
 _LOAD_LOCK = threading.Lock()
@@ -85,6 +87,18 @@ class FasterWhisperASR(ASREngine):
         model = self._loaded(partial)
         audio = np.ascontiguousarray(samples, dtype=np.float32)
         opencc = opencc_config_for(self._path(partial), s.asr_opencc_config)
+        options: dict[str, Any] = {
+            "temperature": (0.0, 0.2, 0.4) if s.asr_temperature_fallback and not partial else 0.0}
+        stand_in = random_weights(self._path(partial))
+        if stand_in is not None and stand_in.tokens_per_s:
+            # A real-size random model (see RandomWeights): a transcript as long as a real
+            # model's for this much speech, decoded once, as clean speech would be.
+            # Only text tokens: end of text, the other special tokens and timestamps (all
+            # numbered from end of text on) would end or split it early.
+            eot = model.hf_tokenizer.token_to_id("<|endoftext|>")
+            specials = list(range(eot, model.hf_tokenizer.get_vocab_size()))
+            options = {"temperature": 0.0, "suppress_tokens": [-1, *specials], "without_timestamps": True,
+                       "max_new_tokens": max(1, math.ceil(len(audio) / SAMPLE_RATE * stand_in.tokens_per_s))}
         raw_segments, info = model.transcribe(
             audio,
             language="zh",
@@ -93,15 +107,20 @@ class FasterWhisperASR(ASREngine):
             initial_prompt=s.asr_initial_prompt or None,
             condition_on_previous_text=False,  # one utterance: nothing earlier to condition on
             vad_filter=False,  # the API's VAD already cut the utterance
-            temperature=(0.0, 0.2, 0.4) if s.asr_temperature_fallback and not partial else 0.0,
+            **options,
         )
+        raw_segments = list(raw_segments)
+        texts = [seg.text for seg in raw_segments]
+        if stand_in is not None and stand_in.tokens_per_s and raw_segments:
+            characters = itertools.cycle(stand_in.text)  # one character a token, as Mandarin
+            texts = ["".join(next(characters) for _ in seg.tokens) for seg in raw_segments]
         segments = [
             TranscriptSegment(
                 start_s=float(seg.start), end_s=float(seg.end),
-                text=to_traditional(seg.text, opencc),
+                text=to_traditional(text, opencc),
                 avg_logprob=float(seg.avg_logprob), no_speech_prob=float(seg.no_speech_prob),
             )
-            for seg in raw_segments
+            for seg, text in zip(raw_segments, texts)
         ]
         segments = [seg for seg in segments if seg.text]
         return Transcript(

@@ -10,6 +10,7 @@ of the module failing to import.
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any, ClassVar
 
 from workers.engines.base import Availability, EngineUnavailable
 from workers.engines.llm.base import ChatMessage, LLMEngine
-from avatar.model_files import INSTALL_HINT, missing_llm_files
+from avatar.model_files import INSTALL_HINT, RandomWeights, missing_llm_files, random_weights
 
 # How long the consumer waits for the next piece of text before giving up on a stalled
 # generation thread. Generous: a 1.5B model on a slow CPU can take seconds per token.
@@ -109,9 +110,16 @@ class TransformersLLM(LLMEngine):
             sampling.update(temperature=None, top_p=None, top_k=None)
 
         stop = threading.Event()
-        streamer = transformers.TextIteratorStreamer(
-            tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=_TOKEN_TIMEOUT_S
-        )
+        new_tokens: dict[str, int] = {"max_new_tokens": max_tokens or self.settings.llm_max_tokens}
+        stand_in = random_weights(self.model_dir)
+        if stand_in is not None and stand_in.reply_tokens:  # a real-size random model: see RandomWeights
+            count = min(new_tokens["max_new_tokens"], stand_in.reply_tokens)
+            new_tokens = {"max_new_tokens": count, "min_new_tokens": count}
+            streamer: Any = _StandInStreamer(stand_in, count)
+        else:
+            streamer = transformers.TextIteratorStreamer(
+                tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=_TOKEN_TIMEOUT_S
+            )
         errors: list[BaseException] = []
 
         def generate() -> None:
@@ -119,7 +127,7 @@ class TransformersLLM(LLMEngine):
                 with torch.inference_mode():
                     model.generate(
                         **inputs,
-                        max_new_tokens=max_tokens or self.settings.llm_max_tokens,
+                        **new_tokens,
                         eos_token_id=eos_ids,
                         pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_ids[0],
                         streamer=streamer,
@@ -141,6 +149,30 @@ class TransformersLLM(LLMEngine):
         finally:
             stop.set()
             thread.join()
+
+
+class _StandInStreamer:
+    """The streamer for a real-size random model: one piece of its declared stand-in text per
+    token it decoded (the weights' own text is noise; :class:`RandomWeights` says why)."""
+
+    def __init__(self, stand_in: RandomWeights, count: int) -> None:
+        self._pieces = iter(stand_in.pieces(count))
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._prompt_seen = False
+
+    def put(self, value: Any) -> None:
+        if not self._prompt_seen:  # generate() hands the prompt over first
+            self._prompt_seen = True
+            return
+        for _ in range(int(value.numel())):
+            self._queue.put(next(self._pieces, ""))
+
+    def end(self) -> None:
+        self._queue.put(None)
+
+    def __iter__(self) -> Iterator[str]:
+        while (piece := self._queue.get(timeout=_TOKEN_TIMEOUT_S)) is not None:
+            yield piece
 
 
 class _StopOnEvent:
