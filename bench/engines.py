@@ -86,10 +86,11 @@ def measure_llm(model_dir: Path, runs: int, levels: Sequence[int] = CONCURRENCY)
     return results
 
 
-def measure_asr(model_dir: Path, runs: int, lengths: Sequence[int] = UTTERANCE_S) -> dict[int, dict[str, Any]]:
+def measure_asr(model_dir: Path, runs: int, lengths: Sequence[int] = UTTERANCE_S, device: str = "cpu",
+                compute_type: str = "") -> dict[int, dict[str, Any]]:
     from workers.engines.asr.faster_whisper import FasterWhisperASR
 
-    settings = Settings(asr_model=str(model_dir), asr_device="cpu")
+    settings = Settings(asr_model=str(model_dir), asr_device=device, asr_compute_type=compute_type)
     model = FasterWhisperASR(settings=settings)._loaded(partial=False)
     eot = model.hf_tokenizer.token_to_id("<|endoftext|>")
     rng = np.random.default_rng(0)

@@ -12,6 +12,7 @@ import json
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from avatar.settings import Settings
@@ -23,6 +24,36 @@ REFERENCE_TEXT = "這是一段用來測試聲音複製的參考錄音，我平�
 SENTENCE = "今天台北天氣晴朗，氣溫大約二十五度，很適合出門走走。"
 
 
+def reference_voice(folder: Path) -> VoiceReference:
+    """The benchmark's reference clip (espeak-ng Mandarin, ~6 s), written into ``folder``."""
+    reference = Path(folder) / "ref.wav"
+    subprocess.run(["espeak-ng", "-v", "cmn+f2", "-w", str(reference), REFERENCE_TEXT], check=True)
+    return VoiceReference(profile_id="bench", audio_path=reference, transcript=REFERENCE_TEXT)
+
+
+def measure(models: Path, nfe_steps: list[int], runs: int, voice: VoiceReference, device: str = "cpu",
+            emit: Callable[[dict[str, dict[str, float]]], None] = lambda _: None) -> dict[str, dict[str, float]]:
+    """Real-time factor per step count; ``emit`` gets the results so far after each one."""
+    out: dict[str, dict[str, float]] = {}
+    for nfe in nfe_steps:
+        settings = Settings(tts_device=device, f5_nfe_steps=nfe, f5_ckpt_file=str(models / "f5-tts" / "model.safetensors"),
+                            f5_vocab_file=str(models / "f5-tts" / "vocab.txt"),
+                            f5_vocoder_dir=str(models / "vocos-mel-24khz"))
+        engine = F5TTSEngine(settings=settings)
+        if nfe == nfe_steps[0]:
+            engine.synthesize("你好。", voice=voice)  # load and warm up once
+        seconds, rtf = [], []
+        for _ in range(runs):
+            started = time.perf_counter()
+            clip = engine.synthesize(SENTENCE, voice=voice)
+            seconds.append(time.perf_counter() - started)
+            rtf.append(seconds[-1] / clip.duration_s)
+        out[str(nfe)] = {"n": runs, "seconds": percentile(seconds, 50), "audio_s": clip.duration_s,
+                         "rtf_median": percentile(rtf, 50), "rtf_p95": percentile(rtf, 95)}
+        emit(out)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--models", type=Path, required=True, help="the random f5-tts-v1-base folder")
@@ -30,26 +61,9 @@ def main() -> None:
     parser.add_argument("--nfe", type=int, action="append", required=True)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        reference = Path(tmp) / "ref.wav"
-        subprocess.run(["espeak-ng", "-v", "cmn+f2", "-w", str(reference), REFERENCE_TEXT], check=True)
-        voice = VoiceReference(profile_id="bench", audio_path=reference, transcript=REFERENCE_TEXT)
-        out: dict[str, dict[str, float]] = {}
-        for nfe in args.nfe:
-            settings = Settings(tts_device="cpu", f5_nfe_steps=nfe, f5_ckpt_file=str(args.models / "f5-tts" / "model.safetensors"),
-                                f5_vocab_file=str(args.models / "f5-tts" / "vocab.txt"),
-                                f5_vocoder_dir=str(args.models / "vocos-mel-24khz"))
-            engine = F5TTSEngine(settings=settings)
-            if nfe == args.nfe[0]:
-                engine.synthesize("你好。", voice=voice)  # load and warm up once
-            seconds, rtf = [], []
-            for _ in range(args.runs):
-                started = time.perf_counter()
-                clip = engine.synthesize(SENTENCE, voice=voice)
-                seconds.append(time.perf_counter() - started)
-                rtf.append(seconds[-1] / clip.duration_s)
-            out[str(nfe)] = {"n": args.runs, "seconds": percentile(seconds, 50), "audio_s": clip.duration_s,
-                             "rtf_median": percentile(rtf, 50), "rtf_p95": percentile(rtf, 95)}
-            print(json.dumps({"nfe": out}), flush=True)  # after each step count: a cut-short run keeps these
+        # after each step count: a cut-short run keeps these
+        measure(args.models, args.nfe, args.runs, reference_voice(Path(tmp)),
+                emit=lambda out: print(json.dumps({"nfe": out}), flush=True))
 
 
 if __name__ == "__main__":

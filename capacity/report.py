@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 
-from capacity.figures import FIGURES
+from capacity.derived import Inputs
+from capacity.figures import FIGURES, Figure
+from capacity.measured import GpuFigures
 from capacity.simulate import LAYOUTS, Plan, plan
 from gpu_scheduler.presets import PRESETS
 from gpu_scheduler.registry import DEFAULT_SPECS, TTS_FAST_F5
@@ -35,20 +38,26 @@ def vram_map(preset: str) -> list[tuple[str, int, str]]:
     return [(m.name, m.footprint_mb, m.residency) for g in PRESETS[preset].gpus for m in g.models]
 
 
-def best_plan(sessions: int, gpu: str, slo_p95_s: float, minutes: float) -> tuple[Plan, list[Plan]]:
-    plans = [plan(sessions, name, slo_p95_s, minutes=minutes) for name in GPU_CHOICES[gpu]]
+def best_plan(sessions: int, gpu: str, slo_p95_s: float, minutes: float,
+              inputs: Inputs | None = None) -> tuple[Plan, list[Plan]]:
+    plans = [plan(sessions, name, slo_p95_s, minutes=minutes, inputs=inputs) for name in GPU_CHOICES[gpu]]
     feasible = [p for p in plans if p.per_unit > 0]
     best = min(feasible, key=lambda p: (p.boxes, -p.per_unit)) if feasible else plans[0]
     return best, plans
 
 
-def render(sessions: int, gpu: str = "rtx4090", slo_p95_s: float = 3.5, minutes: float = 20.0) -> str:
-    best, plans = best_plan(sessions, gpu, slo_p95_s, minutes)
+def render(sessions: int, gpu: str = "rtx4090", slo_p95_s: float = 3.5, minutes: float = 20.0,
+           measured: GpuFigures | None = None) -> str:
+    """The plan; ``measured`` (a GPU figures file) replaces the published inputs it names."""
+    figures = FIGURES | (measured.figures if measured else {})
+    inputs = Inputs(measured.overrides()) if measured else None
+    best, plans = best_plan(sessions, gpu, slo_p95_s, minutes, inputs)
     lines = [
         f"AVATAR capacity plan: {sessions} concurrent sessions, SLO P95 end of speech -> first audio "
         f"<= {slo_p95_s:g} s, TTFT P95 <= 0.8 s, playback stalls P95 <= 0.5 s, no pool above 90 % busy",
         f"(discrete-event simulation, {minutes:g} simulated minutes per run; inputs: capacity/figures.py, "
-        f"{kinds_summary()})",
+        f"{kinds_summary(figures)})",
+        *(measured_lines(measured) if measured else []),
         "",
         f"{'layout':<22}{'sessions/unit':>14}{'units':>7}{'boxes':>7}{'E2E P95':>9}{'TTFT P95':>10}"
         f"{'stall P95':>11}  bottleneck",
@@ -92,10 +101,28 @@ def render(sessions: int, gpu: str = "rtx4090", slo_p95_s: float = 3.5, minutes:
     return "\n".join(lines)
 
 
-def kinds_summary() -> str:
+def measured_lines(measured: GpuFigures) -> list[str]:
+    """What a GPU figures file replaced, what it measured besides, and what it skipped."""
+    lines = ["", f"GPU figures from {measured.path} ({measured.kind} on {measured.gpu_name}, {measured.date}), "
+             "in place of the planner's own:"]
+    for name, figure in measured.figures.items():
+        was = FIGURES[name]
+        lines.append(f"  {name:<34}{figure.value:>12.4g} {figure.unit:<20} {figure.kind} (was {was.value:g}, {was.kind})")
+    if not measured.figures:
+        lines.append("  (none: the run measured nothing the planner takes as an input)")
+    for check in measured.memory:
+        verdict = {True: "within 10 %", False: "OFF by more than 10 %", None: "not compared"}[check.get("within_10pct")]
+        lines.append(f"  GPU memory {check.get('model')}: {check.get('measured_mib', 'n/a')} MiB measured, "
+                     f"{check.get('registry_mib', 'n/a')} MiB in gpu_scheduler/registry.py: {verdict}")
+    for skip in measured.skipped:
+        lines.append(f"  not measured: {skip.get('step')}: {skip.get('reason')}")
+    return lines
+
+
+def kinds_summary(figures: Mapping[str, Figure] = FIGURES) -> str:
     """How many of the planner's inputs are of each kind, e.g. '12 published, 20 assumption'."""
-    counts = Counter(f.kind for f in FIGURES.values())
+    counts = Counter(f.kind for f in figures.values())
     return ", ".join(f"{counts[k]} {k}" for k in sorted(counts, key=lambda k: -counts[k]))
 
 
-__all__ = ["GPU_CHOICES", "LAYOUTS", "best_plan", "kinds_summary", "render", "vram_map"]
+__all__ = ["GPU_CHOICES", "LAYOUTS", "best_plan", "kinds_summary", "measured_lines", "render", "vram_map"]

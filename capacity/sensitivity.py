@@ -8,6 +8,7 @@ counts) are left out.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from capacity.derived import Inputs
@@ -31,18 +32,22 @@ class SensitivityRow:
 
 
 def sensitivity(layout: str = "single-4090-2fast", slo_p95_s: float = 3.5, *, minutes: float = 20.0,
-                swing: float = 0.5, names: list[str] | None = None) -> list[SensitivityRow]:
-    """One row per varied figure (or per name in ``names``), largest effect first."""
-    base, _ = sessions_per_unit(layout, slo_p95_s, minutes=minutes)
+                swing: float = 0.5, names: list[str] | None = None,
+                overrides: Mapping[str, float] | None = None) -> list[SensitivityRow]:
+    """One row per varied figure (or per name in ``names``), largest effect first; ``overrides``
+    (e.g. figures measured on a GPU) replace the planned values of the figures they name."""
+    values = {n: f.value for n, f in FIGURES.items()} | dict(overrides or {})
+    base, _ = sessions_per_unit(layout, slo_p95_s, minutes=minutes, inputs=Inputs(overrides))
     rows = []
     for name in names or [n for n, f in FIGURES.items() if f.varied]:
         figure = FIGURES[name]
 
         def at(scale: float, name: str = name) -> int:
-            inputs = Inputs({name: figure.value * scale})
+            inputs = Inputs({**(overrides or {}), name: values[name] * scale})
             return sessions_per_unit(layout, slo_p95_s, minutes=minutes, inputs=inputs)[0]
 
-        rows.append(SensitivityRow(name, figure.kind, figure.value, figure.unit, at(1 - swing), base, at(1 + swing)))
+        kind = "measured-on-gpu" if name in (overrides or {}) else figure.kind
+        rows.append(SensitivityRow(name, kind, values[name], figure.unit, at(1 - swing), base, at(1 + swing)))
     return sorted(rows, key=lambda r: -r.spread)
 
 

@@ -40,18 +40,33 @@ def capacity(
     minutes: Annotated[float, typer.Option(help="Simulated minutes per run (more: steadier figures).")] = 20.0,
     sensitivity: Annotated[bool, typer.Option(
         help="Also vary each input -50 %/+50 %, one at a time: sessions per unit of the recommended layout.")] = False,
+    gpu_figures: Annotated[Optional[Path], typer.Option(
+        help="A figures file from `python -m bench.gpu` on a GPU box: its measured values replace the "
+        "published GPU figures they name (labelled measured-on-gpu).")] = None,
+    allow_dry_run_figures: Annotated[bool, typer.Option(
+        help="Accept a --dry-run figures file (tiny models on a CPU: for testing the plumbing only).")] = False,
 ) -> None:
     """Boxes needed, where each model goes, each stage's P95 and the bottleneck (simulated)."""
+    from capacity import measured as gpu_measured
+    from capacity.derived import Inputs
     from capacity.report import GPU_CHOICES, best_plan, render
     from capacity.sensitivity import render_text, sensitivity as vary_each
 
     if gpu not in GPU_CHOICES:
         raise typer.BadParameter(f"unknown GPU {gpu!r}; choose one of {', '.join(GPU_CHOICES)}")
-    typer.echo(render(sessions, gpu, slo_p95, minutes))
+    measured = None
+    if gpu_figures is not None:
+        try:
+            measured = gpu_measured.load(gpu_figures, allow_dry_run=allow_dry_run_figures)
+        except gpu_measured.GpuFiguresError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+    overrides = measured.overrides() if measured else None
+    typer.echo(render(sessions, gpu, slo_p95, minutes, measured=measured))
     if sensitivity:
-        layout = best_plan(sessions, gpu, slo_p95, minutes)[0].layout.name
+        layout = best_plan(sessions, gpu, slo_p95, minutes, Inputs(overrides))[0].layout.name
         typer.echo("")
-        typer.echo(render_text(vary_each(layout, slo_p95, minutes=minutes), layout))
+        typer.echo(render_text(vary_each(layout, slo_p95, minutes=minutes, overrides=overrides), layout))
 
 
 def register(app: typer.Typer, models_app: typer.Typer) -> None:

@@ -31,6 +31,8 @@ class RandomModel:
     source: str
     build: Callable[[Path], Path]
     stand_in: RandomWeights  # written into the folder: what its engine emits (RandomWeights)
+    # Built only when named: a GPU box's model, too big for a CPU machine's default build.
+    gpu_only: bool = False
 
 
 # https://huggingface.co/Qwen/Qwen2.5-0.5B-Instruct/blob/main/config.json (and -1.5B-Instruct)
@@ -40,6 +42,13 @@ QWEN25_05B = {"hidden_size": 896, "intermediate_size": 4864, "num_hidden_layers"
 QWEN25_15B = {**QWEN25_05B, "hidden_size": 1536, "intermediate_size": 8960, "num_hidden_layers": 28,
               "num_attention_heads": 12, "max_window_layers": 21}
 QWEN25_VOCAB = 151_936
+# https://huggingface.co/Qwen/Qwen2.5-7B-Instruct/blob/main/config.json: untied embeddings and a
+# larger vocabulary (152,064) than the small models'. bf16 weights: ~15 GB, for vLLM on a GPU box
+# (python -m bench.gpu); never built on a CPU machine.
+QWEN25_7B = {**QWEN25_05B, "hidden_size": 3584, "intermediate_size": 18944, "num_hidden_layers": 28,
+             "num_attention_heads": 28, "num_key_value_heads": 4, "max_window_layers": 28,
+             "tie_word_embeddings": False}
+QWEN25_7B_VOCAB = 152_064
 # https://huggingface.co/openai/whisper-small and whisper-large-v3-turbo config.json
 WHISPER_SMALL = {"num_mel_bins": 80, "d_model": 768, "encoder_layers": 12, "encoder_attention_heads": 12,
                  "encoder_ffn_dim": 3072, "decoder_layers": 12, "decoder_attention_heads": 12, "decoder_ffn_dim": 3072}
@@ -56,8 +65,8 @@ LLM_STAND_IN = RandomWeights(text=STAND_IN_REPLY, reply_tokens=REPLY_TOKENS)
 ASR_STAND_IN = RandomWeights(text=STAND_IN_TRANSCRIPT, tokens_per_s=ASR_TOKENS_PER_S)
 
 
-def _qwen(dims: dict[str, Any]) -> Callable[[Path], Path]:
-    return lambda dest: make_random_qwen2(dest, dims, vocab_size=QWEN25_VOCAB, dtype="bfloat16",
+def _qwen(dims: dict[str, Any], vocab_size: int = QWEN25_VOCAB) -> Callable[[Path], Path]:
+    return lambda dest: make_random_qwen2(dest, dims, vocab_size=vocab_size, dtype="bfloat16",
                                           max_new_tokens=REPLY_TOKENS)
 
 
@@ -66,6 +75,9 @@ RANDOM_MODELS: dict[str, RandomModel] = {m.name: m for m in (
                 "https://huggingface.co/Qwen/Qwen2.5-0.5B-Instruct", _qwen(QWEN25_05B), LLM_STAND_IN),
     RandomModel("qwen2.5-1.5b-instruct", "transformers", "Qwen2.5-1.5B-Instruct shape, bf16",
                 "https://huggingface.co/Qwen/Qwen2.5-1.5B-Instruct", _qwen(QWEN25_15B), LLM_STAND_IN),
+    RandomModel("qwen2.5-7b-instruct", "vllm", "Qwen2.5-7B-Instruct shape, bf16 (~15 GB: for vLLM on a GPU, bench/gpu.py)",
+                "https://huggingface.co/Qwen/Qwen2.5-7B-Instruct", _qwen(QWEN25_7B, QWEN25_7B_VOCAB), LLM_STAND_IN,
+                gpu_only=True),
     RandomModel("faster-whisper-small", "faster_whisper", "Whisper small (244 M), CTranslate2 int8 (the cpu profile's ASR)",
                 "https://huggingface.co/openai/whisper-small",
                 lambda dest: make_random_whisper(dest, WHISPER_SMALL, vocab_size=51_865, quantization="int8"), ASR_STAND_IN),
@@ -86,9 +98,9 @@ def random_models_dir(models_dir: Path) -> Path:
 
 def make_random_models(models_dir: Path, names: list[str] | None = None,
                        log: Callable[[str], None] = print) -> dict[str, Path]:
-    """Build each named model (default: all) under ``models_dir/random``; an existing complete
-    one is kept. Progress goes to ``log``, one line per model."""
-    chosen = names or list(RANDOM_MODELS)
+    """Build each named model (default: all but the GPU-only ones) under ``models_dir/random``;
+    an existing complete one is kept. Progress goes to ``log``, one line per model."""
+    chosen = names or [name for name, model in RANDOM_MODELS.items() if not model.gpu_only]
     unknown = sorted(set(chosen) - set(RANDOM_MODELS))
     if unknown:
         raise ValueError(f"unknown random model(s) {unknown}; choose from {sorted(RANDOM_MODELS)}")

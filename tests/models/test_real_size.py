@@ -8,7 +8,7 @@ import torch
 from transformers import Qwen2Config, Qwen2ForCausalLM, WhisperConfig, WhisperForConditionalGeneration
 
 from models.real_size import (
-    QWEN25_05B, QWEN25_15B, QWEN25_VOCAB, RANDOM_MODELS, WHISPER_LARGE_V3_TURBO, WHISPER_SMALL, make_random_models,
+    QWEN25_05B, QWEN25_7B, QWEN25_7B_VOCAB, QWEN25_15B, QWEN25_VOCAB, RANDOM_MODELS, WHISPER_LARGE_V3_TURBO, WHISPER_SMALL, make_random_models,
 )
 from models.tiny import _build_tiny_tokenizer
 
@@ -17,13 +17,14 @@ def _params(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-@pytest.mark.parametrize(("dims", "published"), [
-    (QWEN25_05B, 494_032_768),  # Qwen2.5 report: 0.49 B
-    (QWEN25_15B, 1_543_714_304),  # 1.54 B
+@pytest.mark.parametrize(("dims", "vocab", "published"), [
+    (QWEN25_05B, QWEN25_VOCAB, 494_032_768),  # Qwen2.5 report: 0.49 B
+    (QWEN25_15B, QWEN25_VOCAB, 1_543_714_304),  # 1.54 B
+    (QWEN25_7B, QWEN25_7B_VOCAB, 7_615_616_512),  # the 7B-Instruct model card: 7.61 B (6.53 B non-embedding)
 ])
-def test_qwen_shapes_have_the_released_parameter_counts(dims: dict, published: int) -> None:
+def test_qwen_shapes_have_the_released_parameter_counts(dims: dict, vocab: int, published: int) -> None:
     with torch.device("meta"):
-        model = Qwen2ForCausalLM(Qwen2Config(vocab_size=QWEN25_VOCAB, **dims))
+        model = Qwen2ForCausalLM(Qwen2Config(vocab_size=vocab, **dims))
     assert _params(model) == pytest.approx(published, rel=0.001)
 
 

@@ -1,0 +1,126 @@
+"""The parts of ``python -m bench.gpu`` that run inside an engine's own environment (its python
+has that engine's packages and, on the GPU box, CUDA builds of them):
+
+    python -m bench.gpu_measure build  --what llm|asr|f5|cosyvoice --dest DIR [--tiny] [--f5-python P]
+    python -m bench.gpu_measure asr    --model DIR --device cuda --compute-type float16 --runs N
+    python -m bench.gpu_measure f5     --models DIR --device cuda --nfe 16 --nfe 32 --runs N
+    python -m bench.gpu_measure cosyvoice --model DIR --device cuda --runs N
+
+Each measurement is the CPU benchmark's own (``bench.engines.measure_asr``, ``bench.f5_speed``)
+with the device as a parameter, and ends with one JSON line ``{"result": ..., "torch_peak_mib": ...}``
+(``torch.cuda.max_memory_allocated``; null on a CPU). Partial results are printed as they come,
+so a step stopped by its time budget keeps what it finished.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.report import percentile
+
+# Real-size random model (models.real_size) per part; the dry run's tiny stand-ins are the
+# tiny-gpu profile's (models.tiny): the same formats, loaded by the same engines.
+REAL_SIZE = {"llm": "qwen2.5-7b-instruct", "asr": "faster-whisper-large-v3-turbo", "f5": "f5-tts-v1-base"}
+
+
+def _emit(kind: str, payload: Any) -> None:
+    print(json.dumps({kind: payload, "torch_peak_mib": _torch_peak_mib()}), flush=True)
+
+
+def _torch_peak_mib() -> float | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    if not torch.cuda.is_available() or not torch.cuda.is_initialized():
+        return None
+    return round(torch.cuda.max_memory_allocated() / 2**20, 1)
+
+
+def build(what: str, dest: Path, tiny: bool, f5_python: Path | None, cosyvoice_python: Path | None) -> Path:
+    from models import tiny as tiny_models
+    from models.real_size import RANDOM_MODELS
+    from models.tiny_cosyvoice import make_tiny_cosyvoice2
+    from models.tiny_f5 import F5_FOLDER, make_random_f5, make_tiny_f5
+
+    if what == "cosyvoice":  # no real-size random CosyVoice exists yet (bench.gpu records the gap)
+        return make_tiny_cosyvoice2(dest, python=cosyvoice_python)
+    if not tiny:
+        if what == "f5":
+            return make_random_f5(dest, python=f5_python) or dest
+        return RANDOM_MODELS[REAL_SIZE[what]].build(dest)
+    if what == "llm":
+        return tiny_models.make_tiny_vllm_qwen2(dest)
+    if what == "asr":
+        return tiny_models.make_tiny_whisper(dest)
+    make_tiny_f5(dest / F5_FOLDER, python=f5_python)  # the random model's layout: f5-tts/ and vocos beside it
+    return dest
+
+
+def measure_cosyvoice(model: Path, device: str, runs: int) -> dict[str, Any]:
+    from avatar.settings import Settings
+    from bench.f5_speed import SENTENCE, reference_voice
+    from workers.engines.tts.cosyvoice import CosyVoiceTTS
+
+    engine = CosyVoiceTTS(settings=Settings(cosyvoice_model_dir=str(model), tts_device=device))
+    with tempfile.TemporaryDirectory() as tmp:
+        voice = reference_voice(Path(tmp))
+        engine.synthesize("你好。", voice=voice)  # load and warm up
+        seconds, rtf = [], []
+        for _ in range(runs):
+            started = time.perf_counter()
+            clip = engine.synthesize(SENTENCE, voice=voice)
+            seconds.append(time.perf_counter() - started)
+            rtf.append(seconds[-1] / clip.duration_s)
+    return {"n": runs, "seconds": percentile(seconds, 50), "audio_s": clip.duration_s,
+            "rtf_median": percentile(rtf, 50), "rtf_p95": percentile(rtf, 95)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.gpu_measure")
+    sub = parser.add_subparsers(dest="part", required=True)
+    b = sub.add_parser("build")
+    b.add_argument("--what", choices=("llm", "asr", "f5", "cosyvoice"), required=True)
+    b.add_argument("--dest", type=Path, required=True)
+    b.add_argument("--tiny", action="store_true")
+    b.add_argument("--f5-python", type=Path)
+    b.add_argument("--cosyvoice-python", type=Path)
+    for name in ("asr", "f5", "cosyvoice"):
+        p = sub.add_parser(name)
+        p.add_argument("--model" if name != "f5" else "--models", type=Path, required=True, dest="model")
+        p.add_argument("--device", default="cpu")
+        p.add_argument("--runs", type=int, default=3)
+        if name == "asr":
+            p.add_argument("--compute-type", default="")
+            p.add_argument("--length", type=int, action="append", help="utterance seconds (repeat)")
+        if name == "f5":
+            p.add_argument("--nfe", type=int, action="append", required=True)
+    args = parser.parse_args(argv)
+    if args.part == "build":
+        _emit("result", str(build(args.what, args.dest, args.tiny, args.f5_python, args.cosyvoice_python)))
+    elif args.part == "asr":
+        from bench.engines import UTTERANCE_S, measure_asr
+
+        found: dict[str, Any] = {}
+        for seconds in args.length or UTTERANCE_S:  # one length at a time: a cut-short step keeps the others
+            found[str(seconds)] = measure_asr(args.model, args.runs, (seconds,), args.device, args.compute_type)[seconds]
+            _emit("partial", found)
+        _emit("result", found)
+    elif args.part == "f5":
+        from bench.f5_speed import measure, reference_voice
+
+        with tempfile.TemporaryDirectory() as tmp:
+            out = measure(args.model, args.nfe, args.runs, reference_voice(Path(tmp)), device=args.device,
+                          emit=lambda so_far: _emit("partial", so_far))
+        _emit("result", out)
+    else:
+        _emit("result", measure_cosyvoice(args.model, args.device, args.runs))
+
+
+if __name__ == "__main__":
+    main()
