@@ -41,7 +41,7 @@ HOPS: tuple[Hop, ...] = (
     Hop("speech_started", "synthesized", "`tts_fast` worker: voice lookup, the engine synthesises sentence 0",
         engine="bench_tts_ms"),
     Hop("synthesized", "encoded", "`tts_fast` worker: WAV encoded"),
-    Hop("encoded", "published", "`tts_fast` worker: audio sequencer (Redis lock, Lua) and the audio_chunk publish"),
+    Hop("encoded", "published", "`tts_fast` worker: the audio_chunk message built, the sequencer's Redis script stores and publishes it"),
     Hop("published", "arrived", "audio_chunk: Redis pub/sub -> API -> websocket -> client"),
 )
 # Off the path to first audio, shown beside it: the WAV file and the sentence's row.
