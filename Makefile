@@ -26,13 +26,15 @@ status:
 test: install
 	@scripts/services.sh --postgres
 	@scripts/install-test-tools.sh
-	@# the engine environments the tests run F5-TTS, CosyVoice, VoxCPM, vLLM and Qwen3-ASR in (built once, cached)
-	@for env in vllm f5 cosyvoice voxcpm qwen-asr; do $(AVATAR) engines install $$env || exit 1; done
+	@# the engine environments the tests run F5-TTS, CosyVoice, VoxCPM, vLLM and Qwen3-ASR in, and the
+	@# Pipecat one bench.peer's smoke test runs its peer in (built once, cached)
+	@for env in vllm f5 cosyvoice voxcpm qwen-asr pipecat; do $(AVATAR) engines install $$env || exit 1; done
 	@$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 bench: install
 	@scripts/services.sh
 	@$(VENV)/bin/python -m bench.overhead
+	@$(VENV)/bin/python -m bench.peer  # builds the Pipecat environment first when absent
 	@$(VENV)/bin/python -m bench.speech
 	@$(VENV)/bin/python -m bench.prosody
 	@$(VENV)/bin/python -m bench.cloning

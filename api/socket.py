@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from typing import Any, TypeVar
 
@@ -172,6 +173,7 @@ def create_socket_server(services: Services) -> socketio.AsyncServer:
 
     @guard.on(USER_MESSAGE)
     async def user_message(sid: str, data: Any = None) -> dict[str, Any]:
+        received_at = time.time()
         session_id = (await sio.get_session(sid)).get("session_id")
         if isinstance(data, str):  # a bare string is accepted as the text
             data = {"text": data}
@@ -192,8 +194,10 @@ def create_socket_server(services: Services) -> socketio.AsyncServer:
                 sid, ErrorCode.BUSY, verdict.message,
                 position=verdict.position, retry_after_s=verdict.retry_after_s,
             )
+        path = {"received": received_at, "admitted": time.time()}
         try:
-            accepted = await asyncio.to_thread(start_turn, services, parse_uuid(session_id), message.text)
+            accepted = await asyncio.to_thread(start_turn, services, parse_uuid(session_id), message.text,
+                                               path=path)
         except ConversationError as exc:
             return await send_error(sid, ErrorCode(exc.code), exc.message)
         except QueueUnavailable as exc:

@@ -83,6 +83,16 @@ ENGINE_ENVS: dict[str, EngineEnv] = {
         description="Qwen3-ASR (qwen-asr, transformers 4.57) for the asr lane's qwen_asr engine",
         licence="Apache-2.0",
     ),
+    # Not an engine of AVATAR's: the peer framework `python -m bench.peer` compares AVATAR with,
+    # kept in an env of its own like the engines so neither system's dependencies touch the
+    # other's. Its pinned list sits beside the benchmark that uses it (no worker image runs it).
+    "pipecat": EngineEnv(
+        "pipecat", REPO / "bench" / "pipecat-requirements.txt", installs_project=False,
+        # --no-deps: the file is a complete `pip freeze` of pipecat-ai[websocket] and uvicorn.
+        pip_args=("--no-deps",),
+        description="Pipecat 1.14 (pipecat-ai[websocket] + uvicorn): the peer framework bench.peer runs side by side",
+        licence="BSD-2-Clause",
+    ),
 }
 
 # Engines whose lane worker runs inside an engine env (the openai engine runs in the main

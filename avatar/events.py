@@ -8,6 +8,7 @@ and the API delivers to the session's room. No hand-written relay.
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from typing import Any
 
@@ -74,16 +75,46 @@ def error_payload(
     return {"code": str(code), "message": message, "trace_id": str(trace_id or uuid.uuid4()), **extra}
 
 
+class _PacketRedisManager(socketio.RedisManager):
+    """python-socketio's write-only Redis manager that can also hand back, instead of
+    publishing it, the message its ``emit`` builds (its own format, binary attachments and all)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._capture = threading.local()
+
+    def _publish(self, data: Any) -> Any:
+        captured = getattr(self._capture, "messages", None)
+        if captured is not None:
+            captured.append(self.json.dumps(data))
+            return None
+        return super()._publish(data)
+
+    def message(self, event: str, data: dict[str, Any], room: str) -> str:
+        self._capture.messages = captured = []
+        try:
+            self.emit(event, data, room=room, namespace="/")
+        finally:
+            self._capture.messages = None
+        return captured[0]
+
+
 class Emitter:
     """Publishes events to a session's room from any process (Celery workers, scripts)."""
 
     def __init__(self, settings: Settings) -> None:
-        self._manager = socketio.RedisManager(
+        self._manager = _PacketRedisManager(
             settings.redis_url, channel=settings.socketio_channel, write_only=True, logger=log
         )
+        self.channel: str = self._manager.channel
 
     def emit(self, event: str, data: dict[str, Any], session_id: str | uuid.UUID) -> None:
         self._manager.emit(event, data, room=session_room(session_id), namespace="/")
+
+    def packet(self, event: str, data: dict[str, Any], session_id: str | uuid.UUID) -> str:
+        """What :meth:`emit` would publish on :attr:`channel`, for a caller that publishes it
+        itself, later (the audio sequencer's Redis script, atomically with its bookkeeping)."""
+        return self._manager.message(event, data, room=session_room(session_id))
 
     def error(
         self,

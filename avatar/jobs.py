@@ -75,6 +75,9 @@ class ReplyJob(Job):
     ROUTE: ClassVar[Route] = REPLY
     turn_id: str
     accepted_at: float  # unix time the turn was accepted: latencies count from here
+    # Unix times of the hops so far (received, admitted, queued...): the per-hop profile of
+    # the path to first audio, recorded with the turn's latency (TurnState.mark).
+    path: dict[str, float] = Field(default_factory=dict)
 
 
 class SpeechJob(Job):
@@ -90,6 +93,7 @@ class SpeechJob(Job):
     voice_profile_id: str | None = None
     style: str | None = None  # the session's style/emotion hint (CosyVoice's instruct path)
     accepted_at: float  # unix time the API accepted the user's message
+    path: dict[str, float] = Field(default_factory=dict)  # as ReplyJob.path, for this sentence
     # An HQ sentence re-routed to the fast engine (VRAM exhausted, HQ breaker open): it keeps
     # its place in the HQ order but is synthesised, stored and labelled as ``fast``.
     degraded: bool = False

@@ -59,6 +59,9 @@ class TurnResult:
     server_first_audio_ms: float | None
     t0: float = 0.0  # perf_counter just before `user_message` was emitted
     audio_ms: float = 0.0  # how long the reply's audio plays
+    turn_id: str = ""
+    t0_wall: float = 0.0  # time.time() at t0: the servers' path stamps are unix times
+    first_audio_wall: float = 0.0  # time.time() when seq 0 arrived
 
     @property
     def complete_at(self) -> float:
@@ -143,7 +146,7 @@ class BenchClient:
             pass
 
     async def turn(self, text: str, engine_ms: float, timeout_s: float, stop: asyncio.Event) -> TurnResult:
-        t0 = time.perf_counter()
+        t0_wall, t0 = time.time(), time.perf_counter()
         ack = await unless_stopped(self.sio.call("user_message", {"text": text}, timeout=timeout_s), stop)
         if not isinstance(ack, dict) or not ack.get("ok"):
             raise RuntimeError(f"user_message refused: {ack!r}")
@@ -169,4 +172,7 @@ class BenchClient:
             server_first_audio_ms=trace.server_latency.get("first_audio_ms"),
             t0=t0,
             audio_ms=trace.audio_ms,
+            turn_id=turn_id,
+            t0_wall=t0_wall,
+            first_audio_wall=t0_wall + (trace.first_audio - t0),
         )

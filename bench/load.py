@@ -12,7 +12,10 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import httpx
 import socketio
@@ -20,6 +23,42 @@ import socketio
 from bench.client import CREATE_CONCURRENCY, BenchClient, Interrupted, TurnResult, unless_stopped
 from bench.config import PACED, STRESS
 from cli.chat_client import owner_headers
+
+
+class Session(Protocol):
+    """One timed session of the system under test (AVATAR's :class:`BenchClient`, or the peer's)."""
+
+    async def turn(self, text: str, engine_ms: float, timeout_s: float, stop: asyncio.Event) -> TurnResult: ...
+
+
+class SessionOpener(Protocol):
+    """Opens a level's sessions before it starts (not measured) and closes them after it."""
+
+    def open(self, count: int, stop: asyncio.Event) -> AsyncIterator[Sequence[Session]]: ...
+
+
+# What a session's turn raises when that session cannot go on (the others do).
+TURN_ERRORS: tuple[type[BaseException], ...] = (RuntimeError, TimeoutError, socketio.exceptions.SocketIOError)
+
+
+class AvatarSessions:
+    """AVATAR sessions over Socket.IO: one owner for the level, sessions created a few at a
+    time (see ``CREATE_CONCURRENCY``), each connected on its own websocket."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+
+    @asynccontextmanager
+    async def open(self, count: int, stop: asyncio.Event) -> AsyncIterator[Sequence[Session]]:
+        clients = [BenchClient(self.base_url) for _ in range(count)]
+        async with httpx.AsyncClient(timeout=30) as http:
+            try:
+                http.headers.update(await owner_headers(http, self.base_url))
+                gate = asyncio.Semaphore(CREATE_CONCURRENCY)
+                await unless_stopped(asyncio.gather(*(c.connect(http, gate) for c in clients)), stop)
+                yield clients
+            finally:
+                await asyncio.gather(*(c.disconnect() for c in clients))
 
 
 @dataclass(frozen=True)
@@ -60,6 +99,7 @@ async def run_level(
     base_url: str, sessions: int, engine_ms: float, timeout_s: float, *,
     turns: int | None = None, window_s: float | None = None, pacing: Pacing | None = None,
     start_spread_s: float = 0.25, stop: asyncio.Event | None = None, label: str = "bench",
+    opener: SessionOpener | None = None,
 ) -> LevelResult:
     """``sessions`` concurrent sessions, their starts spread evenly over ``start_spread_s``.
 
@@ -67,18 +107,16 @@ async def run_level(
     start) has passed; a turn sent inside the window is measured to its end. Without ``pacing``
     the next message goes as soon as the previous turn's audio is complete (closed loop); with
     it, at :meth:`Pacing.next_send_at`. Returns early, with what it has, once ``stop`` is set.
+    ``opener``: the system's sessions (default: AVATAR's at ``base_url``).
     """
     if (turns is None) == (window_s is None):
         raise ValueError("give either turns or window_s")
     stop = stop or asyncio.Event()
     level = LevelResult(sessions=sessions, turns_per_session=turns, window_s=window_s,
                         scenario=PACED if pacing else STRESS)
-    clients = [BenchClient(base_url) for _ in range(sessions)]
-    async with httpx.AsyncClient(timeout=30) as http:
-        http.headers.update(await owner_headers(http, base_url))  # one owner for the level's sessions
-        try:
-            gate = asyncio.Semaphore(CREATE_CONCURRENCY)
-            await unless_stopped(asyncio.gather(*(c.connect(http, gate) for c in clients)), stop)
+    opener = opener or AvatarSessions(base_url)
+    try:
+        async with opener.open(sessions, stop) as clients:
             started = time.perf_counter()
             deadline = None if window_s is None else started + window_s
 
@@ -88,7 +126,7 @@ async def run_level(
                 assert deadline is not None
                 return time.perf_counter() < deadline
 
-            async def session_loop(index: int, client: BenchClient) -> None:
+            async def session_loop(index: int, client: Session) -> None:
                 rng = random.Random(sessions * 1000 + index)  # the same draws on every run
                 await _sleep_until(started + start_spread_s * index / sessions, stop)
                 sent = 0
@@ -96,7 +134,7 @@ async def run_level(
                     text = f"{label} {sessions}/{index} 第 {sent + 1} 句：今天天氣如何？"
                     try:
                         result = await client.turn(text, engine_ms, timeout_s, stop)
-                    except (RuntimeError, TimeoutError, socketio.exceptions.SocketIOError) as exc:
+                    except TURN_ERRORS as exc:
                         level.failures.append(str(exc))
                         return  # this session's state is unknown now; the others go on
                     level.results.append(result)
@@ -109,7 +147,7 @@ async def run_level(
                     level.pauses_s.append(send_at - result.complete_at)
                     await _sleep_until(send_at, stop)
 
-            async def guarded(index: int, client: BenchClient) -> None:
+            async def guarded(index: int, client: Session) -> None:
                 try:
                     await session_loop(index, client)
                 except Interrupted:
@@ -118,8 +156,6 @@ async def run_level(
             await asyncio.gather(*(guarded(i, c) for i, c in enumerate(clients)))
             # a window level lasts at least its window, even when no session had a message left
             level.wall_s = max(time.perf_counter() - started, window_s or 0.0)
-        except Interrupted:
-            pass
-        finally:
-            await asyncio.gather(*(c.disconnect() for c in clients))
+    except Interrupted:
+        pass
     return level

@@ -40,10 +40,11 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from bench.config import (
     DEFAULT_OUT, PACED, SCENARIOS, TARGET_P95_MS, TARGET_SESSIONS, BenchConfig, EnginePath,
@@ -54,6 +55,7 @@ from bench.render import render_section
 from bench.report import Report, fmt_ms, machine_info, percentile, write_section
 
 Log = Callable[[str], None]
+T = TypeVar("T")
 
 
 # --------------------------------------------------------------------------------------------
@@ -89,6 +91,27 @@ def _signals_to(stop: _StopRequest) -> Iterator[None]:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+def run_measurement(stop: _StopRequest, measure: Callable[[asyncio.Event], Awaitable[T]]) -> T:
+    """Run ``measure(halt)`` in a fresh event loop whose ``halt`` event Ctrl-C/SIGTERM sets
+    (inside :func:`_signals_to`); raise KeyboardInterrupt afterwards if one did."""
+
+    async def main() -> T:
+        stop.loop, stop.event = asyncio.get_running_loop(), asyncio.Event()
+        try:
+            return await measure(stop.event)
+        finally:
+            stop.loop = stop.event = None
+
+    result = asyncio.run(main())
+    if stop.requested:
+        raise KeyboardInterrupt("interrupted")
+    return result
+
+
+def redis_version(system: Any) -> str:
+    return str(system.redis().info("server").get("redis_version", "unknown"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -130,13 +153,46 @@ async def measure_levels(
     return levels
 
 
+@dataclass
+class BenchSystem:
+    """A started benchmark system (:func:`benchmark_system`)."""
+
+    system: Any  # tests.system.System
+    settings: Any  # avatar.settings.Settings, as the workers see them
+    path: EnginePath
+    base_url: str
+
+
+@contextmanager
+def benchmark_system(config: BenchConfig, root: Path, log: Log = print) -> Iterator[BenchSystem]:
+    """The real API, an ``llm`` and a ``tts_fast`` worker with the benchmark engines, on the
+    local Redis (database 12, flushed), SQLite and local storage under ``root``; stopped on exit."""
+    from tests.conftest import make_system  # the same whole-system harness the tests use
+
+    models_dir = root / "models"  # the benchmark engines need no model
+    models_dir.mkdir(parents=True, exist_ok=True)
+    system = None
+    try:
+        system = make_system(root, "bench", models_dir, **config.env())
+        settings = settings_from_env(system.env)
+        path = engine_path(settings)
+        log(f"engines' own time on the first-audio path: {path.engine_ms:g} ms (k = {path.tokens})")
+        system.start_api()
+        system.start_worker("llm", concurrency=config.llm_concurrency)
+        system.start_worker("tts_fast", concurrency=config.tts_concurrency)
+        system.wait_for_lanes("llm", "tts_fast")
+        log(f"system up at {system.base_url} (logs: {system.log_dir})")
+        yield BenchSystem(system=system, settings=settings, path=path, base_url=system.base_url)
+    finally:
+        if system is not None:
+            system.stop_all()
+
+
 def run_overhead(
     config: BenchConfig, out: Path, *, work_dir: Path | None = None, log: Log = print,
     command: str = "python -m bench.overhead",
 ) -> Report:
     """Start a benchmark system, measure every level, stop everything, write ``out``'s section."""
-    from tests.conftest import make_system  # the same whole-system harness the tests use
-
     if not config.sessions or any(c < 1 for c in config.sessions):
         raise ValueError("session counts must be positive")
     if not config.scenarios or set(config.scenarios) - set(SCENARIOS):
@@ -145,42 +201,20 @@ def run_overhead(
     own_dir = work_dir is None
     root = Path(tempfile.mkdtemp(prefix="avatar-bench-")) if own_dir else work_dir
     assert root is not None
-    models_dir = root / "models"  # the benchmark engines need no model
-    models_dir.mkdir(parents=True, exist_ok=True)
-    system = None
     failed = True
     stop = _StopRequest()
     with _signals_to(stop):
         try:
             machine = machine_info()  # before anything starts: the load average is other people's
-            system = make_system(root, "bench", models_dir, **config.env())
-            settings = settings_from_env(system.env)
-            path = engine_path(settings)
-            log(f"engines' own time on the first-audio path: {path.engine_ms:g} ms (k = {path.tokens})")
-            system.start_api()
-            system.start_worker("llm", concurrency=config.llm_concurrency)
-            system.start_worker("tts_fast", concurrency=config.tts_concurrency)
-            system.wait_for_lanes("llm", "tts_fast")
-            machine["Redis"] = str(system.redis().info("server").get("redis_version", "unknown"))
-            log(f"system up at {system.base_url} (logs: {system.log_dir})")
-            base_url = system.base_url
-
-            async def measure() -> list[LevelResult]:
-                stop.loop, stop.event = asyncio.get_running_loop(), asyncio.Event()
-                try:
-                    return await measure_levels(config, base_url, path, stop.event, log)
-                finally:
-                    stop.loop = stop.event = None
-
-            levels = asyncio.run(measure())
-            if stop.requested:
-                raise KeyboardInterrupt("interrupted")
+            with benchmark_system(config, root, log) as bench:
+                machine["Redis"] = redis_version(bench.system)
+                path, settings = bench.path, bench.settings
+                levels = run_measurement(
+                    stop, lambda halt: measure_levels(config, bench.base_url, path, halt, log))
             report = Report(config=config, settings=settings, path=path,
                             machine=machine, levels=levels, command=command)
             failed = False
         finally:
-            if system is not None:
-                system.stop_all()
             if own_dir:
                 if failed:
                     log(f"benchmark did not finish; logs kept in {root / 'var' / 'log'}")

@@ -27,7 +27,7 @@ from avatar.engine_envs import ENGINE_ENVS, EngineEnv
 from avatar.settings import get_settings
 from cli import vllm_server
 
-app = typer.Typer(help="Engine environments: one virtualenv per engine family (vllm, f5, cosyvoice, voxcpm, qwen-asr).",
+app = typer.Typer(help="Engine environments: one virtualenv per engine family (vllm, f5, cosyvoice, voxcpm, qwen-asr), and pipecat for bench.peer.",
                   no_args_is_help=True)
 
 Log = Callable[[str], None]

@@ -40,6 +40,8 @@ def run_reply(ctx: StageContext, job: ReplyJob) -> dict[str, Any]:
     queue_ms = job.queue_ms()
     services = ctx.services
     turn_id, accepted_at = job.turn_id, job.accepted_at
+    # The per-hop profile (TurnState.path): written with the text_done mark, off the path.
+    path = {**job.path, "reply_started": time.time()}
     state = TurnState(services.redis, turn_id)
 
     # Read-only on the path to first token: the turn stays ``pending`` in the database
@@ -57,6 +59,7 @@ def run_reply(ctx: StageContext, job: ReplyJob) -> dict[str, Any]:
         mode = TTSMode(meta.get("tts_mode", "fast"))
         voice_profile_id = meta.get("voice_profile_id")
         style = meta.get("tts_style") or None
+    path["context_read"] = time.time()
 
     generation = state.start_generation()
     restarted = generation > 1  # a redelivered or retried job
@@ -83,11 +86,17 @@ def run_reply(ctx: StageContext, job: ReplyJob) -> dict[str, Any]:
         text = speakable_text(fragment)
         if not text or state.interrupted():
             return
+        first = not sentences
+        if first:
+            path["first_sentence_cut"] = time.time()
         queue_sentence(services, SpeechJob(
             session_id=session_id, turn_id=turn_id, trace_id=trace_id, generation=generation,
             seq=len(sentences), text=text, mode=live_mode, voice_profile_id=voice_profile_id,
             style=style, accepted_at=accepted_at,
+            path={"speech_queued": time.time()} if first else {},
         ))
+        if first:
+            path["speech_published"] = time.time()
         sentences.append(text)
 
     for delta in engine.stream(messages):
@@ -99,6 +108,7 @@ def run_reply(ctx: StageContext, job: ReplyJob) -> dict[str, Any]:
         if sentences and state.interrupted():  # barge-in: the user spoke over this reply; stop writing
             break
         if not parts:
+            path["first_token"] = time.time()
             state.mark("first_token_ms", accepted_at)
             observe_llm_ttft(time.time() - accepted_at, model=engine.name)
         parts.append(delta)
@@ -110,7 +120,7 @@ def run_reply(ctx: StageContext, job: ReplyJob) -> dict[str, Any]:
         queue(fragment)
 
     reply = "".join(parts).strip()
-    state.mark("text_done_ms", accepted_at)
+    state.mark("text_done_ms", accepted_at, path=path)
     if not save_reply(services, state, reply, len(sentences)):
         return {"turn_id": turn_id, "interrupted": True, "chars": len(reply)}
     services.emitter.emit(TURN_COMPLETE, {"turn_id": turn_id, "text": reply, "chunks": len(sentences)}, session_id)

@@ -7,6 +7,7 @@ synthesis to publishing (``workers/speech_service.py``).
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from avatar.audio import encode_wav
@@ -36,6 +37,9 @@ def run_speech(ctx: StageContext, job: SpeechJob) -> dict[str, Any]:
     if state.interrupted():
         return {"skipped": "interrupted"}  # the user spoke over this reply (barge-in)
 
+    # The per-hop profile (TurnState.path), for the turn's first sentence: written with the
+    # first_audio mark, after the chunk is published.
+    path = {**job.path, "speech_started": time.time()}
     speech = SpeechService(ctx)
     voice = speech.voice(job.voice_profile_id)
     # The session's style hint goes to whichever tier speaks: CosyVoice's instruct path in HQ,
@@ -44,7 +48,9 @@ def run_speech(ctx: StageContext, job: SpeechJob) -> dict[str, Any]:
 
     def publish(spoken: Spoken) -> tuple[bytes, list[int]]:
         clip = spoken.clip
+        path["synthesized"] = time.time()
         wav = encode_wav(clip.samples, clip.sample_rate)
+        path["encoded"] = time.time()
         if state.interrupted():  # barge-in while this sentence was being synthesised
             return wav, []
         meta: dict[str, Any] = {
@@ -58,6 +64,7 @@ def run_speech(ctx: StageContext, job: SpeechJob) -> dict[str, Any]:
             session_id=job.session_id, turn_id=job.turn_id, mode=job.mode.value,
             generation=job.generation, seq=job.seq, audio=wav, meta=meta,
         )
+        path["published"] = time.time()
         return wav, emitted
 
     with speech.holding(job.synth_mode) as held:  # HQ: the single slot, for this sentence
@@ -69,7 +76,7 @@ def run_speech(ctx: StageContext, job: SpeechJob) -> dict[str, Any]:
     if spoken.notice:  # e.g. the GPU had no memory: a CPU fallback engine spoke this sentence
         ctx.services.emitter.error(job.session_id, *spoken.notice, job.trace_id, turn_id=job.turn_id, seq=job.seq)
     if emitted and emitted[0] == 0:
-        state.mark("first_audio_ms", job.accepted_at)
+        state.mark("first_audio_ms", job.accepted_at, path=path)
 
     # --- off the path to first audio ---------------------------------------------------
     if state.generation() != job.generation:
@@ -81,6 +88,8 @@ def run_speech(ctx: StageContext, job: SpeechJob) -> dict[str, Any]:
             db, turn_id=job.turn_id, mode=job.synth_mode, seq=job.seq, text=job.text, spoken=spoken,
             voice_profile_id=job.voice_profile_id, wav=wav,
         )
+    if job.seq == 0:  # off the path: what storing the first sentence (WAV file + row) took
+        state.record_path({"stored": time.time()})
     settle_sentence(services, state, session_id=job.session_id, generation=job.generation, seq=job.seq)
     return {"turn_id": job.turn_id, "seq": job.seq, "synthesis_ms": spoken.synthesis_ms, "key": key}
 

@@ -98,16 +98,19 @@ def accept_user_message(
 
 
 def start_turn(
-    services: Services, session_id: uuid.UUID, text: str, *, accepted_at: float | None = None
+    services: Services, session_id: uuid.UUID, text: str, *, accepted_at: float | None = None,
+    path: dict[str, float] | None = None,
 ) -> AcceptedTurn:
     """Store the turn and queue its reply. Raises ``ConversationError`` (refused: nothing
     stored) or :class:`QueueUnavailable` (the broker is down: the turn is closed as an error
     instead of staying pending forever). ``accepted_at``: a spoken turn counts from the end
-    of speech."""
+    of speech. ``path``: the hops before this one (unix times), carried on for the profile."""
     with services.db() as db:
         accepted = accept_user_message(db, session_id, text, services.settings, accepted_at=accepted_at)
+    hops = {**(path or {}), "accepted": accepted.accepted_at, "committed": time.time()}
     try:
-        services.dispatcher.reply(ReplyJob(turn_id=str(accepted.turn_id), accepted_at=accepted.accepted_at))
+        services.dispatcher.reply(ReplyJob(turn_id=str(accepted.turn_id), accepted_at=accepted.accepted_at,
+                                           path=hops))
     except Exception as exc:
         log.exception("could not enqueue reply")
         with services.db() as db:

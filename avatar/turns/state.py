@@ -4,6 +4,8 @@
   generation are stale (their worker died, the reply is being regenerated) and are dropped.
 - ``latency``: first_token_ms, first_audio_ms, ... measured from the moment the API accepted
   the message; written to the turn row once, when the turn completes.
+- ``path``: unix times of the hops the first sentence passed (API, queue, workers), written with
+  the latency marks at no extra round trip; read by the benchmark's per-hop profile.
 - ``expected`` / ``settled``: how many sentences the reply has and how many have been spoken
   (or failed); the turn is complete when both agree. Completion is claimed with SET NX so
   exactly one process writes it.
@@ -60,14 +62,34 @@ class TurnState:
         return [t.decode() for t in self.r.smembers(self.key("tasks"))]
 
     # --- latency ---------------------------------------------------------------------------
-    def mark(self, name: str, accepted_at: float, *, only_first: bool = True) -> None:
-        """Record ms since acceptance under ``name`` (the first time only, by default)."""
+    def mark(self, name: str, accepted_at: float, *, only_first: bool = True,
+             path: dict[str, float] | None = None) -> None:
+        """Record ms since acceptance under ``name`` (the first time only, by default), and
+        ``path``'s unix times of hops (see :meth:`path`), in one round trip."""
         value = round((time.time() - accepted_at) * 1000.0, 1)
+        pipe = self.r.pipeline(transaction=False)
         if only_first:
-            self.r.hsetnx(self.key("latency"), name, value)
+            pipe.hsetnx(self.key("latency"), name, value)
         else:
-            self.r.hset(self.key("latency"), name, value)
-        self.r.expire(self.key("latency"), TTL_S)
+            pipe.hset(self.key("latency"), name, value)
+        pipe.expire(self.key("latency"), TTL_S)
+        if path:
+            pipe.hset(self.key("path"), mapping=path)
+            pipe.expire(self.key("path"), TTL_S)
+        pipe.execute()
+
+    def record_path(self, path: dict[str, float]) -> None:
+        """Unix times of hops off the path to first audio (e.g. the sentence's row stored)."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hset(self.key("path"), mapping=path)
+        pipe.expire(self.key("path"), TTL_S)
+        pipe.execute()
+
+    def path(self) -> dict[str, float]:
+        """Unix times at which the turn passed each hop of its path to first audio, as the
+        stages recorded them (one machine's clock): ``received``, ``admitted``, ``accepted``,
+        ``committed``, ``reply_started``, ... (``bench.peer`` turns them into a profile)."""
+        return {k.decode(): float(v) for k, v in self.r.hgetall(self.key("path")).items()}
 
     def latency(self) -> dict[str, float]:
         return {k.decode(): float(v) for k, v in self.r.hgetall(self.key("latency")).items()}
