@@ -7,9 +7,10 @@ model does the work a real one would for the benchmark's text:
   of exactly ``REPLY_TOKENS`` tokens (about 50 characters). Time to first token and decode
   tokens/s at 1, 2 and 4 concurrent requests (threads of one process, as the lane's engine
   would be called; the engine holds one model).
-- **ASR** (``faster_whisper`` engine's model, CPU, its configured beam size): seconds per
-  utterance of 2, 5 and 10 s, the end-of-text token suppressed and the transcript's length
-  fixed at ``ASR_TOKENS_PER_S`` tokens per second of speech.
+- **ASR** (the ``faster_whisper`` engine's ``transcribe``, CPU, its configured beam size):
+  seconds per utterance of 2, 5 and 10 s, every special token suppressed and the transcript's
+  length fixed at ``ASR_TOKENS_PER_S`` tokens per second of speech (the model folder's
+  RandomWeights declaration).
 - **F5-TTS** (the ``f5`` engine in its engine environment): real-time factor at NFE 8/16/32
   for one sentence, in that environment's python (``bench/f5_speed.py``).
 
@@ -88,24 +89,22 @@ def measure_llm(model_dir: Path, runs: int, levels: Sequence[int] = CONCURRENCY)
 
 def measure_asr(model_dir: Path, runs: int, lengths: Sequence[int] = UTTERANCE_S, device: str = "cpu",
                 compute_type: str = "") -> dict[int, dict[str, Any]]:
+    """Seconds per utterance through the engine's own ``transcribe`` (what the ``asr`` lane
+    runs): on a real-size random model its folder's declaration fixes the transcript at
+    ASR_TOKENS_PER_S tokens per second, every special token suppressed (RandomWeights)."""
     from workers.engines.asr.faster_whisper import FasterWhisperASR
 
     settings = Settings(asr_model=str(model_dir), asr_device=device, asr_compute_type=compute_type)
-    model = FasterWhisperASR(settings=settings)._loaded(partial=False)
-    eot = model.hf_tokenizer.token_to_id("<|endoftext|>")
+    engine = FasterWhisperASR(settings=settings)
     rng = np.random.default_rng(0)
     results: dict[int, dict[str, Any]] = {}
     for seconds in lengths:
         audio = (rng.standard_normal(seconds * 16000) * 0.05).astype(np.float32)  # cost does not depend on content
-        options = dict(language="zh", task="transcribe", beam_size=settings.asr_beam_size, without_timestamps=True,
-                       condition_on_previous_text=False, vad_filter=False, temperature=0.0,
-                       initial_prompt=settings.asr_initial_prompt, suppress_tokens=[-1, eot],
-                       max_new_tokens=seconds * ASR_TOKENS_PER_S)
-        list(model.transcribe(audio, **options)[0])  # warm-up
+        engine.transcribe(audio)  # warm-up
         timings = []
         for _ in range(runs):
             started = time.perf_counter()
-            list(model.transcribe(audio, **options)[0])
+            engine.transcribe(audio)
             timings.append(time.perf_counter() - started)
         results[seconds] = _stats(timings)
     return results

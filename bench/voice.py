@@ -51,6 +51,7 @@ MODELS = ("qwen2.5-0.5b-instruct", "faster-whisper-small")
 TARGET_P95_S = 3.5  # the seed's voice-to-voice target, judged at TARGET_SESSIONS
 TARGET_SESSIONS = 1
 FRAME_MS = 40
+OPENING_WORD_S = 0.9  # where the recording's second word begins (see recording())
 SILENCE_AFTER_S = 1.5  # the microphone keeps sending silence until the VAD has ended the turn
 TURN_TIMEOUT_S = 300.0
 
@@ -213,9 +214,14 @@ def recording() -> tuple[np.ndarray, float, str]:
     if isinstance(member, str):
         raise RuntimeError(f"the human recording is not available: {member}")
     samples, rate = sf.read(member, dtype="float32")
-    speech = with_silences([to_16k(samples if samples.ndim == 1 else samples.mean(axis=1), rate)],
-                           [SILENCE_AFTER_S], lead_s=0.3)
-    return speech.pcm, speech.truth_ms[0][1] / 1000.0, "basic_ref_zh.wav from the f5-tts wheel (human, Mandarin, male)"
+    samples = samples if samples.ndim == 1 else samples.mean(axis=1)
+    # From its second word on: the opening 對 and the 0.5 s pause after it are an utterance of
+    # their own to the VAD, and a second utterance arriving while the first one's reply is
+    # still being written is refused (TURN_IN_PROGRESS): see the section's notes.
+    samples = samples[int(OPENING_WORD_S * rate):]
+    speech = with_silences([to_16k(samples, rate)], [SILENCE_AFTER_S], lead_s=0.3)
+    return (speech.pcm, speech.truth_ms[0][1] / 1000.0,
+            f"basic_ref_zh.wav from the f5-tts wheel (human, Mandarin, male), from {OPENING_WORD_S} s on")
 
 
 def real_size_models(log: Any = print) -> dict[str, Path]:
