@@ -43,6 +43,7 @@ def _torch_peak_mib() -> float | None:
 
 
 def build(what: str, dest: Path, tiny: bool, f5_python: Path | None, cosyvoice_python: Path | None) -> Path:
+    from avatar.model_files import write_random_weights
     from models import tiny as tiny_models
     from models.real_size import RANDOM_MODELS
     from models.tiny_cosyvoice import make_tiny_cosyvoice2
@@ -50,14 +51,17 @@ def build(what: str, dest: Path, tiny: bool, f5_python: Path | None, cosyvoice_p
 
     if what == "cosyvoice":  # no real-size random CosyVoice exists yet (bench.gpu records the gap)
         return make_tiny_cosyvoice2(dest, python=cosyvoice_python)
+    if what in ("llm", "asr"):
+        model = RANDOM_MODELS[REAL_SIZE[what]]
+        if not tiny:
+            folder = model.build(dest)
+        else:
+            folder = tiny_models.make_tiny_vllm_qwen2(dest) if what == "llm" else tiny_models.make_tiny_whisper(dest)
+        # The fixed lengths the engines read (RandomWeights): a random decoder's own would vary.
+        write_random_weights(folder, model.stand_in)
+        return folder
     if not tiny:
-        if what == "f5":
-            return make_random_f5(dest, python=f5_python) or dest
-        return RANDOM_MODELS[REAL_SIZE[what]].build(dest)
-    if what == "llm":
-        return tiny_models.make_tiny_vllm_qwen2(dest)
-    if what == "asr":
-        return tiny_models.make_tiny_whisper(dest)
+        return make_random_f5(dest, python=f5_python) or dest
     make_tiny_f5(dest / F5_FOLDER, python=f5_python)  # the random model's layout: f5-tts/ and vocos beside it
     return dest
 

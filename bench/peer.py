@@ -46,14 +46,11 @@ from bench.overhead import (
 )
 from bench.peer_client import PipecatSessions, pipecat_python, pipecat_server
 from bench.peer_profile import engine_shares, profile, stamps_of
+from bench.peer_render import AVATAR, PIPECAT, SECTION, SYSTEMS, TARGET_RATIO, render_section
 from bench.peer_splitters import SplitterCuts, compare_splitters
 from bench.report import fmt_ms, machine_info, percentile, write_section
 from tests.system import free_port
 
-AVATAR, PIPECAT = "AVATAR", "Pipecat"
-SYSTEMS = (AVATAR, PIPECAT)
-SECTION = "peer"
-TARGET_RATIO = 1.0
 # Closed loop as the issue defines it: the next message once the reply has finished playing.
 PLAYED = Pacing(reaction_min_s=0.0, reaction_max_s=0.0)
 
@@ -192,7 +189,6 @@ def run_peer(config: PeerConfig, out: Path, *, log: Log = print,
             log(f"benchmark did not finish; logs kept in {root / 'var' / 'log'}")
         else:
             shutil.rmtree(root, ignore_errors=True)
-    from bench.peer_render import render_section
 
     report = PeerReport(config=config, settings=bench.settings, path=bench.path, machine=machine,
                         levels=levels, splitters=splitters, command=command)

@@ -8,6 +8,11 @@ from typing import Any
 from bench.peer_profile import HOPS, OFF_PATH, PUBLISH
 from bench.report import fmt_ms
 
+AVATAR, PIPECAT = "AVATAR", "Pipecat"
+SYSTEMS = (AVATAR, PIPECAT)
+SECTION = "peer"
+TARGET_RATIO = 1.0
+
 
 def _row(cells: list[str]) -> str:
     return "| " + " | ".join(cells) + " |"
@@ -22,8 +27,6 @@ def _cuts(fragments: list[str]) -> str:
 
 
 def render_section(report: Any) -> str:
-    from bench.peer import AVATAR, PIPECAT, SECTION, SYSTEMS, TARGET_RATIO
-
     config, settings, path = report.config, report.settings, report.path
     verdict, shown = report.target()
     lines = [
