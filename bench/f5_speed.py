@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from avatar.settings import Settings
 from bench.report import percentile
@@ -31,6 +32,18 @@ def reference_voice(folder: Path) -> VoiceReference:
     return VoiceReference(profile_id="bench", audio_path=reference, transcript=REFERENCE_TEXT)
 
 
+def time_sentence(engine: Any, voice: VoiceReference, runs: int) -> dict[str, float]:
+    """``runs`` syntheses of SENTENCE by a warmed-up TTS engine: seconds and real-time factor."""
+    seconds, rtf = [], []
+    for _ in range(runs):
+        started = time.perf_counter()
+        clip = engine.synthesize(SENTENCE, voice=voice)
+        seconds.append(time.perf_counter() - started)
+        rtf.append(seconds[-1] / clip.duration_s)
+    return {"n": runs, "seconds": percentile(seconds, 50), "audio_s": clip.duration_s,
+            "rtf_median": percentile(rtf, 50), "rtf_p95": percentile(rtf, 95)}
+
+
 def measure(models: Path, nfe_steps: list[int], runs: int, voice: VoiceReference, device: str = "cpu",
             emit: Callable[[dict[str, dict[str, float]]], None] = lambda _: None) -> dict[str, dict[str, float]]:
     """Real-time factor per step count; ``emit`` gets the results so far after each one."""
@@ -42,14 +55,7 @@ def measure(models: Path, nfe_steps: list[int], runs: int, voice: VoiceReference
         engine = F5TTSEngine(settings=settings)
         if nfe == nfe_steps[0]:
             engine.synthesize("你好。", voice=voice)  # load and warm up once
-        seconds, rtf = [], []
-        for _ in range(runs):
-            started = time.perf_counter()
-            clip = engine.synthesize(SENTENCE, voice=voice)
-            seconds.append(time.perf_counter() - started)
-            rtf.append(seconds[-1] / clip.duration_s)
-        out[str(nfe)] = {"n": runs, "seconds": percentile(seconds, 50), "audio_s": clip.duration_s,
-                         "rtf_median": percentile(rtf, 50), "rtf_p95": percentile(rtf, 95)}
+        out[str(nfe)] = time_sentence(engine, voice, runs)
         emit(out)
     return out
 

@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.report import percentile
 
 # Real-size random model (models.real_size) per part; the dry run's tiny stand-ins are the
 # tiny-gpu profile's (models.tiny): the same formats, loaded by the same engines.
@@ -68,21 +67,14 @@ def build(what: str, dest: Path, tiny: bool, f5_python: Path | None, cosyvoice_p
 
 def measure_cosyvoice(model: Path, device: str, runs: int) -> dict[str, Any]:
     from avatar.settings import Settings
-    from bench.f5_speed import SENTENCE, reference_voice
+    from bench.f5_speed import reference_voice, time_sentence
     from workers.engines.tts.cosyvoice import CosyVoiceTTS
 
     engine = CosyVoiceTTS(settings=Settings(cosyvoice_model_dir=str(model), tts_device=device))
     with tempfile.TemporaryDirectory() as tmp:
         voice = reference_voice(Path(tmp))
         engine.synthesize("你好。", voice=voice)  # load and warm up
-        seconds, rtf = [], []
-        for _ in range(runs):
-            started = time.perf_counter()
-            clip = engine.synthesize(SENTENCE, voice=voice)
-            seconds.append(time.perf_counter() - started)
-            rtf.append(seconds[-1] / clip.duration_s)
-    return {"n": runs, "seconds": percentile(seconds, 50), "audio_s": clip.duration_s,
-            "rtf_median": percentile(rtf, 50), "rtf_p95": percentile(rtf, 95)}
+        return time_sentence(engine, voice, runs)
 
 
 def main(argv: list[str] | None = None) -> None:

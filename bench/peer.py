@@ -42,7 +42,7 @@ from bench.client import TurnResult
 from bench.config import DEFAULT_OUT, BenchConfig, EnginePath
 from bench.load import AvatarSessions, LevelResult, Pacing, run_level
 from bench.overhead import (
-    Log, _signals_to, _StopRequest, benchmark_system, redis_version, run_measurement,
+    Log, _levels, _signals_to, _StopRequest, benchmark_system, redis_version, run_measurement,
 )
 from bench.peer_client import PipecatSessions, pipecat_python, pipecat_server
 from bench.peer_profile import engine_shares, profile, stamps_of
@@ -198,16 +198,6 @@ def run_peer(config: PeerConfig, out: Path, *, log: Log = print,
     log(f"wrote {out}; the run took {report.wall_s:.0f} s")
     log(f"target (TTFA median AVATAR/Pipecat <= {TARGET_RATIO:g} at every level): {verdict} ({shown})")
     return report
-
-
-def _levels(text: str) -> list[int]:
-    try:
-        values = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-    if not values or any(v < 1 for v in values):
-        raise argparse.ArgumentTypeError("session counts must be positive integers")
-    return values
 
 
 def main(argv: Sequence[str] | None = None) -> int:
