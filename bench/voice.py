@@ -207,6 +207,8 @@ def recording() -> tuple[np.ndarray, float, str]:
     it is: the human Mandarin recording shipped in the f5-tts wheel."""
     import soundfile as sf
 
+    # here, not at the top: the test helpers and the system below load numpy/soundfile/celery
+    # only when a measurement runs, so importing bench.voice (render, the smoke test) stays cheap
     from tests.speech_audio import to_16k, with_silences
     from tests.voices import f5_wheel_member
 
@@ -226,7 +228,7 @@ def recording() -> tuple[np.ndarray, float, str]:
 
 def real_size_models(log: Any = print) -> dict[str, Path]:
     """``avatar models random``'s models this benchmark runs (built once, under var/)."""
-    from avatar.settings import Settings
+    from avatar.settings import Settings  # as in recording(): loaded only when measuring
     from models.real_size import make_random_models, random_models_dir
 
     models_dir = Settings().resolved_models_dir
@@ -240,7 +242,7 @@ def measure(levels: list[int], turns: int, models: dict[str, Path], log: Any = p
     RandomWeights declaration)."""
     import httpx
 
-    from tests.conftest import make_system
+    from tests.conftest import make_system  # as in recording(): loaded only when measuring
 
     pcm, speech_end_s, about = recording()
     root = Path(tempfile.mkdtemp(prefix="avatar-bench-voice-"))

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from avatar.model_files import missing_whisper_files
+from avatar.model_files import RandomWeights, missing_whisper_files, write_random_weights
 from avatar.settings import Settings
 from avatar.text_zh import hallucination_in, opencc_config_for, to_traditional
 from models.tiny import make_tiny_whisper
@@ -156,8 +156,6 @@ def test_a_random_weights_whisper_writes_a_transcript_as_long_as_the_speech(
 ) -> None:
     """A folder declaring random weights decodes ``tokens_per_s`` tokens per second of audio
     (end of text suppressed, one decode) and reports its stand-in text, one character a token."""
-    from avatar.model_files import RandomWeights, write_random_weights
-
     folder = tmp_path / "random-asr"
     shutil.copytree(tiny_asr_models / "tiny" / "asr", folder)
     write_random_weights(folder, RandomWeights(text="今天台北天氣怎麼樣", tokens_per_s=4))

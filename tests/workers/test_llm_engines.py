@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from avatar.model_files import RandomWeights, write_random_weights
 from avatar.settings import Settings
 from models.download import (
     CHECKSUM_FILE,
@@ -275,10 +277,6 @@ def test_a_random_weights_model_decodes_its_fixed_length_and_emits_its_stand_in(
     decodes exactly ``reply_tokens`` tokens, end-of-reply never sampled early, and the stream
     is the stand-in reply cut into one piece per token; the same model without the file
     streams its own noise."""
-    import shutil
-
-    from avatar.model_files import RandomWeights, write_random_weights
-
     declared = tmp_path / "random-llm"
     shutil.copytree(tiny_llm_dir, declared)
     reply = "好的，今天台北晴朗，氣溫大約二十五度。"
