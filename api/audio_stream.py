@@ -49,6 +49,8 @@ from avatar.vad import SAMPLE_RATE, TurnDetector, VADEvent
 log = logging.getLogger(__name__)
 
 PARTIAL_MIN_SPEECH_MS = 400  # no partial for the first syllable or two
+BARGE_IN_RECHECK_S = 0.5  # while speaking, how often to look again for a reply to interrupt
+BARGE_IN_RECHECK_WITHIN_S = 30.0  # ... when an earlier utterance ended less than this ago
 
 
 class FrameError(Exception):
@@ -122,8 +124,11 @@ class MicStream:
     tokens: float
     refilled: float = field(default_factory=time.monotonic)
     utterance_id: str | None = None
+    utterance_started_at: float = 0.0  # unix time the utterance in progress began
     heard: bool = False  # speech since the last audio_end
     barged: bool = False  # this utterance already interrupted the reply
+    barge_checked: float = 0.0  # monotonic time of the last look for a reply to interrupt
+    last_end: float = -math.inf  # monotonic time the previous utterance ended
     last_partial: float = 0.0
     closed: bool = False
     playback: Playback = field(default_factory=Playback)
@@ -170,7 +175,8 @@ def register_audio_stream(
             streams[sid] = stream
         return stream
 
-    def enqueue(stream: MicStream, utterance_id: str, pcm: np.ndarray, *, partial: bool, reason: str = "") -> None:
+    def enqueue(stream: MicStream, utterance_id: str, pcm: np.ndarray, *, partial: bool, reason: str = "",
+                started_at: float = 0.0) -> None:
         client = services.redis
         if partial and not client.set(partial_inflight_key(stream.session_id), 1, nx=True, ex=10):
             return  # one partial in flight per session
@@ -178,7 +184,8 @@ def register_audio_stream(
         store_pcm(client, ref, pcm)
         services.dispatcher.transcription(TranscriptionJob(
             session_id=stream.session_id, utterance_id=utterance_id, audio_ref=ref, partial=partial,
-            speech_ended_at=0.0 if partial else time.time(), end_reason=reason or "silence",
+            speech_started_at=started_at, speech_ended_at=0.0 if partial else time.time(),
+            end_reason=reason or "silence",
         ))
 
     async def handle(sid: str, stream: MicStream, event: VADEvent) -> None:
@@ -189,12 +196,15 @@ def register_audio_stream(
                 await send_error(sid, ErrorCode.SESSION_NOT_FOUND, "此對話已結束，音訊不予處理（session ended）")
                 return
             stream.utterance_id, stream.heard, stream.barged = uuid.uuid4().hex, True, False
+            stream.barge_checked = 0.0
+            # Frames arrive in real time: the onset lies as far back as the stream has run past it.
+            stream.utterance_started_at = time.time() - (stream.detector.position_ms - event.at_ms) / 1000.0
             stream.last_partial = time.monotonic()
             await sio.emit(VAD_STATE, {"state": "speech_start", "at_ms": event.at_ms,
                                        "utterance_id": stream.utterance_id}, room=room)
             return
         utterance_id = stream.utterance_id or uuid.uuid4().hex
-        stream.utterance_id = None
+        stream.utterance_id, stream.last_end = None, time.monotonic()
         await sio.emit(VAD_STATE, {"state": "speech_end", "at_ms": event.at_ms, "reason": event.reason,
                                    "utterance_id": utterance_id}, room=room)
         verdict = await asyncio.to_thread(admission.admit, stream.session_id, sid)
@@ -203,17 +213,24 @@ def register_audio_stream(
                              retry_after_s=verdict.retry_after_s)
             return
         assert event.audio is not None
-        await asyncio.to_thread(enqueue, stream, utterance_id, event.audio, partial=False, reason=event.reason)
+        await asyncio.to_thread(enqueue, stream, utterance_id, event.audio, partial=False, reason=event.reason,
+                                started_at=stream.utterance_started_at)
 
     async def after_frame(stream: MicStream) -> None:
         detector = stream.detector
         if not detector.in_speech or stream.utterance_id is None:
             return
         speech_ms = detector.speech_ms()
-        if not stream.barged and speech_ms >= settings.barge_in_min_speech_ms:
-            stream.barged = True
-            await asyncio.to_thread(interrupt_active_turn, services, stream.session_id, stream.playback)
         now = time.monotonic()
+        if not stream.barged and speech_ms >= settings.barge_in_min_speech_ms and (
+                not stream.barge_checked or now - stream.barge_checked >= BARGE_IN_RECHECK_S):
+            # Looked for again while the user goes on talking, but only soon after an earlier
+            # utterance: that one's turn may start only now (its transcript is slower than the
+            # pause), and its reply must not talk over the rest of the message.
+            interrupted = await asyncio.to_thread(interrupt_active_turn, services, stream.session_id,
+                                                  stream.playback)
+            stream.barge_checked = now
+            stream.barged = interrupted is not None or now - stream.last_end > BARGE_IN_RECHECK_WITHIN_S
         # No partial during a pause: the utterance may be about to end, and a partial still
         # running then would hold up the final on the asr lane.
         if (speech_ms >= PARTIAL_MIN_SPEECH_MS and not detector.pausing

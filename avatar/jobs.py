@@ -143,6 +143,7 @@ class TranscriptionJob(Job):
     utterance_id: str
     audio_ref: str
     partial: bool = False  # a live pass while the user still speaks
+    speech_started_at: float = 0.0  # unix time the utterance began (finals; 0: unknown)
     speech_ended_at: float = 0.0  # unix time the utterance ended (finals)
     end_reason: str = "silence"  # silence | max_length | stream_end
 

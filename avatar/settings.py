@@ -182,6 +182,8 @@ class Settings(BaseSettings):
     audio_max_frames_per_s: float = Field(100.0, ge=1.0)  # token bucket per session
     audio_max_message_bytes: int = Field(16_000_000, ge=1_000_000)  # transport limit (then refused)
     barge_in_min_speech_ms: int = Field(300, ge=0)  # speech this long interrupts the reply
+    # A pause shorter than this, with no reply heard in it, continues the same message.
+    turn_continuation_s: float = Field(2.0, ge=0.0)
 
     # --- voice cloning: voice profiles, lite/F5/CosyVoice, re-synthesis (cloning issue) -----
     # (settings of the cloning issue go here)

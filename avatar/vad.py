@@ -121,6 +121,11 @@ class TurnDetector:
         """In an utterance, but silent since the last window(s): it may be about to end."""
         return self.in_speech and self._silence is not None
 
+    @property
+    def position_ms(self) -> float:
+        """How much of the stream has been analysed (the clock of the events' ``at_ms``)."""
+        return self._ms(self._pos)
+
     def speech_ms(self) -> float:
         return (self._pos - self._start) * 1000 / SAMPLE_RATE if self.in_speech else 0.0
 

@@ -33,7 +33,7 @@ from avatar.metrics import observe_asr_rtf
 from avatar.settings import Settings
 from avatar.storage.keys import raw_input_key
 from avatar.text_zh import hallucination_in
-from avatar.turns import QueueUnavailable, start_turn
+from avatar.turns import QueueUnavailable, SpokenAt, start_turn
 from avatar.utterances import UTTERANCE_TTL_S, load_pcm, partial_inflight_key, utterance_key
 from workers.context import StageContext
 from workers.engines.asr.base import SAMPLE_RATE, Transcript
@@ -113,8 +113,11 @@ def run_final(ctx: StageContext, job: TranscriptionJob) -> dict[str, Any]:
 
     # The same start as a typed message: store the turn, queue its reply.
     accepted_at = job.speech_ended_at or time.time()  # latencies count from the end of speech
+    # When it was spoken decides whether it continues the open turn (avatar/turns/start.py).
+    spoken = SpokenAt(job.speech_started_at or accepted_at, accepted_at)
     try:
-        accepted = start_turn(services, uuid.UUID(job.session_id), transcript.text, accepted_at=accepted_at)
+        accepted = start_turn(services, uuid.UUID(job.session_id), transcript.text, accepted_at=accepted_at,
+                              spoken=spoken)
     except ConversationError as exc:
         emitter.error(job.session_id, exc.code, exc.message, utterance_id=job.utterance_id)
         client.delete(job.audio_ref)
@@ -132,6 +135,8 @@ def run_final(ctx: StageContext, job: TranscriptionJob) -> dict[str, Any]:
         "transcription_id": transcription_id, "turn_id": turn_id, "utterance_id": job.utterance_id,
         "text": transcript.text, "confidence": transcript.confidence, "latency_ms": latency_ms,
         "asr_ms": asr_ms, "queue_ms": queue_ms, "is_final": True,
+        # the turn's whole message, and the turn it replaced when this utterance continued one
+        "turn_text": accepted.text, "continues_turn_id": str(accepted.continues) if accepted.continues else None,
     }, job.session_id)
 
     # --- off the path to the reply: the WAV, the row, the prosody job ------------------------

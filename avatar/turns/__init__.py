@@ -15,13 +15,14 @@ from avatar.turns.closing import (
     turn_state,
 )
 from avatar.turns.interrupt import Playback, interrupt_active_turn, spoken_text
-from avatar.turns.start import AcceptedTurn, QueueUnavailable, accept_user_message, start_turn
+from avatar.turns.start import AcceptedTurn, QueueUnavailable, SpokenAt, accept_user_message, start_turn
 from avatar.turns.state import TurnState
 
 __all__ = [
     "AcceptedTurn",
     "Playback",
     "QueueUnavailable",
+    "SpokenAt",
     "TurnState",
     "accept_user_message",
     "announce_audio_complete",

@@ -56,6 +56,26 @@ def spoken_text(sentences: list[tuple[int, str, float]], played_seq: int, played
     return "".join(heard)
 
 
+def _halt(services: Services, turn_id: str) -> list[str] | None:
+    """Raise the turn's interrupt flag (the stages stop at their next check) and revoke its
+    queued speech jobs; None if it was already interrupted."""
+    state = TurnState(services.redis, turn_id)
+    if not state.interrupt():
+        return None
+    task_ids = state.task_ids()
+    services.dispatcher.revoke(task_ids)
+    return task_ids
+
+
+def stop_reply(services: Services, turn_id: str, session_id: str) -> None:
+    """Stop a turn's reply that nobody has heard: the turn's row is already stored as
+    ``interrupted`` (a continued utterance took its place, :mod:`avatar.turns.start`); its
+    stages stop and the browser drops whatever of it arrived."""
+    task_ids = _halt(services, turn_id)
+    services.emitter.emit(INTERRUPT, {"turn_id": turn_id, "spoken_text": "", "revoked": len(task_ids or []),
+                                      "reason": "continued"}, session_id)
+
+
 def interrupt_active_turn(services: Services, session_id: str, playback: Playback) -> dict[str, Any] | None:
     """Interrupt the session's reply if one is in progress or still playing; None otherwise."""
     with services.db() as db:
@@ -71,11 +91,10 @@ def interrupt_active_turn(services: Services, session_id: str, playback: Playbac
         if turn.status not in ACTIVE_STATUSES and not playing:
             return None
         turn_id = str(turn.turn_id)
-        state = TurnState(services.redis, turn_id)
-        if not state.interrupt():
+        task_ids = _halt(services, turn_id)
+        if task_ids is None:
             return None  # already interrupted
-        task_ids = state.task_ids()
-        services.dispatcher.revoke(task_ids)
+        state = TurnState(services.redis, turn_id)
         sentences = [
             (a.seq, a.text, a.duration_sec)
             for a in db.scalars(select(SynthesizedAudio).where(SynthesizedAudio.turn_id == turn.turn_id))
@@ -93,6 +112,6 @@ def interrupt_active_turn(services: Services, session_id: str, playback: Playbac
         }
         log_event(db, "INFO", "reply interrupted by the user (barge-in)", turn.trace_id,
                   turn_id=turn_id, revoked=len(task_ids), spoken_chars=len(heard))
-    payload = {"turn_id": turn_id, "spoken_text": heard, "revoked": len(task_ids)}
+    payload = {"turn_id": turn_id, "spoken_text": heard, "revoked": len(task_ids), "reason": "barge_in"}
     services.emitter.emit(INTERRUPT, payload, session_id)
     return payload

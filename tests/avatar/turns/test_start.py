@@ -5,6 +5,7 @@ turn is stored and every other caller is told ``TURN_IN_PROGRESS``; nothing rais
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 
 import redis
@@ -14,7 +15,9 @@ from sqlalchemy.orm import Session as DBSession
 from avatar.conversation import ConversationError, create_session
 from avatar.db import ConversationTurn
 from avatar.settings import Settings
-from avatar.turns import TurnState, accept_user_message
+from avatar.turns import AcceptedTurn, SpokenAt, TurnState, accept_user_message
+from avatar.turns.start import first_audio_at
+from tests.conftest import REDIS_BASE
 
 CALLERS = 8
 ROUNDS = 5
@@ -81,3 +84,106 @@ def test_a_sentence_settled_twice_counts_once() -> None:
     assert not state.audio_settled() and not state.claim_completion()
     state.settle(2)
     assert state.audio_settled() and state.claim_completion() and not state.claim_completion()
+
+
+# --- an utterance that goes on after a pause ----------------------------------------------------
+CONTINUE_REDIS_URL = f"{REDIS_BASE}/10"
+
+
+def _spoken_turn(engine: Engine, session_id: uuid.UUID, text: str, spoken: SpokenAt,
+                 client: redis.Redis) -> object:
+    try:
+        with DBSession(engine, expire_on_commit=False) as db, db.begin():
+            return accept_user_message(db, session_id, text, Settings(), accepted_at=spoken.ended,
+                                       spoken=spoken, first_audio_at=first_audio_at(client))
+    except ConversationError as exc:
+        return exc.code
+
+
+def _turns(engine: Engine, session_id: uuid.UUID) -> list[ConversationTurn]:
+    with DBSession(engine, expire_on_commit=False) as db:
+        return list(db.scalars(select(ConversationTurn).where(ConversationTurn.session_id == session_id)
+                               .order_by(ConversationTurn.turn_number)))
+
+
+def test_an_utterance_begun_before_the_reply_was_heard_continues_the_turn(migrated_engine: Engine) -> None:
+    """對 (pause) 今天天氣怎麼樣: the second utterance began before the first's reply had any
+    audio, so one turn holds both and the first is stopped unheard, instead of the second being
+    refused TURN_IN_PROGRESS and lost."""
+    client = redis.Redis.from_url(CONTINUE_REDIS_URL)
+    with DBSession(migrated_engine) as db, db.begin():
+        session_id = create_session(db).session_id
+    t0 = time.time()
+    first = _spoken_turn(migrated_engine, session_id, "對", SpokenAt(t0, t0 + 0.4), client)
+    assert isinstance(first, AcceptedTurn) and first.continues is None
+    second = _spoken_turn(migrated_engine, session_id, "今天天氣怎麼樣？", SpokenAt(t0 + 0.9, t0 + 3.0), client)
+
+    assert isinstance(second, AcceptedTurn), second
+    assert second.continues == first.turn_id
+    assert second.text == "對，今天天氣怎麼樣？"
+    old, new = _turns(migrated_engine, session_id)
+    assert (old.status, old.ai_response, old.latency["continued_by"]) == ("interrupted", "", str(new.turn_id))
+    assert (new.status, new.user_input, new.turn_number) == ("pending", "對，今天天氣怎麼樣？", 2)
+    assert (new.latency["speech_started_at"], new.latency["speech_ended_at"]) == (t0, t0 + 3.0)
+
+
+def test_an_utterance_transcribed_first_is_put_after_the_earlier_one(migrated_engine: Engine) -> None:
+    """Two asr processes: the later utterance's transcript can win the race; the turn still
+    reads in the order the user spoke."""
+    client = redis.Redis.from_url(CONTINUE_REDIS_URL)
+    with DBSession(migrated_engine) as db, db.begin():
+        session_id = create_session(db).session_id
+    t0 = time.time()
+    later = _spoken_turn(migrated_engine, session_id, "今天天氣怎麼樣", SpokenAt(t0 + 0.9, t0 + 3.0), client)
+    earlier = _spoken_turn(migrated_engine, session_id, "對。", SpokenAt(t0, t0 + 0.4), client)
+    assert isinstance(later, AcceptedTurn) and isinstance(earlier, AcceptedTurn)
+    assert earlier.continues == later.turn_id and earlier.text == "對。今天天氣怎麼樣"
+
+
+def test_an_utterance_after_the_reply_was_heard_is_still_refused(migrated_engine: Engine) -> None:
+    """Speech begun after the reply's first audio went out is a new message (barge-in stops
+    that reply before its transcript arrives); while the reply is still written, it is refused.
+    A typed message is never continued by speech."""
+    client = redis.Redis.from_url(CONTINUE_REDIS_URL)
+    with DBSession(migrated_engine) as db, db.begin():
+        session_id = create_session(db).session_id
+    t0 = time.time() - 10
+    first = _spoken_turn(migrated_engine, session_id, "對", SpokenAt(t0, t0 + 0.4), client)
+    assert isinstance(first, AcceptedTurn)
+    TurnState(client, first.turn_id).mark("first_audio_ms", t0 + 0.4)  # audio out ~10 s after it ended
+    assert _spoken_turn(migrated_engine, session_id, "然後呢", SpokenAt(t0 + 10.5, t0 + 11.0),
+                        client) == "TURN_IN_PROGRESS"
+
+    with DBSession(migrated_engine) as db, db.begin():
+        typed_session = create_session(db).session_id
+    with DBSession(migrated_engine, expire_on_commit=False) as db, db.begin():
+        accept_user_message(db, typed_session, "打字的訊息", Settings())
+    assert _spoken_turn(migrated_engine, typed_session, "說的話", SpokenAt(time.time(), time.time() + 1),
+                        client) == "TURN_IN_PROGRESS"
+    assert [t.status for t in _turns(migrated_engine, typed_session)] == ["pending"]
+
+
+def test_a_turn_barge_in_stopped_unheard_is_continued_and_a_long_pause_is_not(migrated_engine: Engine) -> None:
+    """With a fast ASR the first utterance's turn exists when the second one starts, and the
+    second one's barge-in stops it before anything was heard: its text must still reach the
+    next turn. After a pause longer than turn_continuation_s it is a new message."""
+    client = redis.Redis.from_url(CONTINUE_REDIS_URL)
+    with DBSession(migrated_engine) as db, db.begin():
+        session_id = create_session(db).session_id
+    t0 = time.time()
+    first = _spoken_turn(migrated_engine, session_id, "對", SpokenAt(t0, t0 + 0.4), client)
+    assert isinstance(first, AcceptedTurn)
+    with DBSession(migrated_engine) as db, db.begin():  # what barge-in stores when nothing was heard
+        db.get(ConversationTurn, first.turn_id).status = "interrupted"
+        db.get(ConversationTurn, first.turn_id).ai_response = ""
+    second = _spoken_turn(migrated_engine, session_id, "今天呢", SpokenAt(t0 + 1.0, t0 + 2.0), client)
+    assert isinstance(second, AcceptedTurn) and second.continues == first.turn_id
+    assert second.text == "對，今天呢"
+
+    t1 = t0 + 2.0 + Settings().turn_continuation_s + 0.5
+    with DBSession(migrated_engine) as db, db.begin():
+        db.get(ConversationTurn, second.turn_id).status = "interrupted"
+        db.get(ConversationTurn, second.turn_id).ai_response = ""
+    third = _spoken_turn(migrated_engine, session_id, "算了", SpokenAt(t1, t1 + 0.5), client)
+    assert isinstance(third, AcceptedTurn) and third.continues is None and third.text == "算了"
+    assert [t.user_input for t in _turns(migrated_engine, session_id)] == ["對", "對，今天呢", "算了"]

@@ -84,6 +84,22 @@ describe("chatReducer: a spoken turn", () => {
     expect(s.turns[0]!.latency).toMatchObject({ transcriptMs: 250, firstTokenMs: 600 });
   });
 
+  it("replaces an unanswered turn with the one that continued it, holding both utterances", () => {
+    const s = run([
+      server("vad_state", { state: "speech_end" }, 0),
+      server("transcription_final", { transcription_id: "trA", turn_id: "tA", text: "對" }, 100),
+      server("llm_token", { turn_id: "tA", token: "好" }, 200),
+      server("vad_state", { state: "speech_start" }, 300),
+      server("vad_state", { state: "speech_end" }, 2000),
+      server("interrupt", { turn_id: "tA", spoken_text: "", reason: "continued" }, 2100),
+      server("transcription_final", {
+        transcription_id: "trB", turn_id: "tB", text: "今天天氣好嗎", turn_text: "對，今天天氣好嗎", continues_turn_id: "tA",
+      }, 2100),
+    ]);
+    expect(s.turns).toHaveLength(1);
+    expect(s.turns[0]).toMatchObject({ serverId: "tB", userText: "對，今天天氣好嗎", transcriptionId: "trB", reply: "" });
+  });
+
   it("links a final transcript without turn_id to the reply that follows", () => {
     const s = run([
       server("vad_state", { state: "speech_end" }, 0),

@@ -82,7 +82,11 @@ function onServer(state: ChatState, event: string, d: Obj, at: number): ChatStat
     case "transcription_rejected":
       return { ...state, partial: "", speaking: false, speechEndAt: undefined };
     case "transcription_final": {
-      const text = str(d.text) ?? "";
+      // An utterance that continued an unanswered one (a pause mid-sentence): its turn holds
+      // both (`turn_text`) and replaces the one it continued, which was stopped unheard.
+      const continued = str(d.continues_turn_id);
+      if (continued) state = { ...state, turns: state.turns.filter((t) => t.serverId !== continued) };
+      const text = str(d.turn_text) ?? str(d.text) ?? "";
       const speechEnd = state.speechEndAt ?? at;
       const transcriptMs = num(d.latency_ms) ?? Math.max(0, at - speechEnd);
       const patch = (t: Turn): Turn => ({
