@@ -16,6 +16,8 @@ import parselmouth
 from parselmouth.praat import call
 from scipy.signal import butter, find_peaks, sosfiltfilt
 
+from workers.prosody import steadiness
+from workers.prosody.tremor import tremor_features
 from workers.prosody.audio import ANALYSIS_RATE
 from workers.prosody.transcript import count_filled_pauses, count_syllables
 
@@ -148,6 +150,14 @@ def praat_features(x: np.ndarray, transcript: str = "") -> tuple[dict[str, float
     hnr = call(harmonicity, "Get mean", 0, 0)
     cepstrogram = call(speech_only, "To PowerCepstrogram", 60, 0.02, 5000, 50)
     cpps = call(cepstrogram, "Get CPPS", "yes", 0.02, 0.0005, 60, 330, 0.05, "Parabolic", 0.001, 0, "Straight", "Robust")
+    # The scored voice-quality measures: the same ones on the steady stretches only.
+    frame_times = tr.pitch.xs()
+    steady = steadiness.steady_mask(f0, tr.intensity_db)
+    pulse_times = call(pp, "To Matrix").values[0] if call(pp, "Get number of points") else np.zeros(0)
+    steady_measures = {
+        **steadiness.perturbation(snd.values[0], pulse_times, steady, frame_times),
+        **steadiness.harmonicity(snd, steady, frame_times, floor),
+    }
 
     loud = tr.intensity_db[tr.speech] if tr.speech.any() else tr.intensity_db
     pairs = (f0[1:] > 0) & (f0[:-1] > 0)
@@ -186,6 +196,8 @@ def praat_features(x: np.ndarray, transcript: str = "") -> tuple[dict[str, float
         "filled_pauses": float(filled),
         "filled_pauses_per_100_syll": 100.0 * filled / syllables if syllables else 0.0,
         "octave_jump_rate": float(jumps.mean()) if jumps.size else 0.0,
+        **{name: finite(value) for name, value in steady_measures.items()},
+        **tremor_features(f0, tr.intensity_db, FRAME_S),
     }
     features["syllable_source"] = syllable_source  # type: ignore[assignment]
     return features, tr
