@@ -29,6 +29,9 @@ MIN_PAUSE_S = 0.2
 LONG_PAUSE_S = 0.6
 OCTAVE_JUMP_ST = 8.0  # a frame-to-frame F0 step this large is a tracking error, not speech
 TREMOR_BAND_HZ = (4.0, 8.0)
+MIN_VOICED_FRAMES_FOR_RANGE = 30
+MIN_SOUNDING_FRAMES = 10
+RHYTHM_GAP_FACTOR = 2.5  # a nucleus interval over 2.5 x the median one spans a pause
 
 
 @dataclass
@@ -49,15 +52,42 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
 
 
+def speaker_pitch_range(snd: parselmouth.Sound) -> tuple[float, float]:
+    """The speaker's own F0 search range, by the two-pass method of De Looze & Hirst (2008):
+    a first pass over 75-600 Hz, then floor 0.75 x the first quartile and ceiling 1.5 x the
+    third. A fixed wide range lets octave errors through (a 112 Hz voice read 487 Hz at its
+    99th percentile), and they, not the melody, then decided the F0 spread."""
+    first = snd.to_pitch(time_step=FRAME_S, pitch_floor=PITCH_FLOOR_HZ, pitch_ceiling=PITCH_CEILING_HZ)
+    voiced = first.selected_array["frequency"]
+    voiced = voiced[voiced > 0]
+    if voiced.size < MIN_VOICED_FRAMES_FOR_RANGE:
+        return PITCH_FLOOR_HZ, PITCH_CEILING_HZ
+    q1, q3 = np.percentile(voiced, [25, 75])
+    return float(np.clip(0.75 * q1, 50.0, 150.0)), float(np.clip(1.5 * q3, 250.0, 800.0))
+
+
+def _sounding(loud_enough: np.ndarray) -> np.ndarray:
+    """Speech frames: runs above the silence threshold of at least MIN_SOUNDING_FRAMES (Praat's
+    "To TextGrid (silences)" default minimum sounding interval, 0.1 s). A click or a breath of
+    one or two frames is not speech: one such frame before a long silence made the silence
+    a pause inside the utterance, or not, from one manipulation to the next."""
+    speech = np.zeros_like(loud_enough)
+    for start, end in _runs(loud_enough):
+        if end - start >= MIN_SOUNDING_FRAMES:
+            speech[start:end] = True
+    return speech if speech.any() else loud_enough
+
+
 def tracks(snd: parselmouth.Sound) -> Tracks:
-    pitch = snd.to_pitch(time_step=FRAME_S, pitch_floor=PITCH_FLOOR_HZ, pitch_ceiling=PITCH_CEILING_HZ)
+    floor, ceiling = speaker_pitch_range(snd)
+    pitch = snd.to_pitch(time_step=FRAME_S, pitch_floor=floor, pitch_ceiling=ceiling)
     f0 = np.nan_to_num(pitch.selected_array["frequency"])
     intensity = snd.to_intensity(minimum_pitch=PITCH_FLOOR_HZ, time_step=FRAME_S)
     # Map the intensity frames onto the pitch frames' times (both 10 ms, offsets differ);
     # digital silence reads as -300 dB in Praat: floor it.
     level = np.maximum(np.interp(pitch.xs(), intensity.xs(), intensity.values[0]), -100.0)
     loud = np.percentile(level, 95) if level.size else 0.0
-    speech = level >= loud - SILENCE_BELOW_PEAK_DB
+    speech = _sounding(level >= loud - SILENCE_BELOW_PEAK_DB)
     return Tracks(f0_hz=f0, intensity_db=level, speech=speech, duration_s=snd.duration, pitch=pitch)
 
 
@@ -131,7 +161,11 @@ def praat_features(x: np.ndarray, transcript: str = "") -> tuple[dict[str, float
     if not syllables:
         syllables = int(nuclei.size)
     gaps = np.diff(nuclei) * FRAME_S
-    gaps = gaps[gaps < MIN_PAUSE_S * 3]  # intervals across a pause are not rhythm
+    # Intervals across a pause are not rhythm. The cut is relative to the speaker's own
+    # median interval, so that a uniform change of rate (every interval x k) leaves the
+    # coefficient of variation alone: only irregularity moves it (issue 19).
+    if gaps.size:
+        gaps = gaps[gaps < RHYTHM_GAP_FACTOR * np.median(gaps)]
     rate_cv = float(gaps.std() / gaps.mean()) if gaps.size >= 3 else 0.0
 
     # The speaker's own floor (Hirst's 0.75 x low quantile) for the harmonicity: shorter
