@@ -17,6 +17,7 @@ from parselmouth.praat import call
 from scipy.signal import butter, find_peaks, sosfiltfilt
 
 from workers.prosody import steadiness
+from workers.prosody.steadiness import runs as _runs
 from workers.prosody.tremor import tremor_features
 from workers.prosody.audio import ANALYSIS_RATE
 from workers.prosody.transcript import count_filled_pauses, count_syllables
@@ -43,13 +44,6 @@ class Tracks:
     speech: np.ndarray  # bool: frame is above the silence threshold
     duration_s: float
     pitch: Any = None  # the Praat Pitch object, reused for the glottal pulses
-
-
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """[start, end) index pairs of the True runs of ``mask``."""
-    padded = np.concatenate([[False], mask.astype(bool), [False]])
-    edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
-    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
 
 
 def speaker_pitch_range(snd: parselmouth.Sound) -> tuple[float, float]:

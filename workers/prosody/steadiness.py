@@ -8,18 +8,24 @@ periods and amplitudes change fast whatever the speaker's steadiness), weak voic
 consonants (where a noise floor 20-30 dB below the speech swamps the harmonics) and the
 pitch-tracking edges of each stretch all count in a whole-utterance measure, and how many
 of them an utterance has depends on its melody and rate. Clinical voice measures are taken
-on sustained vowels for the same reason (Titze 1995; Maryn et al. 2009 for running speech).
+on sustained vowels for the same reason (Titze 1995).
 
-- **Steady frames**: voiced frames within ``STEADY_BELOW_LOUD_DB`` of the utterance's loud
-  level (95th percentile of its frame levels, so the gain does not matter), in voiced runs
-  of at least ``MIN_RUN_FRAMES``, less ``EDGE_FRAMES`` at each end of a run. The selection
-  uses levels only, never the F0 contour, so it does not change when the melody does.
+- **Steady frames**: the syllable nuclei. Voiced frames within ``BELOW_LOCAL_PEAK_DB`` of the
+  level peak of their own +-150 ms (so each syllable contributes its nucleus, whatever the
+  loudness of the rest of the utterance: a threshold relative to the whole utterance's loud
+  level let a quieter stretch contribute its weak, noisier frames, and a 60 % window of the
+  espeak-ng recording read 1.6 points of shimmer more than the window beside it), that are
+  speech (within 25 dB of the loud level), in voiced runs of at least ``MIN_RUN_FRAMES``,
+  less ``EDGE_FRAMES`` at each end of a run. The selection uses levels only, never the F0
+  contour, so it does not change when the melody does; and levels relative to the
+  utterance's own, so not with the gain.
 - **Jitter (RAP) and shimmer (APQ3)**, Praat's definitions (each period, or each period's
   peak-to-peak amplitude, against the mean of itself and its two neighbours, over the mean),
   on the glottal periods whose both pulses fall in steady frames, with Praat's period limits
   (0.1-20 ms, neighbouring periods within a factor 1.3).
-- **HNR** (Praat, cross-correlation) averaged over the steady frames, and **CPPS** (Praat,
-  as in ``features.py``) of the steady stretches joined together.
+- **HNR from consecutive periods** (``period_hnr``, Yumoto et al. 1982), the scored one; and,
+  reported only, Praat's cross-correlation HNR averaged over the steady frames and CPPS of
+  the steady stretches joined together (both still follow the melody: see ``period_hnr``).
 """
 
 from __future__ import annotations
@@ -29,10 +35,13 @@ from typing import Any
 import numpy as np
 import parselmouth
 from parselmouth.praat import call
+from scipy.ndimage import maximum_filter1d
 
 from workers.prosody.audio import ANALYSIS_RATE
 
-STEADY_BELOW_LOUD_DB = 15.0
+BELOW_LOCAL_PEAK_DB = 6.0  # a syllable's nucleus: within 6 dB of its own peak
+LOCAL_PEAK_FRAMES = 31  # the peak of the surrounding +-150 ms (about one syllable)
+SPEECH_BELOW_LOUD_DB = 25.0  # and speech at all (features.py's silence threshold)
 MIN_RUN_FRAMES = 6  # 60 ms: shorter voiced stretches are transitions, not nuclei
 EDGE_FRAMES = 2  # 20 ms trimmed at each end of a stretch (onset and offset)
 MIN_PERIOD_S, MAX_PERIOD_S, MAX_PERIOD_FACTOR = 0.0001, 0.02, 1.3  # Praat's jitter defaults
@@ -47,7 +56,12 @@ def runs(mask: np.ndarray) -> list[tuple[int, int]]:
 
 def steady_mask(f0_hz: np.ndarray, level_db: np.ndarray) -> np.ndarray:
     loud = np.percentile(level_db, 95) if level_db.size else 0.0
-    candidate = (f0_hz > 0) & (level_db >= loud - STEADY_BELOW_LOUD_DB)
+    local_peak = maximum_filter1d(level_db, size=LOCAL_PEAK_FRAMES, mode="nearest")
+    candidate = (
+        (f0_hz > 0)
+        & (level_db >= local_peak - BELOW_LOCAL_PEAK_DB)
+        & (level_db >= loud - SPEECH_BELOW_LOUD_DB)
+    )
     steady = np.zeros_like(candidate)
     for start, end in runs(candidate):
         if end - start >= MIN_RUN_FRAMES:
