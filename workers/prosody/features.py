@@ -16,6 +16,9 @@ import parselmouth
 from parselmouth.praat import call
 from scipy.signal import butter, find_peaks, sosfiltfilt
 
+from workers.prosody import steadiness
+from workers.prosody.steadiness import runs as _runs
+from workers.prosody.tremor import tremor_features
 from workers.prosody.audio import ANALYSIS_RATE
 from workers.prosody.transcript import count_filled_pauses, count_syllables
 
@@ -27,6 +30,9 @@ MIN_PAUSE_S = 0.2
 LONG_PAUSE_S = 0.6
 OCTAVE_JUMP_ST = 8.0  # a frame-to-frame F0 step this large is a tracking error, not speech
 TREMOR_BAND_HZ = (4.0, 8.0)
+MIN_VOICED_FRAMES_FOR_RANGE = 30
+MIN_SOUNDING_FRAMES = 10
+RHYTHM_GAP_FACTOR = 2.5  # a nucleus interval over 2.5 x the median one spans a pause
 
 
 @dataclass
@@ -40,22 +46,42 @@ class Tracks:
     pitch: Any = None  # the Praat Pitch object, reused for the glottal pulses
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """[start, end) index pairs of the True runs of ``mask``."""
-    padded = np.concatenate([[False], mask.astype(bool), [False]])
-    edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
-    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
+def speaker_pitch_range(snd: parselmouth.Sound) -> tuple[float, float]:
+    """The speaker's own F0 search range, by the two-pass method of De Looze & Hirst (2008):
+    a first pass over 75-600 Hz, then floor 0.75 x the first quartile and ceiling 1.5 x the
+    third. A fixed wide range lets octave errors through (a 112 Hz voice read 487 Hz at its
+    99th percentile), and they, not the melody, then decided the F0 spread."""
+    first = snd.to_pitch(time_step=FRAME_S, pitch_floor=PITCH_FLOOR_HZ, pitch_ceiling=PITCH_CEILING_HZ)
+    voiced = first.selected_array["frequency"]
+    voiced = voiced[voiced > 0]
+    if voiced.size < MIN_VOICED_FRAMES_FOR_RANGE:
+        return PITCH_FLOOR_HZ, PITCH_CEILING_HZ
+    q1, q3 = np.percentile(voiced, [25, 75])
+    return float(np.clip(0.75 * q1, 50.0, 150.0)), float(np.clip(1.5 * q3, 250.0, 800.0))
+
+
+def _sounding(loud_enough: np.ndarray) -> np.ndarray:
+    """Speech frames: runs above the silence threshold of at least MIN_SOUNDING_FRAMES (Praat's
+    "To TextGrid (silences)" default minimum sounding interval, 0.1 s). A click or a breath of
+    one or two frames is not speech: one such frame before a long silence made the silence
+    a pause inside the utterance, or not, from one manipulation to the next."""
+    speech = np.zeros_like(loud_enough)
+    for start, end in _runs(loud_enough):
+        if end - start >= MIN_SOUNDING_FRAMES:
+            speech[start:end] = True
+    return speech if speech.any() else loud_enough
 
 
 def tracks(snd: parselmouth.Sound) -> Tracks:
-    pitch = snd.to_pitch(time_step=FRAME_S, pitch_floor=PITCH_FLOOR_HZ, pitch_ceiling=PITCH_CEILING_HZ)
+    floor, ceiling = speaker_pitch_range(snd)
+    pitch = snd.to_pitch(time_step=FRAME_S, pitch_floor=floor, pitch_ceiling=ceiling)
     f0 = np.nan_to_num(pitch.selected_array["frequency"])
     intensity = snd.to_intensity(minimum_pitch=PITCH_FLOOR_HZ, time_step=FRAME_S)
     # Map the intensity frames onto the pitch frames' times (both 10 ms, offsets differ);
     # digital silence reads as -300 dB in Praat: floor it.
     level = np.maximum(np.interp(pitch.xs(), intensity.xs(), intensity.values[0]), -100.0)
     loud = np.percentile(level, 95) if level.size else 0.0
-    speech = level >= loud - SILENCE_BELOW_PEAK_DB
+    speech = _sounding(level >= loud - SILENCE_BELOW_PEAK_DB)
     return Tracks(f0_hz=f0, intensity_db=level, speech=speech, duration_s=snd.duration, pitch=pitch)
 
 
@@ -129,7 +155,11 @@ def praat_features(x: np.ndarray, transcript: str = "") -> tuple[dict[str, float
     if not syllables:
         syllables = int(nuclei.size)
     gaps = np.diff(nuclei) * FRAME_S
-    gaps = gaps[gaps < MIN_PAUSE_S * 3]  # intervals across a pause are not rhythm
+    # Intervals across a pause are not rhythm. The cut is relative to the speaker's own
+    # median interval, so that a uniform change of rate (every interval x k) leaves the
+    # coefficient of variation alone: only irregularity moves it (issue 19).
+    if gaps.size:
+        gaps = gaps[gaps < RHYTHM_GAP_FACTOR * np.median(gaps)]
     rate_cv = float(gaps.std() / gaps.mean()) if gaps.size >= 3 else 0.0
 
     # The speaker's own floor (Hirst's 0.75 x low quantile) for the harmonicity: shorter
@@ -148,6 +178,14 @@ def praat_features(x: np.ndarray, transcript: str = "") -> tuple[dict[str, float
     hnr = call(harmonicity, "Get mean", 0, 0)
     cepstrogram = call(speech_only, "To PowerCepstrogram", 60, 0.02, 5000, 50)
     cpps = call(cepstrogram, "Get CPPS", "yes", 0.02, 0.0005, 60, 330, 0.05, "Parabolic", 0.001, 0, "Straight", "Robust")
+    # The scored voice-quality measures: the same ones on the steady stretches only.
+    frame_times = tr.pitch.xs()
+    steady = steadiness.steady_mask(f0, tr.intensity_db)
+    pulse_times = call(pp, "To Matrix").values[0] if call(pp, "Get number of points") else np.zeros(0)
+    steady_measures = {
+        **steadiness.perturbation(snd.values[0], pulse_times, steady, frame_times),
+        **steadiness.harmonicity(snd, steady, frame_times, floor),
+    }
 
     loud = tr.intensity_db[tr.speech] if tr.speech.any() else tr.intensity_db
     pairs = (f0[1:] > 0) & (f0[:-1] > 0)
@@ -186,6 +224,8 @@ def praat_features(x: np.ndarray, transcript: str = "") -> tuple[dict[str, float
         "filled_pauses": float(filled),
         "filled_pauses_per_100_syll": 100.0 * filled / syllables if syllables else 0.0,
         "octave_jump_rate": float(jumps.mean()) if jumps.size else 0.0,
+        **{name: finite(value) for name, value in steady_measures.items()},
+        **tremor_features(f0, tr.intensity_db, FRAME_S),
     }
     features["syllable_source"] = syllable_source  # type: ignore[assignment]
     return features, tr

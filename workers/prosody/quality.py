@@ -44,6 +44,15 @@ def _setting(name: str) -> float:
 # below HARD_FLOOR a refusal; below LOW_CONFIDENCE scores marked low-confidence.
 SNR_HARD_FLOOR_DB = _setting("prosody_min_snr_db")
 SNR_LOW_CONFIDENCE_DB = _setting("prosody_low_confidence_snr_db")
+# A second opinion for the 17-23 dB zone, where WADA-SNR reads white noise at 20 dB and
+# dense clean speech alike: noisy only when the recording also has a *noise floor*, i.e. its
+# quietest tenth of frames lies within FLOOR_SPREAD_DB of the loud frames and is flat (10th
+# minus 1st percentile under FLOOR_FLATNESS_DB: stationary noise varies by about 1 dB from one
+# 10 ms frame to the next, while the quietest frames of clean speech without pauses are speech
+# sounds, spread over 6 dB or more). Measurements in docs/prosody.md, "Quality gate".
+SNR_CONFIRM_DB = 23.0
+FLOOR_SPREAD_DB = 26.0
+FLOOR_FLATNESS_DB = 4.0
 
 
 @dataclass(frozen=True)
@@ -108,12 +117,20 @@ def precheck(x: np.ndarray, limits: QualityLimits) -> Quality | None:
 
 
 def level_spread_db(tr: Tracks) -> float:
-    """Loud frames (95th percentile) over quiet ones (10th): the former SNR estimate, kept as
-    a metric only. It reads a continuous clean recording as noisy (no pause to find the floor
-    in) and white noise at 15 dB as clean enough."""
+    """Loud frames (95th percentile) over quiet ones (10th): the former SNR estimate. Alone it
+    reads a continuous clean recording as noisy (no pause to find the floor in); it is used
+    only to confirm a noise floor in WADA-SNR's uncertain zone (``gate``)."""
     if tr.intensity_db.size < 10:
         return 0.0
     return float(np.percentile(tr.intensity_db, 95) - np.percentile(tr.intensity_db, 10))
+
+
+def floor_flatness_db(tr: Tracks) -> float:
+    """10th minus 1st percentile of the frame levels: small when the quietest frames are a
+    stationary noise floor, large when they are speech sounds or digital silence."""
+    if tr.intensity_db.size < 10:
+        return 0.0
+    return float(np.percentile(tr.intensity_db, 10) - np.percentile(tr.intensity_db, 1))
 
 
 def clipped_fraction(x: np.ndarray) -> float:
@@ -132,6 +149,7 @@ def gate(x: np.ndarray, tr: Tracks, features: dict[str, float], limits: QualityL
         "voiced_s": features["voiced_s"],
         "snr_db": wada_snr_db(x),
         "level_spread_db": level_spread_db(tr),
+        "floor_flatness_db": floor_flatness_db(tr),
         "clipped_fraction": clipped_fraction(x),
         "octave_jump_rate": features["octave_jump_rate"],
     }
@@ -145,6 +163,11 @@ def gate(x: np.ndarray, tr: Tracks, features: dict[str, float], limits: QualityL
     if metrics["octave_jump_rate"] > limits.max_octave_jump_rate:
         reasons.append("octave_jumps")
     warnings = []
-    if metrics["snr_db"] < limits.low_confidence_snr_db:
+    noise_floor = (
+        metrics["snr_db"] < SNR_CONFIRM_DB
+        and metrics["level_spread_db"] < FLOOR_SPREAD_DB
+        and metrics["floor_flatness_db"] < FLOOR_FLATNESS_DB
+    )
+    if metrics["snr_db"] < limits.low_confidence_snr_db or noise_floor:
         warnings.append("noisy")
     return Quality(ok=not reasons, reasons=reasons, metrics=metrics, warnings=warnings)

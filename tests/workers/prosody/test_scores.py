@@ -43,11 +43,21 @@ def test_the_explanation_adds_up_to_the_score() -> None:
     assert pause["z"] == Z_CLIP and pause["contribution"] < 0  # clipped, and lowers confidence
 
 
-def test_rate_deviation_lowers_affability_both_ways() -> None:
-    fast = score(_at_norms(speech_rate_sps=6.5))[1]["affability"]
-    slow = score(_at_norms(speech_rate_sps=2.5))[1]["affability"]
-    assert fast == slow < 50.0
-    assert score(_at_norms(speech_rate_sps=6.5))[1]["confidence"] > 50.0
+def test_rate_is_confidences_cue_and_not_affabilitys() -> None:
+    # Issue 19: each score follows its own cue; the rate deviation left affability.
+    fast, slow = score(_at_norms(speech_rate_sps=6.5))[1], score(_at_norms(speech_rate_sps=2.5))[1]
+    assert fast["affability"] == slow["affability"] == 50.0
+    assert fast["confidence"] > 50.0 > slow["confidence"]
+
+
+def test_tremor_counts_only_in_excess_of_the_norm() -> None:
+    norm = load_norms()["features"]["f0_tremor_power"]
+    below = score(_at_norms(f0_tremor_power=0.0))
+    above = score(_at_norms(f0_tremor_power=norm["center"] + 2 * norm["scale"]))
+    assert below[1]["stability"] == 50.0, "less 4-8 Hz regularity than usual is not a steadier voice"
+    assert above[1]["stability"] < 50.0
+    row = next(r for r in below[2]["stability"] if r["feature"] == "f0_tremor_power")
+    assert row["direction"] == "excess" and row["z"] < 0 and row["contribution"] == 0.0
 
 
 def test_speaker_mode_needs_three_earlier_utterances() -> None:
