@@ -127,9 +127,9 @@ class Report:
 
     def beside_line(self) -> str:
         level = self.level(PACED, TARGET_SESSIONS)
-        in_flight = f", {in_flight(level):.2f} turns in flight on average" if level and level.results else ""
+        flight = f", {in_flight(level):.2f} turns in flight on average" if level and level.results else ""
         return (f"conversational pacing overhead P95 at {TARGET_SESSIONS} sessions: "
-                f"{_measured(self.overhead_p95(PACED))}{in_flight}")
+                f"{_measured(self.overhead_p95(PACED))}{flight}")
 
 
 def above_p95(results: Sequence[object]) -> str:

@@ -17,7 +17,8 @@ from bench.client import TurnResult
 from bench.config import PACED, STRESS, BenchConfig, engine_path
 from bench.load import Pacing
 from bench.overhead import run_overhead
-from bench.report import SECTION_END, SECTION_START, above_p95, write_section
+from bench.load import LevelResult
+from bench.report import SECTION_END, SECTION_START, Report, above_p95, in_flight, write_section
 
 
 def test_engine_path_replays_the_chunker_like_the_reply_worker() -> None:
@@ -58,6 +59,24 @@ def test_the_p95_sample_says_how_many_turns_lie_above_it() -> None:
     assert above_p95(turns[:15]) == "15 turns, 1 above the P95"
     assert above_p95(turns[:20]) == "20 turns, 1 above the P95"
     assert above_p95(turns[:21]) == "21 turns, 1 above the P95"
+
+
+def test_the_verdict_is_the_closed_loop_at_10_sessions_and_pacing_stands_beside_it() -> None:
+    closed = LevelResult(sessions=10, turns_per_session=24, scenario=STRESS, wall_s=10.0,
+                         results=[_turn(t0=0.0, ttfa_ms=60 + i % 40, total_ms=400, audio_ms=0) for i in range(240)])
+    for i, r in enumerate(closed.results):
+        r.overhead_ms = 2.0 * (i % 40)  # 0, 2, .., 78 six times each: P95 at rank 227.05 = 74 + 0.05 x 2
+    paced = LevelResult(sessions=10, turns_per_session=None, scenario=PACED, window_s=75.0, wall_s=75.0,
+                        results=[_turn(t0=0.0, ttfa_ms=80, total_ms=120, audio_ms=7200) for _ in range(90)])
+    report = Report(config=BenchConfig(), settings=Settings(_env_file=None), path=engine_path(Settings(_env_file=None)),
+                    machine={}, levels=[closed, paced], command="python -m bench.overhead")
+    assert report.target() == ("FAIL", pytest.approx(74.1))
+    assert report.target_line() == ("orchestration overhead P95 <= 30 ms at 10 sessions, closed loop: FAIL "
+                                    "(measured 74.1 ms, over 240 turns, 12 above the P95)")
+    # 90 turns in 75 s, each 120 ms long: 0.14 turns in flight
+    assert report.beside_line() == ("conversational pacing overhead P95 at 10 sessions: 0.0 ms, "
+                                    "0.14 turns in flight on average")
+    assert f"{in_flight(closed):.2f}" == "9.60"
 
 
 def test_write_section_keeps_the_rest_of_the_file(tmp_path: Path) -> None:
