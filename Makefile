@@ -36,6 +36,7 @@ bench: install
 	@$(VENV)/bin/python -m bench.overhead
 	@$(VENV)/bin/python -m bench.peer  # builds the Pipecat environment first when absent
 	@$(VENV)/bin/python -m bench.speech
+	@$(VENV)/bin/python -m bench.typed  # typed turns at 1 and 5 sessions, tiny profile, lite tiers
 	@$(VENV)/bin/python -m bench.prosody
 	@$(VENV)/bin/python -m bench.cloning
 	@$(VENV)/bin/python -m bench.faults

@@ -187,23 +187,29 @@ def create_socket_server(services: Services) -> socketio.AsyncServer:
                 limit=settings.max_message_chars,
             )
 
-        # Activity keeps the slot; a session idle past the timeout must find a free one.
-        verdict = await asyncio.to_thread(admission.admit, session_id, sid)
-        if not verdict.admitted:
-            return await send_error(
-                sid, ErrorCode.BUSY, verdict.message,
-                position=verdict.position, retry_after_s=verdict.retry_after_s,
-            )
-        path = {"received": received_at, "admitted": time.time()}
+        def admit_and_start() -> tuple[Any, Any]:
+            # Activity keeps the slot; a session idle past the timeout must find a free one.
+            # Admission and the turn's start share one trip to a thread: each hop off the event
+            # loop is a wake-up on the path to first audio.
+            verdict = admission.admit(session_id, sid)
+            if not verdict.admitted:
+                return verdict, None
+            path = {"received": received_at, "admitted": time.time()}
+            return verdict, start_turn(services, parse_uuid(session_id), message.text, path=path)
+
         try:
-            accepted = await asyncio.to_thread(start_turn, services, parse_uuid(session_id), message.text,
-                                               path=path)
+            verdict, accepted = await asyncio.to_thread(admit_and_start)
         except ConversationError as exc:
             return await send_error(sid, ErrorCode(exc.code), exc.message)
         except QueueUnavailable as exc:
             return await send_error(
                 sid, ErrorCode.QUEUE_UNAVAILABLE, "任務佇列暫時無法使用，請稍後再試（queue unavailable）",
                 turn_id=exc.turn_id,
+            )
+        if accepted is None:
+            return await send_error(
+                sid, ErrorCode.BUSY, verdict.message,
+                position=verdict.position, retry_after_s=verdict.retry_after_s,
             )
         TURNS_ACCEPTED.inc()
         return {"ok": True, "turn_id": str(accepted.turn_id), "turn_number": accepted.turn_number}

@@ -49,8 +49,9 @@ def build_messages(
     """System prompt + as many earlier exchanges as fit the context window + this message."""
     budget = settings.llm_context_tokens - settings.llm_max_tokens
     budget -= estimate_tokens(settings.system_prompt) + estimate_tokens(turn.user_input)
-    earlier = db.scalars(
-        select(ConversationTurn)
+    # Two columns, not whole rows: a long session would hydrate up to 50 ORM objects per turn.
+    earlier = db.execute(
+        select(ConversationTurn.user_input, ConversationTurn.ai_response)
         .where(
             ConversationTurn.session_id == turn.session_id,
             ConversationTurn.turn_number < turn.turn_number,

@@ -113,6 +113,9 @@ class Settings(BaseSettings):
     llm_context_tokens: int = Field(4096, ge=256)
     llm_temperature: float = Field(0.7, ge=0.0, le=2.0)
     llm_timeout_s: float = 60.0
+    # torch threads of each in-process LLM (transformers engine); 0: the lane's share of the
+    # cores (workers/engines/llm/transformers_local.py says why).
+    llm_cpu_threads: int = Field(0, ge=0)
     # A local vLLM server under `avatar up` (cli/vllm_server.py), run from engine env `vllm`.
     vllm_serve: bool = False
     vllm_model: str = ""  # what vLLM loads; empty: llm_model (served under llm_model's name)

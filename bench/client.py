@@ -45,6 +45,10 @@ class TurnTrace:
     audio_complete: float | None = None
     audio_ms: float = 0.0  # sum of the turn's `audio_chunk` `duration_ms`
     server_latency: dict[str, float] = field(default_factory=dict)
+    # the workers' own figures: `turn_started.queue_ms`, seq 0's `queue_ms` and `synthesis_ms`
+    llm_queue_ms: float | None = None
+    speech_queue_ms: float | None = None
+    synthesis_ms: float | None = None
     error: str | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -62,6 +66,9 @@ class TurnResult:
     turn_id: str = ""
     t0_wall: float = 0.0  # time.time() at t0: the servers' path stamps are unix times
     first_audio_wall: float = 0.0  # time.time() when seq 0 arrived
+    llm_queue_ms: float | None = None  # the reply job's wait for an llm worker (turn_started)
+    speech_queue_ms: float | None = None  # sentence 0's wait for a tts worker (its audio_chunk)
+    synthesis_ms: float | None = None  # sentence 0's synthesis (its audio_chunk)
 
     @property
     def complete_at(self) -> float:
@@ -83,6 +90,7 @@ class BenchClient:
         # handle_sigint=False: the benchmark handles Ctrl-C itself (see bench.overhead)
         self.sio = socketio.AsyncClient(reconnection=False, handle_sigint=False)
         self.traces: dict[str, TurnTrace] = {}
+        self.sio.on("turn_started", self._on_started)
         self.sio.on("llm_token", self._on_token)
         self.sio.on("audio_chunk", self._on_audio)
         self.sio.on("turn_audio_complete", self._on_complete)
@@ -92,6 +100,9 @@ class BenchClient:
         if turn_id not in self.traces:
             self.traces[turn_id] = TurnTrace()
         return self.traces[turn_id]
+
+    def _on_started(self, data: dict[str, Any]) -> None:
+        self.trace(data["turn_id"]).llm_queue_ms = data.get("queue_ms")
 
     def _on_token(self, data: dict[str, Any]) -> None:
         now = time.perf_counter()
@@ -104,6 +115,7 @@ class BenchClient:
         trace = self.trace(data["turn_id"])
         if data.get("seq") == 0 and trace.first_audio is None:
             trace.first_audio = now
+            trace.speech_queue_ms, trace.synthesis_ms = data.get("queue_ms"), data.get("synthesis_ms")
         trace.audio_ms += float(data.get("duration_ms") or 0.0)
 
     def _on_complete(self, data: dict[str, Any]) -> None:
@@ -175,4 +187,6 @@ class BenchClient:
             turn_id=turn_id,
             t0_wall=t0_wall,
             first_audio_wall=t0_wall + (trace.first_audio - t0),
+            llm_queue_ms=trace.llm_queue_ms, speech_queue_ms=trace.speech_queue_ms,
+            synthesis_ms=trace.synthesis_ms,
         )

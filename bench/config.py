@@ -17,9 +17,13 @@ DEFAULT_OUT = REPO / "docs" / "benchmarks.md"
 TARGET_SESSIONS = 10
 TARGET_P95_MS = 30.0
 
-PACED = "paced"  # conversational pacing: the target is judged on this load model
-STRESS = "stress"  # closed loop, no think time: a saturation test
-SCENARIOS = (PACED, STRESS)  # the order they run and are reported in
+STRESS = "stress"  # closed loop: the next message as soon as turn_audio_complete arrives
+PACED = "paced"  # conversational pacing: the next message once the reply has been heard
+# The load model the target is judged on, fixed before any run: the issue names 10 sessions
+# closed loop. Conversational pacing keeps about 0.15 turns in flight at 10 sessions (an idle
+# system); it runs beside it, not judged.
+JUDGED = STRESS
+SCENARIOS = (STRESS, PACED)  # the order they run and are reported in
 
 
 # --------------------------------------------------------------------------------------------
@@ -34,9 +38,11 @@ class BenchConfig:
     warmup_turns: int = 3
     turn_timeout_s: float = 60.0
 
-    # stress (closed loop): turns per session at every level; None: automatic (see stress_turns)
+    # closed loop: turns per session at every level; None: automatic (see stress_turns)
     turns: int | None = None
-    target_turns: int = 240  # automatic: about this many turns per level ...
+    # automatic: about this many turns per level (at 10 sessions, 24 each: 12 turns lie above
+    # the P95, so it is not the maximum) ...
+    target_turns: int = 240
     min_session_turns: int = 2  # ... and at least this many per session
     stress_start_spread_s: float = 0.25
 

@@ -87,6 +87,7 @@ class LevelResult:
     failures: list[str] = field(default_factory=list)
     wall_s: float = 0.0
     pauses_s: list[float] = field(default_factory=list)  # paced: turn_audio_complete -> next send
+    cpu_s: dict[str, float] = field(default_factory=dict)  # CPU seconds each process spent in the level
 
 
 async def _sleep_until(when: float, stop: asyncio.Event) -> None:

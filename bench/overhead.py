@@ -20,13 +20,15 @@ where ``k`` is the number of benchmark-LLM tokens streamed until the sentence ch
 the first fragment (found by replaying the benchmark reply through ``SentenceChunker`` exactly
 as the reply worker feeds it).
 
-Two load models run, one after the other (:mod:`bench.load`): *conversational pacing* (the next
-message once the reply has been heard, plus a reaction time; the target is judged on it) and
-*stress* (closed loop, no think time: a saturation test).
+Two load models run, one after the other (:mod:`bench.load`): *closed loop* (``stress``: the
+next message as soon as the previous turn's ``turn_audio_complete`` arrives, no think time; the
+target, P95 <= 30 ms at 10 sessions, is judged on it, as the issue names it, fixed before any
+run) and *conversational pacing* (``paced``: the next message once the reply has been heard, plus
+a reaction time; about 0.15 turns in flight at 10 sessions, so reported beside it, not judged).
 
 Usage::
 
-    python -m bench.overhead [--sessions 1,10,50] [--scenarios paced,stress] [--out docs/benchmarks.md]
+    python -m bench.overhead [--sessions 1,10,50] [--scenarios stress,paced] [--out docs/benchmarks.md]
 
 The results replace only the part of ``--out`` between the ``bench:overhead`` markers.
 """
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import signal
 import sys
@@ -52,7 +55,7 @@ from bench.config import (
 )
 from bench.load import LevelResult, Pacing, run_level
 from bench.render import render_section
-from bench.report import Report, fmt_ms, machine_info, percentile, write_section
+from bench.report import Report, cpu_seconds, fmt_ms, machine_info, percentile, tree_cpu_seconds, write_section
 
 Log = Callable[[str], None]
 T = TypeVar("T")
@@ -117,8 +120,24 @@ def redis_version(system: Any) -> str:
 # --------------------------------------------------------------------------------------------
 # the measurement
 # --------------------------------------------------------------------------------------------
+class CpuProbe:
+    """CPU seconds spent by each of the system's processes (a worker with its pool) and by the
+    benchmark's own process (the clients), from /proc."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+
+    def read(self) -> dict[str, float]:
+        return {"clients": cpu_seconds(os.getpid()),
+                **{name: tree_cpu_seconds(pid) for name, pid in self.pids.items()}}
+
+    def since(self, before: dict[str, float]) -> dict[str, float]:
+        return {name: value - before.get(name, 0.0) for name, value in self.read().items()}
+
+
 async def measure_levels(
     config: BenchConfig, base_url: str, path: EnginePath, halt: asyncio.Event, log: Log,
+    cpu: CpuProbe | None = None,
 ) -> list[LevelResult]:
     """Warm up, then every scenario at every level, one level at a time."""
     timeout = config.turn_timeout_s
@@ -132,6 +151,7 @@ async def measure_levels(
         for sessions in config.sessions:
             if halt.is_set():
                 return levels
+            cpu_before = cpu.read() if cpu else {}
             if scenario == PACED:
                 turns, window = config.paced_plan(sessions)
                 plan = f"{turns} turn(s) each" if turns is not None else f"a {window:g} s window"
@@ -145,6 +165,8 @@ async def measure_levels(
                 level = await run_level(base_url, sessions, path.engine_ms, timeout, turns=turns,
                                         stop=halt, label=scenario,
                                         start_spread_s=config.stress_start_spread_s)
+            if cpu:
+                level.cpu_s = cpu.since(cpu_before)
             over = [r.overhead_ms for r in level.results]
             log(f"  {len(level.results)} turns, {len(level.failures)} failed, {level.wall_s:.1f} s; "
                 f"overhead median {fmt_ms(percentile(over, 50))} ms, P95 {fmt_ms(percentile(over, 95))} ms")
@@ -209,8 +231,9 @@ def run_overhead(
             with benchmark_system(config, root, log) as bench:
                 machine["Redis"] = redis_version(bench.system)
                 path, settings = bench.path, bench.settings
+                cpu = CpuProbe({name: proc.pid for name, proc in bench.system.procs.items()})
                 levels = run_measurement(
-                    stop, lambda halt: measure_levels(config, bench.base_url, path, halt, log))
+                    stop, lambda halt: measure_levels(config, bench.base_url, path, halt, log, cpu))
             report = Report(config=config, settings=settings, path=path,
                             machine=machine, levels=levels, command=command)
             failed = False
@@ -224,7 +247,7 @@ def run_overhead(
     write_section(out, render_section(report))
     log(f"wrote {out}; the run took {report.wall_s:.0f} s")
     log(f"target: {report.target_line()}")
-    log(f"beside it, not judged: {report.stress_line()}")
+    log(f"beside it, not judged: {report.beside_line()}")
     return report
 
 
@@ -255,23 +278,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     add("--sessions", type=_levels, default=defaults.sessions,
         help="concurrency levels, comma-separated (default 1,10,50)")
     add("--scenarios", type=_scenarios, default=defaults.scenarios,
-        help="load models to run, comma-separated (default paced,stress)")
+        help="load models to run, comma-separated (default stress,paced; the target is judged on "
+        "stress, the closed loop)")
     add("--paced-turns", type=int, default=defaults.paced_turns,
         help=f"paced, 1 session: turns (default {defaults.paced_turns})")
     add("--paced-window", type=float, default=defaults.paced_window_s,
         help=f"paced, more sessions: seconds to keep sending (default {defaults.paced_window_s:g})")
     add("--turns", type=int, default=None,
-        help="stress: turns per session at every level (default: about --target-turns per level, "
-        "at least 2 per session)")
+        help="closed loop (stress): turns per session at every level (default: about --target-turns "
+        "per level, at least 2 per session)")
     add("--target-turns", type=int, default=defaults.target_turns,
-        help=f"stress: automatic turns per level (default {defaults.target_turns})")
+        help=f"closed loop (stress): automatic turns per level (default {defaults.target_turns})")
     add("--tts-concurrency", type=int, default=4, help="tts_fast prefork processes (default 4)")
     add("--llm-concurrency", type=int, default=64, help="llm lane threads (default 64)")
     add("--warmup", type=int, default=3, help="warm-up turns, not counted (default 3)")
     add("--out", type=Path, default=DEFAULT_OUT, help="markdown file (default docs/benchmarks.md)")
     add("--check", action="store_true",
         help=f"exit with status 1 when the target (P95 <= {TARGET_P95_MS:g} ms at {TARGET_SESSIONS} "
-        "sessions, conversational pacing) fails")
+        "sessions, closed loop) fails")
     args = parser.parse_args(argv)
     if args.turns is not None and args.turns < 1:
         parser.error("--turns must be at least 1")

@@ -27,21 +27,21 @@ class Hop:
 # In path order: each hop starts where the previous one ended.
 HOPS: tuple[Hop, ...] = (
     Hop("sent", "received", "client -> API: Socket.IO emit, websocket, the API's event loop"),
-    Hop("received", "admitted", "API: session lookup and admission control (a thread, Redis)"),
+    Hop("received", "admitted", "API: session lookup and admission control (a thread, Redis; the same thread then stores the turn)"),
     Hop("admitted", "accepted", "API: the turn's row inserted (a thread, SQLite)"),
     Hop("accepted", "committed", "API: the insert committed"),
     Hop("committed", "reply_started", "reply job: Celery publish -> Redis -> `llm` worker picks it up"),
     Hop("reply_started", "context_read", "`llm` worker: the turn and its history read (SQLite)"),
     Hop("context_read", "first_token", "`llm` worker: new generation, turn_started event, engine's first token",
         engine="bench_first_token_ms"),
-    Hop("first_token", "first_sentence_cut", "`llm` worker: tokens until the chunker releases sentence 0 (each token emitted)",
+    Hop("first_token", "first_sentence_cut", "`llm` worker: tokens until the chunker releases sentence 0 (each handed to the token-publishing thread)",
         engine="bench_token_delay_ms", engine_factor="tokens-1"),
     Hop("first_sentence_cut", "speech_queued", "`llm` worker: the fragment made speakable, its job built"),
     Hop("speech_queued", "speech_started", "speech job: Celery publish -> Redis -> `tts_fast` worker picks it up"),
     Hop("speech_started", "synthesized", "`tts_fast` worker: voice lookup, the engine synthesises sentence 0",
         engine="bench_tts_ms"),
     Hop("synthesized", "encoded", "`tts_fast` worker: WAV encoded"),
-    Hop("encoded", "published", "`tts_fast` worker: the audio_chunk message built, the sequencer's Redis script stores and publishes it"),
+    Hop("encoded", "published", "`tts_fast` worker: the audio_chunk message built, the sequencer's Redis script checks the barge-in flag and publishes it"),
     Hop("published", "arrived", "audio_chunk: Redis pub/sub -> API -> websocket -> client"),
 )
 # Off the path to first audio, shown beside it: the WAV file and the sentence's row.

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import math
+import os
 import statistics
 from collections.abc import Sequence
 
 from bench.client import CREATE_CONCURRENCY
-from bench.config import PACED, STRESS, benchmark_deltas, task_events
+from bench.config import JUDGED, PACED, SCENARIOS, STRESS, TARGET_SESSIONS, benchmark_deltas, task_events
 from bench.load import LevelResult
-from bench.report import SECTION_END, SECTION_START, Report, fmt_ms, percentile
+from bench.report import SECTION_END, SECTION_START, Report, above_p95, fmt_ms, in_flight, percentile
 
-TITLES = {PACED: "Conversational pacing", STRESS: "Stress, closed loop"}
-SUMMARY_COLUMNS = ["Sessions", "Turns", "Failed", "Turns/s", "Overhead median", "Overhead P95",
+TITLES = {PACED: "Conversational pacing", STRESS: "Closed loop"}
+SUMMARY_COLUMNS = ["Sessions", "Turns", "Failed", "Turns/s", "In flight", "Overhead median", "Overhead P95",
                    "TTFT median", "TTFT P95", "TTFA median", "TTFA P95", "Total median", "Total P95"]
 
 
@@ -42,8 +43,8 @@ def render_section(report: Report) -> str:
         "",
         f"**Target: {report.target_line()}.**",
         "",
-        f"Beside it, not judged: {report.stress_line()}; this saturation test is not the target's "
-        "load model.",
+        f"Beside it, not judged: {report.beside_line()}: a system this idle says little about "
+        "the orchestration under load.",
         "",
         "### Machine",
         "",
@@ -57,11 +58,11 @@ def render_section(report: Report) -> str:
         *_load_models(report),
         *_method(report),
     ]
-    for scenario in (PACED, STRESS):
+    for scenario in SCENARIOS:
         levels = report.levels_of(scenario)
         if not levels:
             continue
-        note = "" if scenario == PACED else " — saturation test, not the target's load model"
+        note = " — the target's load model" if scenario == JUDGED else " — beside it, not judged"
         lines += ["", f"### Results: {TITLES[scenario].lower()}{note} (ms)", "",
                   _row(SUMMARY_COLUMNS), _row(["---:"] * len(SUMMARY_COLUMNS))]
         lines += [_summary_row(level) for level in levels]
@@ -106,9 +107,20 @@ def _load_models(report: Report) -> list[str]:
     return [
         "### Load models",
         "",
-        "Both run on the same system, one after the other; each has its own table below.",
+        "Both run on the same system, one after the other; each has its own table below. The "
+        f"target is judged on the closed loop at {TARGET_SESSIONS} sessions, the load model the "
+        "issue names, fixed before any run. *In flight* = turns/s x the mean turn (send to "
+        "`turn_audio_complete`): how many turns the system holds at once on average.",
         "",
-        "- **Conversational pacing** (the target is judged on this one). A real user cannot send "
+        "- **Closed loop** (the target's load model): each session "
+        "sends its next `user_message` as soon as the previous turn's `turn_audio_complete` arrives "
+        "(no think time, no playback); session starts are spread evenly over the first "
+        f"{cfg.stress_start_spread_s * 1000:g} ms. "
+        + (f"{_s(cfg.turns, 'turn')} per session at every level."
+           if cfg.turns is not None else
+           f"About {cfg.target_turns} turns per level (at least {cfg.min_session_turns} per session), "
+           "so that the P95 is not the maximum (each level's count above its P95 is shown below)."),
+        "- **Conversational pacing** (beside it, not judged). A real user cannot send "
         "the next message before the reply has been heard. After a turn's `turn_audio_complete`, "
         "the session waits until the reply's audio would have finished playing — the sum of the "
         "turn's `audio_chunk` `duration_ms`, counted from the arrival of its chunk with `seq` 0 — "
@@ -122,13 +134,6 @@ def _load_models(report: Report) -> list[str]:
         "turn sent is measured to its end, and all turns completed are counted."
         + (f" The benchmark reply plays for {statistics.median(audio) / 1000:.1f} s, so a cycle lasts "
            "about that plus the reaction time." if audio else ""),
-        "- **Stress, closed loop** — a saturation test, not the target's load model: each session "
-        "sends its next `user_message` as soon as the previous turn's `turn_audio_complete` arrives "
-        "(no think time, no playback); session starts are spread evenly over the first "
-        f"{cfg.stress_start_spread_s * 1000:g} ms. "
-        + (f"{_s(cfg.turns, 'turn')} per session at every level."
-           if cfg.turns is not None else
-           f"About {cfg.target_turns} turns per level (at least {cfg.min_session_turns} per session)."),
         "",
     ]
 
@@ -181,8 +186,22 @@ def _summary_row(level: LevelResult) -> str:
     cols = [[r.overhead_ms for r in rs], [r.ttft_ms for r in rs], [r.ttfa_ms for r in rs],
             [r.total_ms for r in rs]]
     rate = len(rs) / level.wall_s if level.wall_s > 0 else math.nan
-    return _row([str(level.sessions), str(len(rs)), str(len(level.failures)), fmt_ms(rate)]
+    flight = in_flight(level)
+    return _row([str(level.sessions), str(len(rs)), str(len(level.failures)), fmt_ms(rate),
+                 "n/a" if math.isnan(flight) else f"{flight:.2f}"]
                 + [fmt_ms(percentile(c, q)) for c in cols for q in (50, 95)])
+
+
+def _cpu(level: LevelResult) -> list[str]:
+    """Where the machine's CPU went in this level, per turn: the load the cores carried."""
+    rs = level.results
+    if not level.cpu_s or not rs or level.wall_s <= 0:
+        return []
+    total = sum(level.cpu_s.values())
+    cores = len(os.sched_getaffinity(0))
+    parts = ", ".join(f"{name} {1000 * value / len(rs):.1f}" for name, value in level.cpu_s.items())
+    return ["", f"CPU per turn (ms, from /proc; Redis not counted): {parts}; in all {1000 * total / len(rs):.1f} "
+                f"ms, so these processes kept {100 * total / (level.wall_s * cores):.0f} % of the {cores} cores busy."]
 
 
 def _details(level: LevelResult) -> list[str]:
@@ -200,7 +219,8 @@ def _details(level: LevelResult) -> list[str]:
         "",
         f"#### {TITLES[level.scenario]}, {_s(level.sessions, 'session')}",
         "",
-        f"{count}, {len(level.failures)} failed, {level.wall_s:.1f} s.{paced}",
+        f"{count}, {len(level.failures)} failed, {level.wall_s:.1f} s.{paced}"
+        + (f" P95 over {above_p95(rs)}." if rs else ""),
         "",
         _row(["Metric (ms)", "median", "P95", "max"]),
         _row(["---", "---:", "---:", "---:"]),
@@ -218,6 +238,7 @@ def _details(level: LevelResult) -> list[str]:
     for name, values in metrics:
         lines.append(_row([name, fmt_ms(percentile(values, 50)), fmt_ms(percentile(values, 95)),
                            fmt_ms(max(values) if values else math.nan)]))
+    lines += _cpu(level)
     if level.failures:
         lines += ["", "Failures:", ""]
         lines += [f"- {f}" for f in level.failures[:5]]

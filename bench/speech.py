@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import shutil
 import tempfile
 import time
@@ -31,11 +30,28 @@ from typing import Any
 
 import numpy as np
 
-from bench.report import fmt_ms, machine_info, percentile, write_section
+from bench.report import cpu_seconds, fmt_ms, machine_info, percentile, write_section
 from tests.speech_audio import espeak_16k, mandarin_speech, with_silences
 
 DEFAULT_OUT = Path("docs/benchmarks.md")
 FRAME_MS = 40
+# "Sustained", as this section defines it, checked per level: the frame acknowledgement's P95
+# under the frame period, every utterance of every stream detected, and the streams keeping real
+# time (wall time within 5 % of the audio's length).
+MAX_SLOWDOWN = 1.05
+
+
+def sustained(level: dict[str, Any]) -> tuple[bool, str]:
+    """(PASS?, what failed) for one level of concurrent streams."""
+    failed = []
+    ack_p95 = percentile(level["rtt"], 95)
+    if not ack_p95 < FRAME_MS:
+        failed.append(f"ack P95 {fmt_ms(ack_p95)} ms ≥ {FRAME_MS} ms")
+    if level["complete"] < level["streams"]:
+        failed.append(f"{level['streams'] - level['complete']} stream(s) missed an utterance")
+    if level["slowdown"] > MAX_SLOWDOWN:
+        failed.append(f"wall/audio {level['slowdown']:.2f} > {MAX_SLOWDOWN:.2f}")
+    return not failed, "; ".join(failed)
 
 
 def vad_cost(repeats: int = 3) -> list[float]:
@@ -102,12 +118,6 @@ async def endpoint_runs(base_url: str, system: Any, utterance: np.ndarray, count
     return {"gap": gaps, "model": model, "cadence": cadence}
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux /proc), seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def concurrency_level(base_url: str, system: Any, pcm: np.ndarray, streams: int, utterances: int) -> dict[str, Any]:
     from tests.system import EventClient
 
@@ -168,12 +178,14 @@ def render(machine: dict[str, str], vad: list[float], model: list[float], endpoi
         "Concurrent real-time streams (each a 40 ms frame every 40 ms, acknowledged; an utterance "
         "every few seconds; clients, API and workers all on this machine):",
         "",
-        "| streams | frame ack round trip median | P95 | streams with every utterance detected | stream wall time / audio time | API CPU per stream (share of a core) | real-time streams one API core holds |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| streams | sustained? | frame acks | frame ack round trip median | P95 | streams with every utterance detected | stream wall time / audio time | API CPU per stream (share of a core) | real-time streams one API core holds |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for level in levels:
+        ok, why = sustained(level)
+        verdict = "**PASS**" if ok else f"**FAIL** ({why})"
         lines.append(
-            f"| {level['streams']} | {p(level['rtt'], 50)} ms | {p(level['rtt'], 95)} ms | "
+            f"| {level['streams']} | {verdict} | {len(level['rtt'])} | {p(level['rtt'], 50)} ms | {p(level['rtt'], 95)} ms | "
             f"{level['complete']}/{level['streams']} | {level['slowdown']:.2f} | "
             f"{level['api_cpu_share'] * 100:.2f} % | {level['streams_per_core']:.0f} |"
         )
@@ -181,9 +193,10 @@ def render(machine: dict[str, str], vad: list[float], model: list[float], endpoi
     lines += [
         "",
         f"At the P95 VAD cost one core analyses about {per_core:.0f} real-time streams; the API runs the VAD "
-        "inline on its event loop (one process, one core), next to Socket.IO's own per-frame work. Sustained "
-        "means: acknowledgements well under the 40 ms frame period, every utterance of every stream detected, "
-        "and wall time ≈ audio time (1.00). On this shared 2-core machine the 50 python-socketio clients, "
+        "inline on its event loop (one process, one core), next to Socket.IO's own per-frame work. "
+        f"*Sustained* (judged per level, the definition fixed before the run): the frame acknowledgement's "
+        f"P95 under the {FRAME_MS} ms frame period, every utterance of every stream detected, and wall time "
+        f"within {(MAX_SLOWDOWN - 1) * 100:.0f} % of the audio's length. On this shared 2-core machine the python-socketio clients, "
         "the API and the workers compete for the same cores, so the wall-time column shows the whole machine "
         "saturating; the API's own CPU per stream (measured from /proc) is the capacity figure: "
         "two API processes (websocket-only transport needs no sticky sessions) would hold about twice the last column on 2 cores.",

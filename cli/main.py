@@ -69,6 +69,8 @@ def worker(
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     # The lane, for engines that serve either (VoxCPM books its VRAM under the lane's name).
     os.environ["AVATAR_WORKER_LANE"] = lane
+    if concurrency:  # the pool's children read the lane's size too (e.g. the LLM's share of cores)
+        os.environ[f"AVATAR_{lane.upper()}_CONCURRENCY"] = str(concurrency)
     settings = get_settings()
     _worker_metrics(settings, lane)
     from tasks.celery_app import app as celery_app

@@ -26,14 +26,23 @@ import redis
 from avatar.events import AUDIO_CHUNK, ERROR, Emitter
 from avatar.turns.keys import TTL_S, sequencer_prefix
 
-# KEYS: messages hash, next-due counter. ARGV: seq, message, ttl, channel.
+# KEYS: messages hash, next-due counter, and optionally a key whose presence refuses the chunk
+# (the turn's interrupted flag). ARGV: seq, message, ttl, channel.
 # Returns the seqs published by this call, in order.
 _DELIVER = """
+if KEYS[3] and redis.call('EXISTS', KEYS[3]) == 1 then return {} end
 local next_due = tonumber(redis.call('GET', KEYS[2]) or '0')
 local seq = tonumber(ARGV[1])
 if seq < next_due then return {} end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 local published = {}
+if seq == next_due then
+  -- due now (the usual case): published at once, never copied into the hash
+  redis.call('PUBLISH', ARGV[4], ARGV[2])
+  table.insert(published, next_due)
+  next_due = next_due + 1
+else
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+end
 while true do
   local field = tostring(next_due)
   local message = redis.call('HGET', KEYS[1], field)
@@ -65,15 +74,20 @@ class AudioSequencer:
         seq: int,
         audio: bytes | None,
         meta: dict[str, Any],
+        unless_interrupted: str | None = None,
     ) -> list[int]:
         """Queue chunk ``seq`` (``audio=None`` with ``meta['error']`` is a tombstone);
-        publish everything now due. Returns the seqs published by this call."""
+        publish everything now due. Returns the seqs published by this call.
+        ``unless_interrupted``: a key (the turn's interrupted flag) whose presence refuses the
+        chunk, checked inside the same script (no round trip of its own)."""
         prefix = sequencer_prefix(turn_id, mode, generation)
         if "error" in meta:
             message = self.emitter.packet(ERROR, {**meta["error"], "turn_id": turn_id, "seq": seq}, session_id)
         else:
             payload = {"turn_id": turn_id, "seq": seq, "mode": mode, **meta, "audio": audio}
             message = self.emitter.packet(AUDIO_CHUNK, payload, session_id)
-        published = self._deliver(keys=[f"{prefix}:messages", f"{prefix}:next"],
-                                  args=[seq, message, TTL_S, self.emitter.channel])
+        keys = [f"{prefix}:messages", f"{prefix}:next"]
+        if unless_interrupted:
+            keys.append(unless_interrupted)
+        published = self._deliver(keys=keys, args=[seq, message, TTL_S, self.emitter.channel])
         return [int(s) for s in published]

@@ -12,6 +12,8 @@ import time
 import uuid
 from typing import Any
 
+from sqlalchemy.orm import joinedload
+
 from avatar.chunker import SentenceChunker
 from avatar.conversation import build_messages, log_event
 from avatar.db import ConversationTurn
@@ -32,6 +34,7 @@ from avatar.turns import (
 )
 from workers.context import StageContext
 from workers.engines.base import EngineUnavailable
+from workers.token_stream import TokenStream
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +50,8 @@ def run_reply(ctx: StageContext, job: ReplyJob) -> dict[str, Any]:
     # Read-only on the path to first token: the turn stays ``pending`` in the database
     # until its text is saved whole.
     with services.db() as db:
-        turn = db.get(ConversationTurn, uuid.UUID(turn_id))
+        # The session's row (its voice and mode) comes in the same query.
+        turn = db.get(ConversationTurn, uuid.UUID(turn_id), options=[joinedload(ConversationTurn.session)])
         if turn is None:
             log.warning("reply job for unknown turn %s dropped", turn_id)
             return {"skipped": "unknown turn"}
@@ -70,9 +74,13 @@ def run_reply(ctx: StageContext, job: ReplyJob) -> dict[str, Any]:
 
     engine = ctx.engines.llm()
     availability = engine.availability()
-    # /health shows what the last turn found (weights downloaded since the worker started).
-    report_engine(services.redis, "llm", ctx.settings.llm_engine, availability.as_dict())
+
+    def report() -> None:
+        # /health shows what the last turn found (weights downloaded since the worker started).
+        report_engine(services.redis, "llm", ctx.settings.llm_engine, availability.as_dict())
+
     if not availability.ok:
+        report()
         raise EngineUnavailable(engine.name, availability.reason, availability.fix)
 
     chunker = SentenceChunker()
@@ -99,27 +107,36 @@ def run_reply(ctx: StageContext, job: ReplyJob) -> dict[str, Any]:
             path["speech_published"] = time.time()
         sentences.append(text)
 
-    for delta in engine.stream(messages):
-        # A model's byte tokens can decode to NUL, which PostgreSQL text cannot hold: dropped
-        # here, so the tokens shown, the turn_complete text and the stored reply agree.
-        delta = delta.replace("\x00", "")
-        if not delta:
-            continue
-        if sentences and state.interrupted():  # barge-in: the user spoke over this reply; stop writing
-            break
-        if not parts:
-            path["first_token"] = time.time()
-            state.mark("first_token_ms", accepted_at)
-            observe_llm_ttft(time.time() - accepted_at, model=engine.name)
-        parts.append(delta)
-        # A finished sentence goes to its TTS lane before the token is shown: audio first.
-        for fragment in chunker.feed(delta):
+    tokens = TokenStream(state, services.emitter.channel)  # published by a thread of its own
+    try:
+        for delta in engine.stream(messages):
+            # A model's byte tokens can decode to NUL, which PostgreSQL text cannot hold: dropped
+            # here, so the tokens shown, the turn_complete text and the stored reply agree.
+            delta = delta.replace("\x00", "")
+            if not delta:
+                continue
+            if sentences and tokens.interrupted:  # barge-in: the user spoke over this reply; stop writing
+                break
+            first_token_ms = None
+            if not parts:
+                path["first_token"] = now = time.time()
+                first_token_ms = round((now - accepted_at) * 1000.0, 1)
+                observe_llm_ttft(now - accepted_at, model=engine.name)
+            parts.append(delta)
+            # A finished sentence goes to its TTS lane before the token is shown: audio first.
+            for fragment in chunker.feed(delta):
+                queue(fragment)
+            tokens.put(services.emitter.packet(LLM_TOKEN, {"turn_id": turn_id, "token": delta}, session_id),
+                       first_token_ms=first_token_ms)
+        for fragment in chunker.flush():
             queue(fragment)
-        services.emitter.emit(LLM_TOKEN, {"turn_id": turn_id, "token": delta}, session_id)
-    for fragment in chunker.flush():
-        queue(fragment)
+    except BaseException:
+        tokens.close(quietly=True)
+        raise
+    tokens.close()  # every token published before the reply's text is saved and announced
 
     reply = "".join(parts).strip()
+    report()  # off the path to first audio
     state.mark("text_done_ms", accepted_at, path=path)
     if not save_reply(services, state, reply, len(sentences)):
         return {"turn_id": turn_id, "interrupted": True, "chars": len(reply)}

@@ -32,9 +32,10 @@ def run_speech(ctx: StageContext, job: SpeechJob) -> dict[str, Any]:
     queue_ms = job.queue_ms()
     services = ctx.services
     state = TurnState(services.redis, job.turn_id)
-    if state.generation() != job.generation:
+    generation, interrupted = state.standing()
+    if generation != job.generation:
         return {"skipped": "stale generation"}  # the reply was restarted; this sentence is gone
-    if state.interrupted():
+    if interrupted:
         return {"skipped": "interrupted"}  # the user spoke over this reply (barge-in)
 
     # The per-hop profile (TurnState.path), for the turn's first sentence: written with the
@@ -51,8 +52,6 @@ def run_speech(ctx: StageContext, job: SpeechJob) -> dict[str, Any]:
         path["synthesized"] = time.time()
         wav = encode_wav(clip.samples, clip.sample_rate)
         path["encoded"] = time.time()
-        if state.interrupted():  # barge-in while this sentence was being synthesised
-            return wav, []
         meta: dict[str, Any] = {
             "duration_ms": round(clip.duration_s * 1000.0, 1), "text": job.text,
             "engine": spoken.engine, "mode": job.synth_mode.value,
@@ -63,6 +62,8 @@ def run_speech(ctx: StageContext, job: SpeechJob) -> dict[str, Any]:
         emitted = _sequencer(ctx).deliver(
             session_id=job.session_id, turn_id=job.turn_id, mode=job.mode.value,
             generation=job.generation, seq=job.seq, audio=wav, meta=meta,
+            # a barge-in while this sentence was being synthesised: nothing is published
+            unless_interrupted=state.key("interrupted"),
         )
         path["published"] = time.time()
         return wav, emitted
@@ -79,9 +80,10 @@ def run_speech(ctx: StageContext, job: SpeechJob) -> dict[str, Any]:
         state.mark("first_audio_ms", job.accepted_at, path=path)
 
     # --- off the path to first audio ---------------------------------------------------
-    if state.generation() != job.generation:
+    generation, interrupted = state.standing()
+    if generation != job.generation:
         return {"skipped": "reply restarted while speaking"}
-    if not emitted and state.interrupted():
+    if not emitted and interrupted:
         return {"skipped": "interrupted"}
     with services.db() as db:
         key = speech.store_sentence(

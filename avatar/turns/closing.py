@@ -22,7 +22,7 @@ from avatar.events import TURN_AUDIO_COMPLETE
 from avatar.jobs import SpeechJob
 from avatar.metrics import observe_e2e_latency
 from avatar.services import Services
-from avatar.turns.state import TurnState
+from avatar.turns.state import Settled, TurnState
 
 
 def turn_state(services: Services, turn_id: str | uuid.UUID) -> TurnState:
@@ -61,10 +61,10 @@ def save_reply(services: Services, state: TurnState, text: str, sentences: int) 
 def settle_sentence(services: Services, state: TurnState, *, session_id: str, generation: int, seq: int,
                     failed: bool = False) -> None:
     """Sentence ``seq`` is spoken (or given up on); the last one completes the turn."""
-    if state.generation() != generation:
-        return  # the reply was restarted: its new attempt counts its own sentences
-    state.settle(seq, failed=failed)
-    complete_turn_if_settled(services, state, session_id=session_id)
+    # One round trip: a restarted reply (its new attempt counts its own sentences) records
+    # nothing; the last sentence claims the completion.
+    if state.settle(seq, failed=failed, generation=generation) is Settled.CLAIMED:
+        _complete_turn(services, state, session_id=session_id)
 
 
 def sentence_failed(services: Services, state: TurnState, *, session_id: str, trace_id: str,
@@ -80,13 +80,16 @@ def sentence_failed(services: Services, state: TurnState, *, session_id: str, tr
 
 
 def complete_turn_if_settled(services: Services, state: TurnState, *, session_id: str) -> bool:
-    if state.interrupted() or not state.claim_completion():
-        return False  # an interrupted turn was closed by the barge-in
-    latency = state.latency()
-    failed = state.failed_count()
+    if not state.claim_completion():
+        return False  # not every sentence settled yet, or interrupted (the barge-in closed it)
+    return _complete_turn(services, state, session_id=session_id)
+
+
+def _complete_turn(services: Services, state: TurnState, *, session_id: str) -> bool:
+    """The turn's completion is claimed (by this process alone): store it, tell the session."""
+    latency, failed, chunks = state.closing_figures()
     if "first_audio_ms" in latency:
         observe_e2e_latency(latency["first_audio_ms"] / 1000.0)
-    chunks = state.expected()
     with services.db() as db:
         turn = db.get(ConversationTurn, uuid.UUID(state.turn_id))
         if turn is None:
@@ -105,15 +108,16 @@ def complete_turn_if_settled(services: Services, state: TurnState, *, session_id
             .where(ConversationTurn.turn_id == turn.turn_id, ConversationTurn.status == turn.status)
             .values(**values)
         )
-    announce_audio_complete(services, state, session_id=session_id, chunks=chunks, failed=failed)
+    announce_audio_complete(services, state, session_id=session_id, chunks=chunks, failed=failed, latency=latency)
     return True
 
 
 def announce_audio_complete(services: Services, state: TurnState, *, session_id: str, chunks: int,
-                            failed: int = 0) -> None:
+                            failed: int = 0, latency: dict[str, float] | None = None) -> None:
     services.emitter.emit(
         TURN_AUDIO_COMPLETE,
-        {"turn_id": state.turn_id, "chunks": chunks, "failed": failed, "latency": state.latency()},
+        {"turn_id": state.turn_id, "chunks": chunks, "failed": failed,
+         "latency": state.latency() if latency is None else latency},
         session_id,
     )
 

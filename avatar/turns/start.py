@@ -118,14 +118,14 @@ def accept_user_message(
     a continued turn's reply after the commit (:func:`start_turn` does)."""
     # A write that changes nothing, first in the transaction: it waits for any other start on
     # this session to commit, and everything read below is read after it.
-    db.execute(
+    # RETURNING: the session's status comes back with the write, no query of its own.
+    status = db.execute(
         update(Session).where(Session.session_id == session_id).values(status=Session.status)
-        .execution_options(synchronize_session=False)
-    )
-    session = db.get(Session, session_id)
-    if session is None:
+        .returning(Session.status).execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
+    if status is None:
         raise ConversationError("SESSION_NOT_FOUND", f"找不到對話 {session_id}（session not found）")
-    if session.status != SessionStatus.ACTIVE:
+    if status != SessionStatus.ACTIVE:
         raise ConversationError("SESSION_NOT_FOUND", "此對話已結束，請開啟新的對話（session ended）")
     latest = db.scalars(
         select(ConversationTurn)

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import enum
 import time
 import uuid
 
@@ -21,27 +22,68 @@ import redis
 from avatar.turns.keys import TTL_S, turn_key, turn_prefix
 
 
+class Settled(enum.IntEnum):
+    """What :meth:`TurnState.settle` did."""
+
+    STALE = -1  # the reply was restarted meanwhile: nothing recorded
+    RECORDED = 0  # recorded; the turn is not complete (or another process claimed it)
+    CLAIMED = 1  # recorded, and this caller completes the turn
+
+
+# KEYS: generation, settled, failed, interrupted, expected, done.
+# ARGV: generation (-1: any), seq (-1: settle nothing, only try to claim), failed (0/1), ttl.
+_SETTLE = """
+if tonumber(ARGV[1]) >= 0 and tonumber(redis.call('GET', KEYS[1]) or '0') ~= tonumber(ARGV[1]) then
+  return -1
+end
+if tonumber(ARGV[2]) >= 0 then
+  redis.call('SADD', KEYS[2], ARGV[2])
+  redis.call('EXPIRE', KEYS[2], ARGV[4])
+  if ARGV[3] == '1' then
+    redis.call('SADD', KEYS[3], ARGV[2])
+    redis.call('EXPIRE', KEYS[3], ARGV[4])
+  else
+    redis.call('SREM', KEYS[3], ARGV[2])
+  end
+end
+if redis.call('EXISTS', KEYS[4]) == 1 then return 0 end
+local expected = redis.call('GET', KEYS[5])
+if not expected or redis.call('SCARD', KEYS[2]) < tonumber(expected) then return 0 end
+if redis.call('SET', KEYS[6], 1, 'NX', 'EX', ARGV[4]) then return 1 end
+return 0
+"""
+
+
 class TurnState:
     def __init__(self, client: redis.Redis, turn_id: str | uuid.UUID) -> None:
         self.r = client
         self.turn_id = str(turn_id)
         self.prefix = turn_prefix(self.turn_id)
+        self._settle = client.register_script(_SETTLE)
 
     def key(self, name: str) -> str:
         return turn_key(self.turn_id, name)
 
     # --- generations ---------------------------------------------------------------------
     def start_generation(self) -> int:
-        pipe = self.r.pipeline()
+        pipe = self.r.pipeline()  # one transaction, one round trip
         pipe.incr(self.key("generation"))
         pipe.expire(self.key("generation"), TTL_S)
-        generation = int(pipe.execute()[0])
         # A restarted reply starts its own count of sentences.
-        self.r.delete(self.key("expected"), self.key("settled"), self.key("failed"), self.key("done"))
-        return generation
+        pipe.delete(self.key("expected"), self.key("settled"), self.key("failed"), self.key("done"))
+        return int(pipe.execute()[0])
 
     def generation(self) -> int:
         return int(self.r.get(self.key("generation")) or 0)
+
+    def standing(self) -> tuple[int, bool]:
+        """(generation, interrupted) in one round trip: what a speech job checks before and
+        after its work (each round trip on a busy machine is a wake-up of Redis and of us)."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.get(self.key("generation"))
+        pipe.exists(self.key("interrupted"))
+        generation, interrupted = pipe.execute()
+        return int(generation or 0), bool(interrupted)
 
     # --- barge-in ----------------------------------------------------------------------------
     def interrupt(self) -> bool:
@@ -78,6 +120,19 @@ class TurnState:
             pipe.expire(self.key("path"), TTL_S)
         pipe.execute()
 
+    def publish(self, channel: str, messages: list[tuple[str, float | None]]) -> bool:
+        """Publish event messages (built by :meth:`avatar.events.Emitter.packet`), in order, and
+        tell whether the turn is interrupted now, in one round trip: the reply stage's tokens
+        (:mod:`workers.token_stream`). Each comes with the first token's latency mark, or None."""
+        pipe = self.r.pipeline(transaction=False)
+        for message, first_token_ms in messages:
+            if first_token_ms is not None:
+                pipe.hsetnx(self.key("latency"), "first_token_ms", first_token_ms)
+                pipe.expire(self.key("latency"), TTL_S)
+            pipe.publish(channel, message)
+        pipe.exists(self.key("interrupted"))
+        return bool(pipe.execute()[-1])
+
     def record_path(self, path: dict[str, float]) -> None:
         """Unix times of hops off the path to first audio (e.g. the sentence's row stored)."""
         pipe = self.r.pipeline(transaction=False)
@@ -98,19 +153,16 @@ class TurnState:
     def set_expected(self, count: int) -> None:
         self.r.set(self.key("expected"), count, ex=TTL_S)
 
-    def settle(self, seq: int, *, failed: bool = False) -> None:
-        """Sentence ``seq`` is spoken (or given up on). Sets, not counters: a redelivered job
-        that settles the same sentence again (its worker died after settling, before the
-        broker heard) must not count twice and complete the turn before its last sentence."""
-        pipe = self.r.pipeline()
-        pipe.sadd(self.key("settled"), seq)
-        pipe.expire(self.key("settled"), TTL_S)
-        if failed:
-            pipe.sadd(self.key("failed"), seq)
-            pipe.expire(self.key("failed"), TTL_S)
-        else:  # spoken after all (a redelivery that succeeded)
-            pipe.srem(self.key("failed"), seq)
-        pipe.execute()
+    def settle(self, seq: int, *, failed: bool = False, generation: int | None = None) -> Settled:
+        """Sentence ``seq`` is spoken (or given up on), and, if that was the last one, the
+        turn's completion claimed, atomically in one round trip (:data:`_SETTLE`). Sets, not
+        counters: a redelivered job that settles the same sentence again (its worker died
+        after settling, before the broker heard) must not count twice and complete the turn
+        before its last sentence. ``generation``: settle only if the reply is still in it."""
+        result = self._settle(
+            keys=[self.key(k) for k in ("generation", "settled", "failed", "interrupted", "expected", "done")],
+            args=[-1 if generation is None else generation, seq, int(failed), TTL_S])
+        return Settled(int(result))
 
     def expected(self) -> int:
         return int(self.r.get(self.key("expected")) or 0)
@@ -127,7 +179,15 @@ class TurnState:
         return expected is not None and self.settled_count() >= int(expected)
 
     def claim_completion(self) -> bool:
-        """True once, for the process that sees every sentence settled."""
-        if not self.audio_settled():
-            return False
-        return bool(self.r.set(self.key("done"), 1, nx=True, ex=TTL_S))
+        """True once, for the process that sees every sentence settled (and the turn not
+        interrupted: a barge-in closes it instead), in one round trip."""
+        return self.settle(-1) is Settled.CLAIMED
+
+    def closing_figures(self) -> tuple[dict[str, float], int, int]:
+        """(latency marks, sentences failed, sentences expected), in one round trip."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hgetall(self.key("latency"))
+        pipe.scard(self.key("failed"))
+        pipe.get(self.key("expected"))
+        latency, failed, expected = pipe.execute()
+        return {k.decode(): float(v) for k, v in latency.items()}, int(failed), int(expected or 0)

@@ -17,6 +17,7 @@ from avatar.db import ConversationTurn
 from avatar.settings import Settings
 from avatar.turns import AcceptedTurn, SpokenAt, TurnState, accept_user_message
 from avatar.turns.start import first_audio_at
+from avatar.turns.state import Settled
 from tests.conftest import REDIS_BASE
 
 CALLERS = 8
@@ -82,8 +83,25 @@ def test_a_sentence_settled_twice_counts_once() -> None:
     state.settle(1, failed=True)
     assert (state.settled_count(), state.failed_count()) == (2, 1)
     assert not state.audio_settled() and not state.claim_completion()
-    state.settle(2)
-    assert state.audio_settled() and state.claim_completion() and not state.claim_completion()
+    assert state.settle(2) is Settled.CLAIMED  # the last sentence claims the completion, once
+    assert state.audio_settled() and not state.claim_completion()
+
+
+def test_a_sentence_of_a_restarted_reply_settles_nothing() -> None:
+    """A speech job of an earlier generation (the reply restarted meanwhile) records nothing,
+    and an interrupted turn's last sentence does not claim the completion (the barge-in
+    closed the turn)."""
+    client = redis.Redis.from_url(SETTLE_REDIS_URL)
+    state = TurnState(client, uuid.uuid4())
+    state.start_generation()
+    generation = state.start_generation()
+    state.set_expected(2)
+    assert state.settle(0, generation=generation - 1) is Settled.STALE
+    assert state.settled_count() == 0
+    assert state.settle(0, generation=generation) is Settled.RECORDED
+    state.interrupt()
+    assert state.settle(1, generation=generation) is Settled.RECORDED
+    assert state.audio_settled() and not state.claim_completion()
 
 
 # --- an utterance that goes on after a pause ----------------------------------------------------

@@ -10,6 +10,7 @@ of the module failing to import.
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections.abc import Iterator
@@ -42,11 +43,25 @@ def _import_backend() -> tuple[Any, Any]:
     return torch, transformers
 
 
-def _load(model_dir: Path) -> tuple[Any, Any]:
+def cpu_threads(settings: Any) -> int:
+    """torch threads for this process's generations: ``llm_cpu_threads``, or else the lane's
+    share of the usable cores (at least one). Every ``llm`` prefork child generates on its own,
+    and torch's default gives each child every core: two children on two cores, beside the
+    API and the speech workers, then fight for the CPU. Measured on the 2-core development
+    machine under load (docs/benchmarks.md, "Typed turns, several sessions"): a tiny model's
+    48-token reply took 1.1-2.1 s with 2 threads and 0.05-0.16 s with 1; Qwen2.5-0.5B's
+    40 tokens (random weights, real size) 39-66 s against 8-13 s."""
+    if settings.llm_cpu_threads:
+        return int(settings.llm_cpu_threads)
+    return max(1, len(os.sched_getaffinity(0)) // max(1, int(settings.llm_concurrency)))
+
+
+def _load(model_dir: Path, threads: int) -> tuple[Any, Any]:
     """Load model + tokenizer from a local directory once per process (thread-safe)."""
     with _LOAD_LOCK:
         if model_dir not in _LOADED:
-            _, transformers = _import_backend()
+            torch, transformers = _import_backend()
+            torch.set_num_threads(threads)  # process-wide: this process serves the llm lane
             tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
             model = transformers.AutoModelForCausalLM.from_pretrained(
                 model_dir, local_files_only=True, dtype="auto"
@@ -81,7 +96,7 @@ class TransformersLLM(LLMEngine):
     def warm_up(self) -> bool:
         if not self.availability().ok:
             return False
-        _load(self.model_dir)
+        _load(self.model_dir, cpu_threads(self.settings))
         return True
 
     def stream(self, messages: list[ChatMessage], *, max_tokens: int | None = None) -> Iterator[str]:
@@ -95,7 +110,7 @@ class TransformersLLM(LLMEngine):
         if not check.ok:
             raise EngineUnavailable(self.name, check.reason, check.fix)
         torch, transformers = _import_backend()
-        model, tokenizer = _load(self.model_dir)
+        model, tokenizer = _load(self.model_dir, cpu_threads(self.settings))
 
         inputs = tokenizer.apply_chat_template(
             list(messages), add_generation_prompt=True, return_tensors="pt", return_dict=True
