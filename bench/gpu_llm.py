@@ -12,6 +12,7 @@ planner's ``llm_prompt_tokens``). Stdlib only: this runs in whatever interpreter
 from __future__ import annotations
 
 import http.client
+import itertools
 import json
 import os
 import signal
@@ -133,6 +134,9 @@ def measure(port: int, prompt_tokens: int, reply_tokens: int, rounds: int, deadl
     short = [one_request(port, SHORT_PROMPT_TOKENS, 2, seed=s)["ttft_s"] for s in range(3)]
     out: dict[str, Any] = {"prompt_tokens": prompt_tokens, "reply_tokens": reply_tokens,
                            "short_prompt_tokens": SHORT_PROMPT_TOKENS, "short_ttft_s": _stats(short), "levels": {}}
+    # Every request its own prompt: vLLM caches prefixes, and a prompt repeated at the next level
+    # would skip its prefill there (a real session's question is new).
+    seeds = itertools.count(1)
     for level in levels:
         if time.monotonic() > deadline:
             out["cut_short"] = f"stopped before concurrency {level}: the step's time budget ran out"
@@ -151,8 +155,8 @@ def measure(port: int, prompt_tokens: int, reply_tokens: int, rounds: int, deadl
             with lock:
                 results.append(r)
 
-        for round_ in range(rounds if requests is None else -(-requests // level)):
-            threads = [threading.Thread(target=run, args=(round_ * level + i + 1,)) for i in range(level)]
+        for _ in range(rounds if requests is None else -(-requests // level)):
+            threads = [threading.Thread(target=run, args=(next(seeds),)) for _ in range(level)]
             for t in threads:
                 t.start()
             for t in threads:
