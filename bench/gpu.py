@@ -48,7 +48,7 @@ ASR_TOKENS_PER_S = 5  # models.real_size.ASR_TOKENS_PER_S
 PARTS = ("asr", "f5", "cosyvoice", "llm")
 # (seconds a part needs at least, seconds it may take at most) on a GPU / in the dry run.
 GPU_STEPS = {"build": (60, 300), "asr": (30, 90), "f5": (40, 120), "cosyvoice": (40, 120), "llm": (120, 400)}
-DRY_STEPS = {"build": (5, 120), "asr": (5, 60), "f5": (10, 120), "cosyvoice": (10, 120), "llm": (40, 240)}
+DRY_STEPS = {"build": (5, 120), "asr": (5, 60), "f5": (10, 120), "cosyvoice": (10, 180), "llm": (40, 240)}
 AWQ_GAP = ("AWQ not built: a real AWQ checkpoint comes from quantising fp16 weights over calibration text "
            "(AutoAWQ / llm-compressor), which does not run offline here; a hand-packed random int4 layout has not "
            "been seen to load in vLLM, so none is faked. The AWQ figures (qwen_awq_a100_tok_s) stay published")
