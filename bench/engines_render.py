@@ -31,14 +31,19 @@ def _run_line(machine: dict[str, str], command: str) -> str:
             f"by `{command}`.")
 
 
-def _llm_rows(models: dict[str, Any]) -> list[str]:
-    lines = ["| model | concurrent | runs | TTFT median (s) | TTFT P95 (s) | tokens/s median | tokens/s P95 (slowest 5 %) |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for name, levels in models.items():
-        for level, r in levels.items():
-            lines.append(f"| {name} | {level} | {r['ttft_s']['n']} | {_f(r['ttft_s']['median'])} | {_f(r['ttft_s']['p95'])} "
-                         f"| {_f(r['tokens_per_s']['median'])} | {_f(r['tokens_per_s']['p5'])} |")
+def _table(header: str, per_model: dict[str, dict[Any, Any]], cells: Callable[[Any, Any], list[str]]) -> list[str]:
+    """A markdown table of ``model | key | cells(key, result)...`` rows, one per model and key."""
+    columns = header.count("|") - 1
+    lines = [header, "| --- |" + " ---: |" * (columns - 1)]
+    for name, results in per_model.items():
+        lines += [f"| {name} | {key} | " + " | ".join(cells(key, r)) + " |" for key, r in results.items()]
     return lines
+
+
+def _llm_rows(models: dict[str, Any]) -> list[str]:
+    return _table("| model | concurrent | runs | TTFT median (s) | TTFT P95 (s) | tokens/s median | tokens/s P95 (slowest 5 %) |",
+                  models, lambda _, r: [str(r["ttft_s"]["n"]), _f(r["ttft_s"]["median"]), _f(r["ttft_s"]["p95"]),
+                                        _f(r["tokens_per_s"]["median"]), _f(r["tokens_per_s"]["p5"])])
 
 
 def render_llm(llm: dict[str, Any]) -> list[str]:
@@ -75,14 +80,9 @@ def render_asr(asr: dict[str, Any]) -> list[str]:
              "through the engine's own `transcribe` (every special token suppressed, the transcript fixed at",
              f"{ASR_TOKENS_PER_S} tokens per second of speech: `RandomWeights`). Whisper encodes a 30 s window whatever the",
              "utterance's length, so the encoder's cost is a floor that short utterances pay in full",
-             "(large-v3-turbo keeps large-v3's 32 encoder layers).", "",
-             "| model | utterance (s) | runs | median (s) | P95 (s) | real-time factor (median) |",
-             "| --- | ---: | ---: | ---: | ---: | ---: |"]
-    for name, lengths in asr.items():
-        for seconds, r in lengths.items():
-            lines.append(f"| {name} | {seconds} | {r['n']} | {_f(r['median'])} | {_f(r['p95'])} "
-                         f"| {_f(r['median'] / int(seconds), 3)} |")
-    return lines
+             "(large-v3-turbo keeps large-v3's 32 encoder layers).", ""]
+    return lines + _table("| model | utterance (s) | runs | median (s) | P95 (s) | real-time factor (median) |", asr,
+                          lambda seconds, r: [str(r["n"]), _f(r["median"]), _f(r["p95"]), _f(r["median"] / int(seconds), 3)])
 
 
 def render_f5(f5: dict[str, Any]) -> list[str]:
