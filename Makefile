@@ -40,5 +40,7 @@ bench: install
 	@$(VENV)/bin/python -m bench.prosody
 	@$(VENV)/bin/python -m bench.cloning
 	@$(VENV)/bin/python -m bench.faults
-	@$(VENV)/bin/python -m bench.engines  # builds the real-size random models first (avatar models random)
+	@# bench.engines' F5, CosyVoice and vLLM parts run in their engine environments (built once, cached)
+	@for env in vllm f5 cosyvoice; do $(AVATAR) engines install $$env || exit 1; done
+	@$(VENV)/bin/python -m bench.engines  # all five parts (LLM transformers and vLLM, ASR, F5, CosyVoice); builds the real-size random models first
 	@$(VENV)/bin/python -m bench.voice  # voice to voice on those models, 1/3/5 sessions closed loop

@@ -81,11 +81,14 @@ class RandomWeights:
     what the model generates is fixed, but the text they decode is noise, and noise would make
     everything downstream (the chunker's cuts, the TTS engine's input, the next prompt) unlike
     a real turn. So an engine that finds this file decodes exactly as many tokens as a real
-    model would, and emits ``text`` in their place, one piece per token it decoded."""
+    model would, and emits ``text`` in their place, one piece per token it decoded. A TTS
+    engine has no text to emit: it speaks exactly ``tokens_per_char`` speech tokens per
+    character of its input, as a real model would, never stopping early."""
 
     text: str
     reply_tokens: int | None = None  # LLM: the reply's length in tokens
     tokens_per_s: float | None = None  # ASR: transcript tokens per second of speech
+    tokens_per_char: float | None = None  # TTS: speech tokens per character of the text spoken
 
     def pieces(self, count: int) -> list[str]:
         """``text`` cut into ``count`` consecutive pieces (repeated if it is too short)."""
@@ -102,13 +105,13 @@ def random_weights(model_dir: Path) -> RandomWeights | None:
         return None
     data = json.loads(path.read_text(encoding="utf-8"))
     return RandomWeights(text=str(data["text"]), reply_tokens=data.get("reply_tokens"),
-                         tokens_per_s=data.get("tokens_per_s"))
+                         tokens_per_s=data.get("tokens_per_s"), tokens_per_char=data.get("tokens_per_char"))
 
 
 def write_random_weights(model_dir: Path, declaration: RandomWeights) -> Path:
     path = Path(model_dir) / RANDOM_WEIGHTS_FILE
     data = {"text": declaration.text, "reply_tokens": declaration.reply_tokens,
-            "tokens_per_s": declaration.tokens_per_s,
+            "tokens_per_s": declaration.tokens_per_s, "tokens_per_char": declaration.tokens_per_char,
             "note": "random weights, real size: speed only; the text is a stand-in (avatar models random)"}
     path.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     return path

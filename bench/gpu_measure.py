@@ -24,7 +24,8 @@ from typing import Any
 
 # Real-size random model (models.real_size) per part; the dry run's tiny stand-ins are the
 # tiny-gpu profile's (models.tiny): the same formats, loaded by the same engines.
-REAL_SIZE = {"llm": "qwen2.5-7b-instruct", "asr": "faster-whisper-large-v3-turbo", "f5": "f5-tts-v1-base"}
+REAL_SIZE = {"llm": "qwen2.5-7b-instruct", "asr": "faster-whisper-large-v3-turbo", "f5": "f5-tts-v1-base",
+             "cosyvoice": "cosyvoice2-0.5b"}
 
 
 def _emit(kind: str, payload: Any) -> None:
@@ -45,11 +46,15 @@ def build(what: str, dest: Path, tiny: bool, f5_python: Path | None, cosyvoice_p
     from avatar.model_files import write_random_weights
     from models import tiny as tiny_models
     from models.real_size import RANDOM_MODELS
-    from models.tiny_cosyvoice import make_tiny_cosyvoice2
+    from models.tiny_cosyvoice import make_random_cosyvoice2, make_tiny_cosyvoice2
     from models.tiny_f5 import F5_FOLDER, make_random_f5, make_tiny_f5
 
-    if what == "cosyvoice":  # no real-size random CosyVoice exists yet (bench.gpu records the gap)
-        return make_tiny_cosyvoice2(dest, python=cosyvoice_python)
+    if what == "cosyvoice":  # CosyVoice2-0.5B (CosyVoice 3 has no class in the cosyvoice env's package)
+        if tiny:
+            return make_tiny_cosyvoice2(dest, python=cosyvoice_python)
+        folder = make_random_cosyvoice2(dest, python=cosyvoice_python)
+        write_random_weights(folder, RANDOM_MODELS[REAL_SIZE[what]].stand_in)  # its fixed speech length
+        return folder
     if what in ("llm", "asr"):
         model = RANDOM_MODELS[REAL_SIZE[what]]
         if not tiny:
@@ -66,15 +71,20 @@ def build(what: str, dest: Path, tiny: bool, f5_python: Path | None, cosyvoice_p
 
 
 def measure_cosyvoice(model: Path, device: str, runs: int) -> dict[str, Any]:
+    """The RTF of one sentence as the tts_hq lane makes it (whole), then the streamed first clause
+    of bench.cosyvoice_speed's reply: the first-chunk time (the whole reply's first chunk is its
+    first clause's)."""
     from avatar.settings import Settings
+    from bench.cosyvoice_speed import TEXT, one_run
     from bench.f5_speed import reference_voice, time_sentence
     from workers.engines.tts.cosyvoice import CosyVoiceTTS
+    from workers.engines.tts.neural import split_sentences
 
     engine = CosyVoiceTTS(settings=Settings(cosyvoice_model_dir=str(model), tts_device=device))
     with tempfile.TemporaryDirectory() as tmp:
         voice = reference_voice(Path(tmp))
         engine.synthesize("你好。", voice=voice)  # load and warm up
-        return time_sentence(engine, voice, runs)
+        return time_sentence(engine, voice, runs) | {"stream": one_run(engine, voice, split_sentences(TEXT)[0])}
 
 
 def main(argv: list[str] | None = None) -> None:

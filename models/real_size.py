@@ -18,6 +18,7 @@ from typing import Any
 
 from avatar.model_files import RandomWeights, write_random_weights
 from models.tiny import make_random_qwen2, make_random_whisper
+from models.tiny_cosyvoice import CHARS_PER_S, SPEECH_TOKENS_PER_S, make_random_cosyvoice2
 from models.tiny_f5 import make_random_f5
 
 FOLDER = "random"
@@ -63,6 +64,9 @@ STAND_IN_REPLY = "好的，我來說明一下。今天台北天氣晴朗，氣�
 STAND_IN_TRANSCRIPT = "今天台北天氣怎麼樣？我下午想去淡水走走，有什麼建議嗎？"
 LLM_STAND_IN = RandomWeights(text=STAND_IN_REPLY, reply_tokens=REPLY_TOKENS)
 ASR_STAND_IN = RandomWeights(text=STAND_IN_TRANSCRIPT, tokens_per_s=ASR_TOKENS_PER_S)
+# CosyVoice 2 speaks 25 speech tokens a second; at CHARS_PER_S characters a second that is the
+# speech a real model makes of a sentence (the random one's own stop token would come anywhere).
+TTS_STAND_IN = RandomWeights(text="", tokens_per_char=SPEECH_TOKENS_PER_S / CHARS_PER_S)
 
 
 def _qwen(dims: dict[str, Any], vocab_size: int = QWEN25_VOCAB) -> Callable[[Path], Path]:
@@ -89,6 +93,11 @@ RANDOM_MODELS: dict[str, RandomModel] = {m.name: m for m in (
     RandomModel("f5-tts-v1-base", "f5", "F5-TTS v1 Base (DiT dim 1024, depth 22: 336 M) and the Vocos mel-24 kHz vocoder",
                 "https://huggingface.co/SWivid/F5-TTS (F5TTS_v1_Base.yaml in the f5-tts package)",
                 lambda dest: make_random_f5(dest), RandomWeights(text="")),
+    RandomModel("cosyvoice2-0.5b", "cosyvoice",
+                "CosyVoice2-0.5B: Qwen2.5-0.5B speech-token LM (6561 codes), flow matching (112.5 M), HiFT (20.8 M), "
+                "the S3 tokenizer v2 (123.7 M) and CAM++ front ends (ONNX)",
+                "https://huggingface.co/FunAudioLLM/CosyVoice2-0.5B (cosyvoice2.yaml in FunAudioLLM/CosyVoice)",
+                lambda dest: make_random_cosyvoice2(dest), TTS_STAND_IN),
 )}
 
 
@@ -109,6 +118,6 @@ def make_random_models(models_dir: Path, names: list[str] | None = None,
         model = RANDOM_MODELS[name]
         log(f"[{i}/{len(chosen)}] {name}: {model.about} (random weights, real size)")
         built[name] = model.build(random_models_dir(models_dir) / name)
-        if model.stand_in.text:
+        if model.stand_in != RandomWeights(text=""):  # F5 sizes its speech itself: nothing to declare
             write_random_weights(built[name], model.stand_in)
     return built

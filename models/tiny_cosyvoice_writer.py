@@ -1,7 +1,8 @@
 """Writes the tiny random CosyVoice 2 folder (:mod:`models.tiny_cosyvoice` says what is in it).
 
 Runs inside the ``cosyvoice`` engine environment: it builds the model from the package's own
-classes (torch, ``cosyvoice``, ``onnx``). ``python -m models.tiny_cosyvoice_writer DEST [--seed N]``.
+classes (torch, ``cosyvoice``, ``onnx``). ``python -m models.tiny_cosyvoice_writer DEST [--seed N]
+[--real-size]`` (``--real-size``: CosyVoice2-0.5B's released dimensions, :data:`REAL_DIMS`).
 """
 
 from __future__ import annotations
@@ -12,16 +13,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from models.cosyvoice_frontends import write_campplus, write_speech_tokenizer_v2
+from models.real_size import QWEN25_05B
 from models.tiny import TINY_CORPUS, _write_into_place
 from models.tiny_cosyvoice import (
-    BLANK_EN, LLM_WIDTH, MARKER, QWEN_TOKENIZER_EXTRA_SPECIALS, SPEAKER_DIM, SPECIAL_TOKENS,
-    SPEECH_TOKEN_DIMS, SPEECH_TOKEN_LEVELS, SPEECH_TOKEN_SIZE, STOP_BIAS,
+    BLANK_EN, BLANK_EN_ROWS, MARKER, QWEN_TOKENIZER_EXTRA_SPECIALS, RANDOM_MARKER, REAL_DIMS, SPEAKER_DIM,
+    SPECIAL_TOKENS, SPEECH_TOKEN_DIMS, SPEECH_TOKEN_LEVELS, SPEECH_TOKEN_SIZE, STOP_BIAS, TINY_DIMS,
 )
 
 # The HyperPyYAML the CosyVoice2 class loads (the released model's keys that inference reads),
-# at tiny dimensions. `qwen_pretrain_path` is overridden by the class with <model_dir>/CosyVoice-BlankEN.
-CONFIG_YAML = """\
-# Tiny random CosyVoice 2 (models/tiny_cosyvoice.py): real classes, small dimensions, random weights.
+# at the dimensions given (TINY_DIMS or REAL_DIMS). `qwen_pretrain_path` is overridden by the class with <model_dir>/CosyVoice-BlankEN.
+HEADER_YAML = """\
+# {what} CosyVoice 2 (models/tiny_cosyvoice.py): real classes, random weights.
 sample_rate: 24000
 llm_input_size: {llm_width}
 llm_output_size: {llm_width}
@@ -32,6 +35,8 @@ token_mel_ratio: 2
 chunk_size: 25
 num_decoding_left_chunks: -1
 
+"""
+LLM_YAML = """\
 llm: !new:cosyvoice.llm.llm.Qwen2LM
     llm_input_size: !ref <llm_input_size>
     llm_output_size: !ref <llm_output_size>
@@ -47,6 +52,8 @@ llm: !new:cosyvoice.llm.llm.Qwen2LM
         win_size: 10
         tau_r: 0.1
 
+"""
+ACOUSTIC_YAML = """\
 flow: !new:cosyvoice.flow.flow.CausalMaskedDiffWithXvec
     input_size: 512
     output_size: 80
@@ -59,9 +66,9 @@ flow: !new:cosyvoice.flow.flow.CausalMaskedDiffWithXvec
     pre_lookahead_len: 3
     encoder: !new:cosyvoice.transformer.upsample_encoder.UpsampleConformerEncoder
         output_size: 512
-        attention_heads: 2
-        linear_units: 64
-        num_blocks: 1
+        attention_heads: {encoder_heads}
+        linear_units: {encoder_units}
+        num_blocks: {encoder_blocks}
         dropout_rate: 0.0
         positional_dropout_rate: 0.0
         attention_dropout_rate: 0.0
@@ -88,19 +95,19 @@ flow: !new:cosyvoice.flow.flow.CausalMaskedDiffWithXvec
         estimator: !new:cosyvoice.flow.decoder.CausalConditionalDecoder
             in_channels: 320
             out_channels: 80
-            channels: [32]
+            channels: [{decoder_channels}]
             dropout: 0.0
-            attention_head_dim: 16
-            n_blocks: 1
-            num_mid_blocks: 1
-            num_heads: 2
+            attention_head_dim: {decoder_head_dim}
+            n_blocks: {decoder_blocks}
+            num_mid_blocks: {decoder_mid_blocks}
+            num_heads: {decoder_heads}
             act_fn: 'gelu'
             static_chunk_size: !ref <chunk_size> * <token_mel_ratio>
             num_decoding_left_chunks: !ref <num_decoding_left_chunks>
 
 hift: !new:cosyvoice.hifigan.generator.HiFTGenerator
     in_channels: 80
-    base_channels: 64
+    base_channels: {hift_channels}
     nb_harmonics: 8
     sampling_rate: !ref <sample_rate>
     nsf_alpha: 0.1
@@ -120,8 +127,10 @@ hift: !new:cosyvoice.hifigan.generator.HiFTGenerator
     f0_predictor: !new:cosyvoice.hifigan.f0_predictor.ConvRNNF0Predictor
         num_class: 1
         in_channels: 80
-        cond_channels: 64
+        cond_channels: {hift_channels}
 
+"""
+FRONT_END_YAML = """\
 get_tokenizer: !name:cosyvoice.tokenizer.tokenizer.get_qwen_tokenizer
     token_path: !ref <qwen_pretrain_path>
     skip_special_tokens: True
@@ -136,6 +145,7 @@ feat_extractor: !name:matcha.utils.audio.mel_spectrogram
     fmax: 8000
     center: False
 """
+CONFIG_YAML = HEADER_YAML + LLM_YAML + ACOUSTIC_YAML + FRONT_END_YAML
 
 
 def _tokenizer() -> Any:
@@ -154,20 +164,28 @@ def _tokenizer() -> Any:
                               unk_token=None, bos_token=None, model_max_length=4096)
 
 
-def _write_blank_qwen2(folder: Path) -> None:
-    """The Qwen2 inside the LLM (the released model ships it as CosyVoice-BlankEN)."""
+def _write_blank_qwen2(folder: Path, real_size: bool) -> None:
+    """The Qwen2 inside the LLM (the released model ships it as CosyVoice-BlankEN): tiny, or
+    Qwen2.5-0.5B's dimensions and embedding rows (the tokenizer stays the small one: only the
+    text's embedding rows are read, and the Qwen2's own output head is never used)."""
+    import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
+
     tokenizer = _tokenizer()
-    room = len(tokenizer) + QWEN_TOKENIZER_EXTRA_SPECIALS
-    config = Qwen2Config(
-        vocab_size=-(-room // 64) * 64, hidden_size=LLM_WIDTH, intermediate_size=2 * LLM_WIDTH,
-        num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
-        max_window_layers=2, tie_word_embeddings=True, use_sliding_window=False,
-        bos_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"),
-        eos_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"),
-    )
-    Qwen2ForCausalLM(config).eval().save_pretrained(folder, safe_serialization=True)
+    eos = tokenizer.convert_tokens_to_ids("<|endoftext|>")
+    if real_size:
+        dims = {**QWEN25_05B, "vocab_size": BLANK_EN_ROWS}
+    else:
+        room = len(tokenizer) + QWEN_TOKENIZER_EXTRA_SPECIALS
+        dims = {"vocab_size": -(-room // 64) * 64, "hidden_size": TINY_DIMS["llm_width"],
+                "intermediate_size": 2 * TINY_DIMS["llm_width"], "num_hidden_layers": 2, "num_attention_heads": 4,
+                "num_key_value_heads": 2, "max_position_embeddings": 4096, "max_window_layers": 2,
+                "tie_word_embeddings": True}
+    config = Qwen2Config(**dims, use_sliding_window=False, bos_token_id=eos, eos_token_id=eos)
+    model = Qwen2ForCausalLM(config).eval()
+    # bf16 on disk as released (CosyVoice loads it in float32 and then llm.pt over it); tiny stays float32
+    (model.to(torch.bfloat16) if real_size else model).save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)
 
 
@@ -227,45 +245,89 @@ def _save_onnx(model: Any, path: Path, onnx: Any) -> None:
     onnx.save(model, str(path))
 
 
-def build(dest: Path, *, seed: int = 0) -> Path:
+def build(dest: Path, *, seed: int = 0, real_size: bool = False) -> Path:
     """Build the folder in this interpreter (it needs torch, cosyvoice and onnx)."""
     import numpy as np
     import torch
     from hyperpyyaml import load_hyperpyyaml
 
+    dims = REAL_DIMS if real_size else TINY_DIMS
+
     def write(tmp: Path) -> Path:
         with torch.random.fork_rng(devices=[]):  # seeded weights, the caller's RNG untouched
             torch.manual_seed(seed)
-            _write_blank_qwen2(tmp / BLANK_EN)
+            _write_blank_qwen2(tmp / BLANK_EN, real_size)
             (tmp / "cosyvoice2.yaml").write_text(CONFIG_YAML.format(
-                llm_width=LLM_WIDTH, speaker_dim=SPEAKER_DIM, speech_tokens=SPEECH_TOKEN_SIZE))
+                what="Real-size random" if real_size else "Tiny random", speaker_dim=SPEAKER_DIM, **dims))
             with open(tmp / "cosyvoice2.yaml") as f:
                 configs = load_hyperpyyaml(f, overrides={"qwen_pretrain_path": str(tmp / BLANK_EN)})
             llm = configs["llm"]
-            with torch.no_grad():
-                llm.llm_decoder.bias[SPEECH_TOKEN_SIZE] += STOP_BIAS
-            torch.save(llm.state_dict(), tmp / "llm.pt")
-            torch.save(configs["flow"].state_dict(), tmp / "flow.pt")
-            torch.save(configs["hift"].state_dict(), tmp / "hift.pt")
+            if not real_size:  # a real-size one's length is fixed by the engine (RandomWeights)
+                with torch.no_grad():
+                    llm.llm_decoder.bias[SPEECH_TOKEN_SIZE] += STOP_BIAS
+            counts = {}
+            for name, module in (("llm.pt", llm), ("flow.pt", configs["flow"]), ("hift.pt", configs["hift"])):
+                state = module.state_dict()
+                torch.save(state, tmp / name)
+                counts[name] = sum(t.numel() for t in state.values() if t.is_floating_point())
+            del configs, llm
         rng = np.random.default_rng(seed)
-        _write_campplus(tmp / "campplus.onnx", rng)
-        _write_speech_tokenizer(tmp / "speech_tokenizer_v2.onnx", rng)
-        (tmp / MARKER).write_text(json.dumps({
-            "what": "tiny random CosyVoice 2 (models/tiny_cosyvoice.py): real architecture, random weights",
-            "seed": seed, "speech_token_size": SPEECH_TOKEN_SIZE, "llm_width": LLM_WIDTH,
-            "torch": torch.__version__,
+        if real_size:
+            counts["campplus.onnx"] = write_campplus(tmp / "campplus.onnx", seed)
+            counts["speech_tokenizer_v2.onnx"] = write_speech_tokenizer_v2(tmp / "speech_tokenizer_v2.onnx", seed)
+        else:
+            _write_campplus(tmp / "campplus.onnx", rng)
+            _write_speech_tokenizer(tmp / "speech_tokenizer_v2.onnx", rng)
+        (tmp / (RANDOM_MARKER if real_size else MARKER)).write_text(json.dumps({
+            "what": ("random weights, real size: CosyVoice2-0.5B (models/tiny_cosyvoice.py REAL_DIMS)" if real_size
+                     else "tiny random CosyVoice 2 (models/tiny_cosyvoice.py): real architecture, random weights"),
+            "seed": seed, "dims": dims, "parameters": counts, "torch": torch.__version__,
         }, indent=2) + "\n")
         return tmp
 
     return _write_into_place(Path(dest), write)
 
 
+def count_parameters() -> dict[str, int]:
+    """Each real-size checkpoint's parameter count, as its state dict holds them (llm.pt
+    counts the Qwen2's tied output head again), without writing or loading any weights: the
+    flow and HiFT built from this config's own blocks, the LLM's Qwen2 on PyTorch's meta device."""
+    import torch
+    from hyperpyyaml import load_hyperpyyaml
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    from cosyvoice.llm.llm import Qwen2LM
+
+    dims = REAL_DIMS
+    acoustic = load_hyperpyyaml((HEADER_YAML + ACOUSTIC_YAML).format(what="", speaker_dim=SPEAKER_DIM, **dims))
+
+    class Encoder(torch.nn.Module):  # Qwen2Encoder's layout (its constructor would load a folder)
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = Qwen2ForCausalLM(Qwen2Config(**QWEN25_05B, vocab_size=BLANK_EN_ROWS))
+
+    with torch.device("meta"):
+        llm = Qwen2LM(dims["llm_width"], dims["llm_width"], dims["speech_tokens"], Encoder(), sampling=None)
+
+    def count(module: Any) -> int:
+        return sum(t.numel() for t in module.state_dict(keep_vars=True).values() if t.is_floating_point())
+
+    return {"llm.pt": count(llm), "flow.pt": count(acoustic["flow"]), "hift.pt": count(acoustic["hift"])}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("dest", type=Path)
+    parser.add_argument("dest", type=Path, nargs="?")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--real-size", action="store_true", help="CosyVoice2-0.5B's released dimensions")
+    parser.add_argument("--count-parameters", action="store_true", help="print each real-size checkpoint's count")
     args = parser.parse_args(argv)
-    print(build(args.dest, seed=args.seed))
+    if args.count_parameters:
+        print(json.dumps(count_parameters()))
+    elif args.dest is None:
+        parser.error("DEST is required")
+    else:
+        print(build(args.dest, seed=args.seed, real_size=args.real_size))
     return 0
 
 

@@ -56,7 +56,8 @@ def test_the_asr_part_runs_and_writes_the_figures_file(tmp_path: Path) -> None:
     assert [c["part"] for c in record["memory"]] == ["asr"] and record["skipped"] == []
     with pytest.raises(ValueError, match="dry run"):  # a dry run is no measurement
         load(tmp_path / "figures.json")
-    assert load(tmp_path / "figures.json", allow_dry_run=True).figures["fw_turbo_13min_s"].kind == "dry-run"
+    figures = load(tmp_path / "figures.json", allow_dry_run=True).figures
+    assert all(figures[name].kind == "dry-run" for name in record["figures"])  # fw_turbo_13min_s among them when fitted
 
 
 def test_a_budget_too_small_skips_and_records_each_part(tmp_path: Path) -> None:
@@ -82,4 +83,4 @@ def test_every_part_runs_in_its_engine_env(engine_env: Any, tmp_path: Path) -> N
     assert all(level["ttft_s"]["n"] == int(n) for n, level in levels.items())
     assert {"llm_request_overhead_s", "llm_batch_slowdown"} <= set(record["figures"])
     steps = {s["step"] for s in record["skipped"]}
-    assert steps == {"llm_awq", "cosyvoice (real size)"}, record["skipped"]
+    assert steps == {"llm_awq", "cosyvoice3"}, record["skipped"]

@@ -1,7 +1,11 @@
 """``avatar models random``'s models have the released models' size: their parameter counts,
-built on PyTorch's meta device (no memory, no weights), against the published ones."""
+built on PyTorch's meta device (no memory, no weights) where the architecture allows, against
+the published ones."""
 
 from __future__ import annotations
+
+import json
+import subprocess
 
 import pytest
 import torch
@@ -10,7 +14,10 @@ from transformers import Qwen2Config, Qwen2ForCausalLM, WhisperConfig, WhisperFo
 from models.real_size import (
     QWEN25_05B, QWEN25_7B, QWEN25_7B_VOCAB, QWEN25_15B, QWEN25_VOCAB, RANDOM_MODELS, WHISPER_LARGE_V3_TURBO, WHISPER_SMALL, make_random_models,
 )
+from avatar import engine_envs
+from models.cosyvoice_frontends import CAMPPlus, SpeechTokenizerV2, parameters
 from models.tiny import _build_tiny_tokenizer
+from models.tiny_cosyvoice import PUBLISHED_PARAMS
 
 
 def _params(model: torch.nn.Module) -> int:
@@ -48,4 +55,20 @@ def test_the_padded_tokenizer_has_the_real_vocabulary_size_and_streams_fillers_a
 def test_an_unknown_model_is_refused(tmp_path) -> None:  # noqa: ANN001
     with pytest.raises(ValueError, match="unknown random model"):
         make_random_models(tmp_path, ["gpt-5"])
-    assert set(RANDOM_MODELS) >= {"qwen2.5-0.5b-instruct", "faster-whisper-large-v3-turbo", "f5-tts-v1-base"}
+    assert set(RANDOM_MODELS) >= {"qwen2.5-0.5b-instruct", "faster-whisper-large-v3-turbo", "f5-tts-v1-base",
+                                  "cosyvoice2-0.5b"}
+
+
+def test_cosyvoice2_checkpoints_have_the_released_parameter_counts(engine_env) -> None:  # noqa: ANN001
+    """The LLM, flow and HiFT at REAL_DIMS, counted by the writer in the cosyvoice env with the
+    package's own classes (no weights written), against the released files' tensor listing."""
+    python = engine_env("cosyvoice")
+    done = subprocess.run([str(python), "-m", "models.tiny_cosyvoice_writer", "--count-parameters"],
+                          cwd=engine_envs.REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == PUBLISHED_PARAMS
+
+
+def test_cosyvoice2_front_ends_have_their_published_sizes() -> None:
+    assert parameters(SpeechTokenizerV2()) == 123_714_568  # s3tokenizer's S3TokenizerV2, loaded from the released file
+    assert parameters(CAMPPlus()) == pytest.approx(7.2e6, rel=0.06)  # 3D-Speaker: CAM++ 7.2 M (ours: 6.85 M)

@@ -20,22 +20,29 @@ back from the model folder with the package's own ``Qwen2LM`` (what upstream's c
 does), and the text frontend is skipped (``text_frontend=False``): the speech service has
 already normalised the text for zh-TW (``normalize_zh``), where CosyVoice's would apply
 mainland conventions. Upstream's own package keeps its LLM and both steps are no-ops there.
+
+:meth:`CosyVoiceTTS.stream` speaks a sentence piece by piece (``stream=True``), each piece as
+soon as the flow and the vocoder have it; a real-size random model's folder fixes how much speech
+it makes (:func:`hold_speech_length`).
 """
 
 from __future__ import annotations
 
 import inspect
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import soundfile as sf
 
+from avatar.model_files import random_weights
 from gpu_scheduler.registry import TTS_HQ_COSYVOICE
 from workers.engines.base import Availability, EngineUnavailable
-from workers.engines.tts.base import VoiceReference
-from workers.engines.tts.neural import NeuralCloneTTS, to_numpy
+from workers.engines.tts.base import SynthesizedClip, VoiceReference
+from workers.engines.tts.gpu_host import loaded_model
+from workers.engines.tts.neural import NeuralCloneTTS, to_numpy, unspeakable_pause
 
 SAMPLE_RATE = 24_000
 COSYVOICE3_PREFIX = "You are a helpful assistant.<|endofprompt|>"
@@ -88,6 +95,31 @@ def restore_text_llm(model: Any, model_dir: Path) -> None:
     model.model.llm = llm.to(device).eval()
     if getattr(model.model, "fp16", False):
         model.model.llm.half()
+
+
+def hold_speech_length(model: Any, tokens_per_char: float) -> None:
+    """A real-size random model (:class:`avatar.model_files.RandomWeights`): its LLM speaks
+    exactly ``tokens_per_char`` speech tokens per character of the text, as a real model would,
+    where a random one's stop token would come anywhere. The package's own length bounds
+    (``min/max_token_text_ratio``, per text token) are both set to that count, and the stop ids
+    (``speech_token_size`` on: end of speech and turn marks) are never sampled."""
+    import torch
+
+    llm, tokenizer = model.model.llm, model.frontend.tokenizer
+    inference, sampling, stop = llm.inference, llm.sampling, llm.speech_token_size
+
+    def fixed_length(*args: Any, **kwargs: Any) -> Any:
+        text, text_len = kwargs["text"], kwargs["text_len"]  # the package calls it with keywords
+        count = max(1, round(len(tokenizer.decode(text[0].tolist())) * tokens_per_char))
+        ratio = (count + 0.5) / int(text_len)  # int(text tokens * ratio) == count
+        return inference(*args, **{**kwargs, "min_token_text_ratio": ratio, "max_token_text_ratio": ratio})
+
+    def speech_only(scores: Any, decoded: Any, top_k: int) -> Any:
+        scores = scores.clone()
+        scores[stop:] = -torch.inf
+        return sampling(scores, decoded, top_k)
+
+    llm.inference, llm.sampling = fixed_length, speech_only
 
 
 class CosyVoiceTTS(NeuralCloneTTS):
@@ -151,6 +183,9 @@ class CosyVoiceTTS(NeuralCloneTTS):
             model = auto(model_dir=str(model_dir)) if auto else package.CosyVoice2(str(model_dir))
             if getattr(model.model, "llm", None) is None:
                 restore_text_llm(model, model_dir)
+            declared = random_weights(model_dir)
+            if declared is not None and declared.tokens_per_char:
+                hold_speech_length(model, declared.tokens_per_char)
         except Exception as exc:  # a truncated .pt, a broken .onnx, a config that does not build
             raise EngineUnavailable(
                 self.name, f"cannot load the CosyVoice checkpoint at {model_dir}: {type(exc).__name__}: {exc}",
@@ -170,7 +205,7 @@ class CosyVoiceTTS(NeuralCloneTTS):
         return f"{system}{instruction}{END_OF_PROMPT}"
 
     def calls(self, model: Any, sentence: str, voice: VoiceReference, reference: Path,
-              style: str | None) -> tuple[str, dict[str, Any]]:
+              style: str | None, stream: bool = False) -> tuple[str, dict[str, Any]]:
         """Which generator and its arguments (kept apart from the call for testing). The
         prompt audio is the reference's path under the key the generator takes."""
         instruction = instruction_for(style)
@@ -182,7 +217,7 @@ class CosyVoiceTTS(NeuralCloneTTS):
         else:
             kwargs["prompt_text"] = self.prompt_text(model, voice.transcript)
         kwargs["prompt_wav" if wav_path_shape else "prompt_speech_16k"] = str(reference)
-        kwargs.update(stream=False, text_frontend=False)
+        kwargs.update(stream=stream, text_frontend=False)
         return method, kwargs
 
     @staticmethod
@@ -195,13 +230,33 @@ class CosyVoiceTTS(NeuralCloneTTS):
 
     def infer(self, model: Any, sentence: str, voice: VoiceReference, reference: Path,
               style: str | None) -> tuple[np.ndarray, int]:
+        chunks = list(self.pieces(model, sentence, voice, reference, style, stream=False))
+        return np.concatenate(chunks) if chunks else np.zeros(0, np.float32), int(getattr(model, "sample_rate", SAMPLE_RATE))
+
+    def pieces(self, model: Any, sentence: str, voice: VoiceReference, reference: Path, style: str | None,
+               stream: bool) -> Iterator[np.ndarray]:
+        """The generator's audio for one sentence: one piece, or (``stream``) one per chunk of speech tokens."""
         import torch
 
-        method, kwargs = self.calls(model, sentence, voice, reference, style)
+        method, kwargs = self.calls(model, sentence, voice, reference, style, stream)
         # CosyVoice samples its speech tokens at random: seeded, the same sentence sounds the
         # same when re-synthesised (as F5's seed=0), and a run can be repeated exactly.
         torch.manual_seed(0)
         if "prompt_speech_16k" in kwargs:
             kwargs["prompt_speech_16k"] = self.prompt_tensor(kwargs["prompt_speech_16k"])
-        chunks = [to_numpy(item["tts_speech"]) for item in getattr(model, method)(**kwargs)]
-        return np.concatenate(chunks) if chunks else np.zeros(0, np.float32), int(getattr(model, "sample_rate", SAMPLE_RATE))
+        for item in getattr(model, method)(**kwargs):
+            yield to_numpy(item["tts_speech"])
+
+    def stream(self, text: str, *, voice: VoiceReference | None = None,
+               style: str | None = None) -> Iterator[SynthesizedClip]:
+        """``synthesize``'s speech piece by piece (CosyVoice's ``stream=True``): each clip as soon
+        as the flow and the vocoder have made it (the first from 25 speech tokens, one second)."""
+        sentences, reference = self.prepared(text, voice)
+        if reference is None:
+            yield unspeakable_pause()
+            return
+        with loaded_model(self.settings, self.model_name, self.load) as model:
+            rate = int(getattr(model, "sample_rate", SAMPLE_RATE))
+            for sentence in sentences:
+                for samples in self.pieces(model, sentence, voice, reference, style, stream=True):
+                    yield SynthesizedClip(samples=samples, sample_rate=rate)

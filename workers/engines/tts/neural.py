@@ -108,6 +108,20 @@ class NeuralCloneTTS(TTSEngine):
     def synthesize(
         self, text: str, *, voice: VoiceReference | None = None, style: str | None = None
     ) -> SynthesizedClip:
+        sentences, reference = self.prepared(text, voice)
+        if reference is None:
+            return unspeakable_pause()
+        pieces: list[np.ndarray] = []
+        rate = 0
+        with loaded_model(self.settings, self.model_name, self.load) as model:
+            for sentence in sentences:
+                samples, rate = self.infer(model, sentence, voice, reference, style)
+                pieces.append(to_numpy(samples))
+        return SynthesizedClip(samples=np.concatenate(pieces), sample_rate=rate)
+
+    def prepared(self, text: str, voice: VoiceReference | None) -> tuple[list[str], Path | None]:
+        """What every synthesis checks first (the engine, the voice and its transcript), then the
+        sentences to speak and the reference prepared for the model (None: nothing to pronounce)."""
         availability = self.availability()
         if not availability.ok:
             raise EngineUnavailable(self.name, availability.reason, availability.fix)
@@ -119,15 +133,11 @@ class NeuralCloneTTS(TTSEngine):
             )
         sentences = [s for s in split_sentences(text) if speakable_text(s)]
         if not sentences:
-            # Nothing to pronounce (empty, or punctuation only): CosyVoice's LLM then yields no
-            # speech token and its flow fails on the empty tensor; a pause says it truly.
-            return SynthesizedClip(samples=np.zeros(int(UNSPEAKABLE_PAUSE_S * PAUSE_SR), np.float32),
-                                   sample_rate=PAUSE_SR)
-        reference = prepared_reference(voice, self.reference_sr, self.reference_max_s)
-        pieces: list[np.ndarray] = []
-        rate = 0
-        with loaded_model(self.settings, self.model_name, self.load) as model:
-            for sentence in sentences:
-                samples, rate = self.infer(model, sentence, voice, reference, style)
-                pieces.append(to_numpy(samples))
-        return SynthesizedClip(samples=np.concatenate(pieces), sample_rate=rate)
+            return [], None
+        return sentences, prepared_reference(voice, self.reference_sr, self.reference_max_s)
+
+
+def unspeakable_pause() -> SynthesizedClip:
+    """Nothing to pronounce (empty, or punctuation only): CosyVoice's LLM then yields no speech
+    token and its flow fails on the empty tensor; a pause says it truly."""
+    return SynthesizedClip(samples=np.zeros(int(UNSPEAKABLE_PAUSE_S * PAUSE_SR), np.float32), sample_rate=PAUSE_SR)
