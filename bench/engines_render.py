@@ -49,7 +49,8 @@ def _llm_rows(models: dict[str, Any]) -> list[str]:
 def render_llm(llm: dict[str, Any]) -> list[str]:
     return ["**LLM, `transformers` engine on CPU (bf16 weights as released, `dtype=\"auto\"`)**: time to",
             "first token (the prompt's prefill) and decode tokens/s per request, at 1, 2 and 4",
-            "requests started together (threads of one process: the engine holds one model).", "",
+            "requests started together (threads of one process: the engine holds one model), torch on",
+            "every usable core (`AVATAR_LLM_CPU_THREADS`; the cpu profile's two `llm` processes take one each).", "",
             *_llm_rows(llm)]
 
 
