@@ -8,13 +8,17 @@ from typing import Annotated, Any
 
 import typer
 
-# The Praat features shown in the table, with their units (all of them are in --json).
+# The Praat features shown in the table, with their units: the scored ones first (the
+# explanation above shows how each moved its score), then what helps to read them (all of
+# them, and the reported-only whole-utterance measures, are in --json).
 SHOWN = (
-    ("f0_median_hz", "Hz"), ("f0_sd_st", "st"), ("f0_range_st", "st"), ("jitter_local_pct", "%"),
-    ("shimmer_local_db", "dB"), ("hnr_db", "dB"), ("cpps_db", "dB"), ("intensity_range_db", "dB"),
-    ("speech_rate_sps", "syll/s"), ("articulation_rate_sps", "syll/s"), ("pause_ratio", ""),
-    ("pause_mean_s", "s"), ("long_pauses_per_min", "/min"), ("final_slope_st_per_s", "st/s"),
-    ("tremor_st", "st"), ("filled_pauses", ""), ("voiced_s", "s"),
+    ("speech_rate_sps", "syll/s"), ("pause_ratio", ""), ("long_pauses_per_min", "/min"),
+    ("filled_pauses", ""), ("intensity_range_db", "dB"), ("final_slope_st_per_s", "st/s"),
+    ("f0_median_hz", "Hz"), ("f0_sd_st", "st"), ("f0_range_st", "st"),
+    ("jitter_rap_steady_pct", "%"), ("shimmer_apq3_steady_pct", "%"), ("hnr_periods_db", "dB"),
+    ("f0_tremor_power", ""), ("f0_tremor_hz", "Hz"), ("amplitude_tremor_power", ""),
+    ("amplitude_tremor_hz", "Hz"), ("rate_cv", ""),
+    ("articulation_rate_sps", "syll/s"), ("pause_mean_s", "s"), ("steady_s", "s"), ("voiced_s", "s"),
 )
 
 

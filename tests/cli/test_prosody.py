@@ -21,7 +21,7 @@ def test_analyze_prints_scores_explanation_and_features(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["analyze", str(wav), "--transcript", TEXT])
     assert result.exit_code == 0, result.output
     for expected in ("status    ok", "confidence", "stability", "affability", "speech_rate_sps",
-                     "contrib", "jitter_local_pct", "syllables counted from the transcript",
+                     "contrib", "jitter_rap_steady_pct", "f0_tremor_power", "syllables counted from the transcript",
                      "95 % test-retest interval"):
         assert expected in result.output
 

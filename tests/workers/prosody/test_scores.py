@@ -24,6 +24,13 @@ def test_every_scored_feature_has_a_norm_and_weights_sum_to_one() -> None:
             assert term.feature in norms and norms[term.feature]["scale"] > 0
 
 
+def test_the_norms_hold_only_the_scored_features() -> None:
+    # A reference that no score compares against only suggests a meaning the report does not
+    # give (issue 19 left the priors of the unscored whole-utterance measures behind).
+    used = {t.feature for terms in SCORES.values() for t in terms}
+    assert set(load_norms()["features"]) == used
+
+
 def test_a_speaker_at_the_norms_scores_50() -> None:
     mode, scores, _ = score(_at_norms())
     assert mode == "norms"
@@ -31,7 +38,7 @@ def test_a_speaker_at_the_norms_scores_50() -> None:
 
 
 def test_the_explanation_adds_up_to_the_score() -> None:
-    features = _at_norms(speech_rate_sps=6.0, pause_ratio=0.4, jitter_local_pct=2.0, f0_sd_st=1.0)
+    features = _at_norms(speech_rate_sps=6.0, pause_ratio=0.4, jitter_rap_steady_pct=1.0, f0_sd_st=1.0)
     _, scores, explanation = score(features)
     for name, rows in explanation.items():
         logit = sum(r["contribution"] for r in rows)
