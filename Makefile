@@ -40,4 +40,5 @@ bench: install
 	@$(VENV)/bin/python -m bench.cloning
 	@$(VENV)/bin/python -m bench.faults
 	@$(VENV)/bin/python -m bench.engines  # builds the real-size random models first (avatar models random)
+	@$(VENV)/bin/python -m bench.contention  # the engines as processes sharing the cores (the cpu layout's sharing rule)
 	@$(VENV)/bin/python -m bench.voice  # voice to voice on those models, 1/3/5 sessions closed loop

@@ -120,6 +120,17 @@ def render_markdown(levels: list[LevelCheck]) -> str:
     return "\n".join(lines)
 
 
+def render_sharing(doc: Path = BENCHMARKS) -> str:
+    """The sharing rule's job kinds as derived from the contention rows (capacity/cpu_sharing.py)."""
+    model = CpuModel(cpu_inputs(doc))
+    lines = ["| Job | Threads | Busy cores alone | Efficiency at the oversubscriptions measured (threads / cores: "
+             "efficiency) |", "| --- | ---: | ---: | --- |"]
+    for kind, job in model.kinds.items():
+        curve = "; ".join(f"{over:g}: {e:.2f}" for over, e in job.efficiency) or "1 (not measured: `single_thread_jobs`)"
+        lines.append(f"| `{kind}` | {job.threads:g} | {job.busy:.2f} | {curve} |")
+    return "\n".join(lines)
+
+
 def render_inputs(doc: Path = BENCHMARKS) -> str:
     lines = ["| Input | Value | Kind | Source, or why it is assumed |", "| --- | ---: | --- | --- |"]
     for name, i in cpu_inputs(doc).items():
@@ -141,4 +152,5 @@ if __name__ == "__main__":
     print(render_text(check()))
 
 
-__all__ = ["JUDGED", "LevelCheck", "SEEDS", "TOLERANCE", "check", "render_inputs", "render_markdown", "render_text"]
+__all__ = ["JUDGED", "LevelCheck", "SEEDS", "TOLERANCE", "check", "render_inputs", "render_markdown", "render_sharing",
+           "render_text"]

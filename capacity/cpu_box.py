@@ -1,14 +1,16 @@
 """The ``cpu`` layout: AVATAR's cpu profile on this machine's 2 shared cores, simulated the way
 ``python -m bench.voice`` loads it, so its prediction can be checked against that benchmark.
 
-- **The cores** (:class:`Cores`) are shared by every engine call running at once (processor
-  sharing): each runs at the speed the LLM rows measured for as many concurrent requests
-  (``CpuModel.speed``). A call's work is its time alone (``CpuModel``).
+- **The cores** (:class:`Cores`) are shared by every engine call running at once, each at the
+  pace :mod:`capacity.cpu_sharing`'s rule gives it beside the others (processor sharing by
+  threads, times the efficiency the contention benchmark measured). A call's work is its time
+  alone (``CpuModel``).
 - **The lanes** (:class:`Lane`) are the Celery workers with the profile's concurrency: ``asr``
   (finals at priority 0, partials at 4), ``llm``, ``tts_fast`` (first sentence first),
   ``prosody``; a job waits for a free process, then runs on the cores.
-- **A session** streams the recording in real time: while it speaks the API sends a partial
-  transcript every ``partial_interval`` (one in flight per session); ``vad_min_silence`` after
+- **A session** streams the recording in real time: while it speaks the API tries a partial
+  transcript every ``partial_interval`` (rounded up to whole frames; one in flight per session,
+  a try while one is in flight sends nothing); ``vad_min_silence`` after
   its speech ends (plus a frame) the final goes to ``asr``, then the reply to ``llm``: the
   prompt holds every earlier exchange of the session (it grows turn by turn), the reply
   streams its fixed 40 tokens, and each sentence the chunker releases goes to ``tts_fast``.
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -31,8 +34,9 @@ _EPS = 1e-9
 
 
 class Cores:
-    """Processor sharing with milestones: a job advances by its speed, and ``marks`` (work done
-    -> callback) fire as it passes them; the last mark is its end."""
+    """The machine's cores with milestones: each running job advances at the pace the sharing
+    rule gives it beside the others (``CpuModel.speeds``), and ``marks`` (work done, in seconds
+    alone -> callback) fire as it passes them; the last mark is its end."""
 
     def __init__(self, sim: Sim, model: CpuModel) -> None:
         self.sim, self.model = sim, model
@@ -45,13 +49,13 @@ class Cores:
         self._jobs.append({"done": 0.0, "kind": kind, "marks": sorted(marks, key=lambda m: m[0])})
         self._settle()
 
-    def _speed(self, job: dict) -> float:
-        return self.model.speed(job["kind"], len(self._jobs))
+    def _speeds(self) -> list[float]:
+        return self.model.speeds([job["kind"] for job in self._jobs])
 
     def _advance(self) -> None:
         elapsed, self._last = self.sim.now - self._last, self.sim.now
-        for job in self._jobs:
-            job["done"] += elapsed * self._speed(job)
+        for job, speed in zip(self._jobs, self._speeds()):
+            job["done"] += elapsed * speed
 
     def _settle(self) -> None:
         """Fire the marks reached, drop finished jobs, and wake up at the next mark."""
@@ -62,7 +66,7 @@ class Cores:
         self._jobs = [job for job in self._jobs if job["marks"]]
         self._version += 1
         if self._jobs:
-            wait = min((job["marks"][0][0] - job["done"]) / self._speed(job) for job in self._jobs)
+            wait = min((job["marks"][0][0] - job["done"]) / speed for job, speed in zip(self._jobs, self._speeds()))
             version = self._version
             self.sim.at(wait, lambda: self._wake(version))
         for fn in fired:
@@ -128,6 +132,9 @@ def run_level(model: CpuModel, sessions: int, turns_per_session: int, seed: int 
     lanes = {name: Lane(sim, int(x[f"{name}_slots"])) for name in ("asr", "llm", "tts_fast", "prosody")}
     level = Level(sessions)
     pad, step = x["vad_speech_pad_s"], model.decode_s
+    # The API tries a partial after the first frame that ends partial_interval or more after its
+    # last try: a try every whole number of frames.
+    period = math.ceil(x["partial_interval_s"] / x["frame_s"] - _EPS) * x["frame_s"]
 
     def spread(what: str) -> float:
         return sim.rng.lognormvariate(0.0, model.spread(what))
@@ -168,12 +175,15 @@ def run_level(model: CpuModel, sessions: int, turns_per_session: int, seed: int 
             partial_busy[0], sent, audio = True, sim.now, sim.now - onset + pad
 
             def back() -> None:
+                # the API's clock went on ticking meanwhile (each tick a refused try): the next
+                # partial goes at the first tick after this one is back
                 partial_busy[0] = False
-                sim.at(max(0.0, sent + x["partial_interval_s"] - sim.now), partial)
+                ticks = max(1, math.ceil((sim.now - sent) / period - _EPS))
+                sim.at(sent + ticks * period - sim.now, partial)
 
             # a partial that starts after its utterance's final is dropped unrun (run_partial)
             job("asr", Priority.ASR_PARTIAL, lambda: [] if final_started[0] else
-                [(model.asr_s(audio) * x["partial_cost"] * spread("asr"), "compute", [])], done=back)
+                [(model.partial_s(audio) * spread("asr"), "asr_partial", [])], done=back)
 
         def after_vad() -> None:
             turn.vad = sim.now - end_of_speech
@@ -181,17 +191,17 @@ def run_level(model: CpuModel, sessions: int, turns_per_session: int, seed: int 
             def started(wait: float) -> None:
                 turn.asr_wait, final_started[0] = wait, True
 
-            job("asr", Priority.ASR_FINAL, lambda: [(model.asr_s(model.final_audio_s) * spread("asr"), "compute", [])],
+            job("asr", Priority.ASR_FINAL, lambda: [(model.asr_s(model.final_audio_s) * spread("asr"), "asr_final", [])],
                 done=transcribed, waited=started)
 
         def transcribed() -> None:
             turn.final = sim.now - end_of_speech
-            job("prosody", Priority.PROSODY, lambda: [(x["prosody_cpu_s"] * x["prosody_scale"], "compute", [])])
+            job("prosody", Priority.PROSODY, lambda: [(x["prosody_cpu_s"] * x["prosody_scale"], "prosody", [])])
             prompt = model.prompt_tokens(number)
 
             def phases() -> list[Phase]:
                 prefill = model.prefill_s(prompt) * spread("prefill")  # ends with the first token
-                return [(prefill, "compute", [(prefill, first_token)]), *decoding()]
+                return [(prefill, "prefill", [(prefill, first_token)]), *decoding()]
 
             job("llm", Priority.REPLY, phases, waited=lambda w: setattr(turn, "llm_wait", w))
 
@@ -218,7 +228,7 @@ def run_level(model: CpuModel, sessions: int, turns_per_session: int, seed: int 
                 if len(arrived) == len(model.sentences):
                     heard(max(sim.now, arrived[0] + playing[0]))
 
-            job("tts_fast", Priority.for_sentence(seq), lambda: [(model.lite_s(chars) * spread("lite"), "compute", [])],
+            job("tts_fast", Priority.for_sentence(seq), lambda: [(model.lite_s(chars) * spread("lite"), "lite", [])],
                 done=chunk)
 
         def heard(playback_end: float) -> None:
@@ -229,7 +239,7 @@ def run_level(model: CpuModel, sessions: int, turns_per_session: int, seed: int 
                 level.wall_s = max(level.wall_s, max(playback_end, sim.now))
 
         # The API's partial clock starts when the VAD confirms speech (vad_min_speech after its onset).
-        sim.at(x["lead_s"] + max(x["partial_min_speech_s"], x["vad_min_speech_s"] + x["partial_interval_s"]), partial)
+        sim.at(x["lead_s"] + max(x["partial_min_speech_s"], x["vad_min_speech_s"] + period), partial)
         # The VAD ends the turn once it has seen vad_min_silence of silence, frame by frame.
         sim.at(x["speech_end_s"] + x["vad_min_silence_s"] + x["frame_s"], after_vad)
 

@@ -17,7 +17,10 @@ from avatar.conversation import estimate_tokens
 from avatar.model_files import RandomWeights
 from avatar.settings import Settings
 from avatar.text import speakable_text
-from capacity.cpu_figures import ASR_LENGTHS, LLM_LEVELS, STAND_IN_REPLY, STAND_IN_TRANSCRIPT
+from capacity.cpu_contention import PARTIAL_ROWS, job_kinds
+from capacity.cpu_figures import ASR_LENGTHS, STAND_IN_REPLY, STAND_IN_TRANSCRIPT
+from capacity import cpu_sharing
+from capacity.cpu_sharing import JobKind
 from capacity.figures import Figure
 
 # The z-score of a normal distribution's 95th percentile: the lognormal spread of an engine's
@@ -32,7 +35,7 @@ class Sentence:
 
 
 class CpuModel:
-    """What each engine call costs alone on the 2 cores, and how sharing them slows it."""
+    """What each engine call costs alone on this machine, and how sharing its cores slows it."""
 
     def __init__(self, inputs: dict[str, Figure]) -> None:
         self.x = {name: i.value for name, i in inputs.items()}
@@ -93,6 +96,15 @@ class CpuModel:
                 break
         return y0 + (y1 - y0) * (audio_s - x0) / (x1 - x0)
 
+    def partial_s(self, audio_s: float) -> float:
+        """A live partial (beam 1) alone for ``audio_s`` of audio: the final's time (``asr_s``) times
+        the contention benchmark's partial / final ratio at 2 and 5 s, joined by a straight line
+        and held outside them."""
+        ratio = {s: self.x[f"asr_partial_{s}s_alone_s"] / self.x[f"asr_final_{s}s_alone_s"] for s in PARTIAL_ROWS}
+        (x0, y0), (x1, y1) = sorted(ratio.items())
+        share = y0 + (y1 - y0) * (min(max(audio_s, x0), x1) - x0) / (x1 - x0)
+        return self.asr_s(audio_s) * share
+
     # --- the reply as the benchmark's random LLM writes it --------------------------------------------
     @cached_property
     def transcript(self) -> str:
@@ -123,25 +135,15 @@ class CpuModel:
         """How long a sentence plays: the row's synthesis time over its real-time factor, per character."""
         return self.x["lite_50_chars_s"] / self.x["lite_rtf"] * chars / 50
 
-    # --- sharing the 2 cores ----------------------------------------------------------------------------
-    def speed(self, kind: str, jobs: int) -> float:
-        """The speed (1 = alone) of each of ``jobs`` jobs running at once, by the ``ps_rule``:
-        the LLM rows' per-request ratio at that many requests (TTFT for compute-bound work,
-        tokens/s for decoding), interpolated between 2 and 4, and 1/k beyond 4."""
-        if jobs <= 1:
-            return 1.0
-        if kind == "decode":
-            measured = {k: self.x[f"llm_tok_s_{k}"] / self.x["llm_tok_s_1"] for k in LLM_LEVELS}
-        else:
-            measured = {k: self.x["llm_ttft_1_s"] / self.x[f"llm_ttft_{k}_s"] for k in LLM_LEVELS}
-        top = LLM_LEVELS[-1]
-        if jobs >= top:
-            return measured[top] * top / jobs
-        lower = max(k for k in LLM_LEVELS if k <= jobs)
-        upper = min(k for k in LLM_LEVELS if k >= jobs)
-        if lower == upper:
-            return measured[lower]
-        return measured[lower] + (measured[upper] - measured[lower]) * (jobs - lower) / (upper - lower)
+    # --- sharing the cores -------------------------------------------------------------------------------
+    @cached_property
+    def kinds(self) -> dict[str, JobKind]:
+        """Each job kind's threads, busy cores alone and efficiency curve (:mod:`capacity.cpu_contention`)."""
+        return job_kinds(self.x)
+
+    def speeds(self, kinds: list[str]) -> list[float]:
+        """The pace (1 = alone) of each of the jobs of ``kinds`` running at once (:mod:`capacity.cpu_sharing`)."""
+        return cpu_sharing.speeds([self.kinds[k] for k in kinds], self.x["cores"])
 
     def spread(self, what: str) -> float:
         """The lognormal sigma of an engine's time (the ``spread`` rule)."""

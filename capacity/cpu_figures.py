@@ -20,13 +20,14 @@ from pathlib import Path
 
 from avatar.settings import Settings
 from capacity.bench_doc import BENCHMARKS, Cell, section_text
+from capacity.cpu_contention import contention_inputs
 from capacity.figures import Figure
 
 ENGINES = "Per-engine speed at real size"
 VOICE = "Voice to voice"
 LLM_TABLE, ASR_TABLE = "LLM, `transformers` engine on CPU", "ASR, faster-whisper"
 LLM_MODEL, ASR_MODEL = "qwen2.5-0.5b-instruct", "faster-whisper-small"
-LLM_LEVELS = (1, 2, 4)  # concurrent requests of the LLM rows
+LLM_ROW = (LLM_MODEL, "1")  # the LLM row read: one request alone (the sharing comes from bench.contention)
 ASR_LENGTHS = (2, 5, 10)  # utterance seconds of the ASR rows
 QWEN_CARD = "https://huggingface.co/Qwen/Qwen2.5-0.5B-Instruct"
 
@@ -73,13 +74,12 @@ def turns_per_level(doc: Path = BENCHMARKS) -> dict[int, int]:
 
 def cpu_inputs(doc: Path = BENCHMARKS) -> dict[str, Figure]:
     """Every input of the cpu layout, by name, read now (docs/benchmarks.md as it stands)."""
-    llm = {level: (LLM_MODEL, str(level)) for level in LLM_LEVELS}
-    found: dict[str, Figure] = {}
-    for level, row in llm.items():
-        found[f"llm_ttft_{level}_s"] = _cell(Cell(ENGINES, row, "TTFT median (s)", LLM_TABLE), "s", doc=doc)
-        found[f"llm_tok_s_{level}"] = _cell(Cell(ENGINES, row, "tokens/s median", LLM_TABLE), "tokens/s", doc=doc)
-    found["llm_ttft_1_p95_s"] = _cell(Cell(ENGINES, llm[1], "TTFT P95 (s)", LLM_TABLE), "s", doc=doc)
-    found["llm_tok_s_1_slow"] = _cell(Cell(ENGINES, llm[1], "tokens/s P95 (slowest 5 %)", LLM_TABLE), "tokens/s",
+    found: dict[str, Figure] = {
+        "llm_ttft_1_s": _cell(Cell(ENGINES, LLM_ROW, "TTFT median (s)", LLM_TABLE), "s", doc=doc),
+        "llm_tok_s_1": _cell(Cell(ENGINES, LLM_ROW, "tokens/s median", LLM_TABLE), "tokens/s", doc=doc),
+    }
+    found["llm_ttft_1_p95_s"] = _cell(Cell(ENGINES, LLM_ROW, "TTFT P95 (s)", LLM_TABLE), "s", doc=doc)
+    found["llm_tok_s_1_slow"] = _cell(Cell(ENGINES, LLM_ROW, "tokens/s P95 (slowest 5 %)", LLM_TABLE), "tokens/s",
                                       doc=doc)
     for length in ASR_LENGTHS:
         found[f"asr_{length}s_s"] = _cell(Cell(ENGINES, (ASR_MODEL, str(length)), "median (s)", ASR_TABLE), "s",
@@ -124,21 +124,14 @@ def cpu_inputs(doc: Path = BENCHMARKS) -> dict[str, Figure]:
         "exchange_tokens": _mirror(81, "tokens", "what one earlier exchange (transcript + the stand-in reply) "
                                    "adds to the prompt in the same tokenizer"),
         # assumptions: what no row measures
-        "ps_rule": _assumed(1, "rule", "every job running on the 2 cores (ASR pass, LLM prefill or decode, prosody, "
-                            "lite) slows the others as one more concurrent LLM request does in the LLM rows at 2 and "
-                            "4 requests (prefill's ratio for compute-bound work, decode's for decoding), "
-                            "interpolated at 3, and as 1/k beyond 4"),
-        "partial_cost": _assumed(1, "share of a final", "a partial pass costs what a final of the same audio costs; "
-                                 "the ASR rows are beam 5 and partials decode with beam 1, so this overstates them; "
-                                 "below 2 s of audio it costs the 2 s row (Whisper pads every input to 30 s)"),
         "prosody_scale": _assumed(1, "share of the row", "a prosody analysis costs the row's CPU time for 10 s of "
                                   "audio whatever the utterance's length (the row measures 10 s; the utterances are "
                                   "~5.7 s: an overstatement of at most ~0.2 s of one core)"),
         "spread": _assumed(1, "rule", "each engine call's time is lognormal around its row's median with the row's "
                            "P95 at the 95th percentile (LLM TTFT and tokens/s, ASR at 5 s, lite)"),
     }
-    return found
+    return found | contention_inputs(doc)
 
 
-__all__ = ["ASR_LENGTHS", "LLM_LEVELS", "STAND_IN_REPLY", "STAND_IN_TRANSCRIPT", "cpu_inputs",
+__all__ = ["ASR_LENGTHS", "LLM_ROW", "STAND_IN_REPLY", "STAND_IN_TRANSCRIPT", "cpu_inputs",
            "speech_end_s", "turns_per_level"]

@@ -60,7 +60,9 @@ def sensitivity_table(minutes: float = MINUTES) -> str:
 
 
 def check_section() -> str:
-    return check.render_markdown(check.check()) + "\n\nIts inputs, as read now:\n\n" + check.render_inputs()
+    return (check.render_markdown(check.check())
+            + "\n\nThe sharing rule's job kinds, derived from the contention rows (`capacity/cpu_sharing.py`):\n\n"
+            + check.render_sharing() + "\n\nIts inputs, as read now:\n\n" + check.render_inputs())
 
 
 SECTIONS: dict[str, Callable[[], str]] = {

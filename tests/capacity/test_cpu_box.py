@@ -103,17 +103,19 @@ def test_a_missing_or_ambiguous_cell_is_an_error_that_names_it(tmp_path: Path) -
         Cell("Elsewhere", ("a",), "s").value(doc)
 
 
-def test_the_cores_are_shared_as_the_llm_rows_measured() -> None:
+def test_the_cores_are_shared_by_the_sharing_rule() -> None:
     model = _model()
     sim = Sim(1)
     cores = Cores(sim, model)
     ends: dict[str, float] = {}
-    cores.run("compute", [(1.0, lambda: ends.setdefault("a", sim.now))])
-    cores.run("compute", [(1.0, lambda: ends.setdefault("b", sim.now))])
+    cores.run("prefill", [(1.0, lambda: ends.setdefault("a", sim.now))])
+    cores.run("asr_final", [(50.0, lambda: ends.setdefault("b", sim.now))])  # outlasts the prefill
     sim.run()
-    together = 1.0 / model.speed("compute", 2)  # the 2-request TTFT row over the 1-request one
-    assert together == pytest.approx(model.x["llm_ttft_2_s"] / model.x["llm_ttft_1_s"])
-    assert ends["a"] == pytest.approx(together) and ends["b"] == pytest.approx(together)
+    prefill, asr = model.speeds(["prefill", "asr_final"])
+    assert prefill < 1 and asr < 1  # 4 threads on 2 cores
+    assert ends["a"] == pytest.approx(1.0 / prefill)
+    # once the prefill is done the ASR pass runs alone, at its own speed
+    assert ends["b"] == pytest.approx(ends["a"] + (50.0 - ends["a"] * asr))
     sim.at(0.0, lambda: cores.run("decode", [(0.5, lambda: ends.setdefault("alone", sim.now))]))
     started = sim.now
     sim.run()
@@ -128,7 +130,7 @@ def test_one_turn_alone_adds_up_to_its_engines_rows() -> None:
     assert turn.final - turn.vad == pytest.approx(model.asr_s(model.final_audio_s))
     assert turn.first_token - turn.final == pytest.approx(model.prefill_s(x["first_prompt_tokens"]))
     # lite speaks the first sentence while the reply goes on decoding: two jobs share the cores
-    lite = model.lite_s(first.chars) / model.speed("compute", 2)
+    lite = model.lite_s(first.chars) / model.speeds(["decode", "lite"])[1]
     expected = (first.token - 1) * model.decode_s + lite + x["overhead_s"]
     assert turn.first_audio - turn.first_token == pytest.approx(expected)
     # the row's own prompt costs the row's TTFT; the first sentence is the chunker's cut of the stand-in reply
