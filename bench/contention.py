@@ -40,7 +40,6 @@ from pathlib import Path
 from typing import Any
 
 MODELS = ("qwen2.5-0.5b-instruct", "faster-whisper-small")
-PROMPT_QUESTION_FROM = "bench.engines QUESTION"  # the same prompt as the LLM rows
 
 
 @dataclass(frozen=True)
@@ -59,11 +58,12 @@ SCENARIOS = (
     Scenario("LLM + ASR partial", (("llm",), ("partial:5",))),
     Scenario("2 LLM + ASR final + ASR partial", (("llm",), ("llm",), ("final:5",), ("partial:5",))),
 )
-# The rows a job's records give: (row name, job name, which time)
+# The rows of the tables: an LLM job gives two (its prefill and its decode), an ASR job one.
 LLM_PREFILL, LLM_DECODE = "LLM prefill (time to first token)", "LLM decode (one token)"
 
 
 def job_rows(job: str) -> list[str]:
+    """The table rows a job (``llm``, ``final:N``, ``partial:N``) is measured in."""
     if job == "llm":
         return [LLM_PREFILL, LLM_DECODE]
     kind, seconds = job.split(":")

@@ -1,5 +1,6 @@
 """The simulator checked against reality: the ``cpu`` layout (:mod:`capacity.cpu_box`), fed only
-the per-engine rows of docs/benchmarks.md, predicts the voice-to-voice benchmark's end of speech
+the component rows of docs/benchmarks.md (each engine alone, and the contention benchmark's
+engines sharing the cores), predicts the voice-to-voice benchmark's end of speech
 -> first audio at 1, 3 and 5 sessions; the benchmark's own table says what was measured.
 
     python -m capacity.check          (a second: prints the comparison)

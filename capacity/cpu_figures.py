@@ -3,7 +3,7 @@
 :mod:`capacity.figures`).
 
 The engines' speeds are **read from docs/benchmarks.md's per-engine rows** (:class:`Cell`),
-never from the voice-to-voice results the model is checked against (:mod:`capacity.check`):
+and how they slow each other from its contention rows (:mod:`capacity.cpu_contention`), never from the voice-to-voice results the model is checked against (:mod:`capacity.check`):
 re-running ``make bench`` and then ``python -m capacity.doc`` re-runs the check on the new
 rows. Settings come from ``avatar/settings.py``'s defaults (the profile changes none of them).
 The benchmark's own set-up (its recording, the random models' fixed lengths and stand-in text,
