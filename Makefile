@@ -43,4 +43,5 @@ bench: install
 	@# bench.engines' F5, CosyVoice and vLLM parts run in their engine environments (built once, cached)
 	@for env in vllm f5 cosyvoice; do $(AVATAR) engines install $$env || exit 1; done
 	@$(VENV)/bin/python -m bench.engines  # all five parts (LLM transformers and vLLM, ASR, F5, CosyVoice); builds the real-size random models first
+	@$(VENV)/bin/python -m bench.contention  # the engines as processes sharing the cores (the cpu layout's sharing rule)
 	@$(VENV)/bin/python -m bench.voice  # voice to voice on those models, 1/3/5 sessions closed loop

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -64,10 +63,9 @@ def _stats(values: Sequence[float]) -> dict[str, float]:
 def measure_llm(model_dir: Path, runs: int, levels: Sequence[int] = CONCURRENCY) -> dict[int, dict[str, Any]]:
     from workers.engines.llm.transformers_local import TransformersLLM
 
-    # The engine alone on every usable core (torch's own default); a deployment's llm processes
-    # take their share instead (AVATAR_LLM_CPU_THREADS, the cpu profile: one thread each of two).
-    settings = Settings(llm_engine="transformers", llm_model=str(model_dir), llm_max_tokens=REPLY_TOKENS,
-                        llm_cpu_threads=len(os.sched_getaffinity(0)))
+    # Threads as an llm worker process runs them (the lane's share of the cores), so these rows,
+    # bench.contention's and the cpu layout's model describe one deployment.
+    settings = Settings(llm_engine="transformers", llm_model=str(model_dir), llm_max_tokens=REPLY_TOKENS)
     engine = TransformersLLM(settings=settings)
     messages = [{"role": "system", "content": settings.system_prompt}, {"role": "user", "content": QUESTION}]
     engine.warm_up()

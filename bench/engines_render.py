@@ -7,12 +7,15 @@ parts (``--only``) replaces those and keeps the others as they were measured.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from avatar.settings import Settings
 from models.real_size import ASR_TOKENS_PER_S, REPLY_TOKENS
+from workers.engines.llm.transformers_local import cpu_threads
 
 PARTS = ("llm", "vllm", "asr", "f5", "cosyvoice")
 RUN_KEYS = ("Date", "Load average at start (1/5/15 min)")  # per part; the rest of machine_info per section
@@ -47,10 +50,12 @@ def _llm_rows(models: dict[str, Any]) -> list[str]:
 
 
 def render_llm(llm: dict[str, Any]) -> list[str]:
+    threads, cores = cpu_threads(Settings()), len(os.sched_getaffinity(0))
     return ["**LLM, `transformers` engine on CPU (bf16 weights as released, `dtype=\"auto\"`)**: time to",
             "first token (the prompt's prefill) and decode tokens/s per request, at 1, 2 and 4",
-            "requests started together (threads of one process: the engine holds one model), torch on",
-            "every usable core (`AVATAR_LLM_CPU_THREADS`; the cpu profile's two `llm` processes take one each).", "",
+            "requests started together (threads of one process: the engine holds one model), with the",
+            f"torch threads an `llm` worker process runs ({threads} of the {cores} usable cores: the lane's share,",
+            "`AVATAR_LLM_CPU_THREADS`).", "",
             *_llm_rows(llm)]
 
 

@@ -4,8 +4,9 @@
 
 Each section sits between ``<!-- capacity:NAME:start -->`` and ``<!-- capacity:NAME:end -->``;
 a run replaces only those, so the prose around them stays as written. ``results`` is the
-sessions-per-unit table, ``sensitivity`` the ±50 % table, ``sources`` every input with its kind
-and source. The chart (docs/capacity-plan.png) is drawn by ``scripts/capacity_chart.py``.
+sessions-per-unit table, ``sensitivity`` the ±50 % table, ``check`` the simulator against the
+voice-to-voice benchmark (:mod:`capacity.check`, read from docs/benchmarks.md as it stands),
+``sources`` every input with its kind and source. The chart (docs/capacity-plan.png) is drawn by ``scripts/capacity_chart.py``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from capacity import check
 from capacity.figures import FIGURES
 from capacity.report import kinds_summary
 from capacity.sensitivity import render_markdown, sensitivity
@@ -57,9 +59,16 @@ def sensitivity_table(minutes: float = MINUTES) -> str:
     return render_markdown(sensitivity(SENSITIVITY_LAYOUT, SLO_P95_S, minutes=minutes), SENSITIVITY_LAYOUT)
 
 
+def check_section() -> str:
+    return (check.render_markdown(check.check())
+            + "\n\nThe sharing rule's job kinds, derived from the contention rows (`capacity/cpu_sharing.py`):\n\n"
+            + check.render_sharing() + "\n\nIts inputs, as read now:\n\n" + check.render_inputs())
+
+
 SECTIONS: dict[str, Callable[[], str]] = {
     "results": results_table,
     "sensitivity": sensitivity_table,
+    "check": check_section,
     "sources": sources_table,
 }
 

@@ -25,6 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from capacity.bench_doc import Cell
+
 Kind = Literal["measured-here", "measured-on-gpu", "published", "setting", "assumption"]
 KINDS: tuple[str, ...] = ("measured-here", "measured-on-gpu", "published", "setting", "assumption")
 
@@ -79,7 +81,7 @@ FIGURES: dict[str, Figure] = {
                                 "not a stall"),
     "pool_busy_limit": _assumed(0.9, "share", "queueing delay grows as 1/(1-busy); above 90 % busy a burst of turns "
                                 "builds queues a 20-minute P95 may not show yet"),
-    # --- measured here ------------------------------------------------------------------------------
+    # --- measured here (each names its cell: MEASURED_CELLS; a test checks the value is still there)
     "orchestration_p95_s": Figure(0.0256, "s", "measured-here",
                                   f"{BENCH}, Orchestration overhead per turn, Results: conversational pacing, "
                                   "row 10 sessions, Overhead P95 25.6 ms"),
@@ -106,12 +108,11 @@ FIGURES: dict[str, Figure] = {
                                            "decoder has 4 layers instead of 32; the 32-layer encoder is unchanged)", varied=False),
     "whisper_tokens_per_char": _assumed(1.5, "tokens/char", "Whisper's byte-level BPE is mostly English: common hanzi "
                                         "are one token, rarer ones two or three byte pieces"),
-    "asr_cpu_2core_s": _assumed(5.0, "s/utterance",
-                                "turbo's encoder always runs a whole 30 s window (~2.3 TFLOP: 32 layers x 1,500 "
-                                "positions x ~47 MFLOP), ~4.6 s at an effective 0.5 TFLOP/s of int8 on two AVX-512 "
-                                "cores; a development run of a turbo-shaped model on this machine's 2 cores took "
-                                "~5 s (a note, not a benchmark: no row in docs/benchmarks.md). Two i7-13700 P-cores "
-                                "are taken as equal"),
+    "asr_cpu_2core_s": Figure(8.81, "s/utterance", "measured-here",
+                              f"{BENCH}, Per-engine speed at real size on this machine, ASR table, row "
+                              "faster-whisper-large-v3-turbo 5 s, median 8.81 s (random weights, real size, int8, "
+                              "beam 5, 2 EPYC vCPUs; 8.43 s at 2 s, 9.51 s at 10 s: the padded 30 s window dominates). "
+                              "Two i7-13700 P-cores are taken as equal to them (assumption)"),
     # --- LLM: vLLM serving Qwen2.5-7B-Instruct-AWQ ------------------------------------------------------
     "llm_prompt_tokens": _assumed(600.0, "tokens", "system prompt (~60 tokens) + ~8 earlier exchanges of ~70 tokens; "
                                   "no credit taken for vLLM's prefix cache, which would prefill only the new ~30 tokens"),
@@ -145,21 +146,46 @@ FIGURES: dict[str, Figure] = {
     "rtx4090_fp16_tflops": Figure(165.2, "TFLOPS", "published", f"{ADA_WHITEPAPER} (RTX 4090: FP16 tensor, FP32 "
                                   "accumulate, dense)"),
     "rtx4090_bandwidth_gb_s": Figure(1008.0, "GB/s", "published", f"{ADA_WHITEPAPER} (RTX 4090 memory bandwidth)"),
-    "rtx2080ti_fp16_tflops": Figure(53.8, "TFLOPS", "published", f"{TURING_WHITEPAPER} (RTX 2080 Ti reference: "
-                                    "FP16 tensor, FP32 accumulate)"),
-    "rtx2080ti_bandwidth_gb_s": Figure(616.0, "GB/s", "published", f"{TURING_WHITEPAPER} (RTX 2080 Ti memory "
-                                       "bandwidth)"),
+    # The Turing whitepaper could not be opened from this workplace and no search result quotes its
+    # tensor table: the 53.8 is the value as remembered, so it is labelled an assumption.
+    "rtx2080ti_fp16_tflops": _assumed(53.8, "TFLOPS",
+                                      "UNVERIFIED: the RTX 2080 Ti's FP16 tensor rate with FP32 accumulate as "
+                                      f"remembered from {TURING_WHITEPAPER} (not re-read: it could not be opened "
+                                      "here). It agrees with 544 tensor cores x 64 FMA x 2 FLOP x 1,545 MHz boost = "
+                                      "107.6 TFLOPS, halved for FP32 accumulate on GeForce cards; the halving is the "
+                                      "unverified part"),
+    "rtx2080ti_bandwidth_gb_s": Figure(616.0, "GB/s", "published",
+                                       f"{TURING_WHITEPAPER} (RTX 2080 Ti memory bandwidth; the PDF was not opened "
+                                       "here: 616 GB/s checked against https://gpu.spicedreamphone.com/ru/gpu/nvidia/"
+                                       "geforce-rtx-2080-ti (616.0 GB/s, 352-bit GDDR6) and 3dfxzone's launch news "
+                                       "(484 -> 616 GB/s over the GTX 1080 Ti))"),
     "a100_bandwidth_gb_s": Figure(2039.0, "GB/s", "published", "https://www.nvidia.com/en-us/data-center/a100/ "
                                   "(A100 80GB SXM memory bandwidth)"),
     "rtx4090_vram_mb": Figure(24564, "MiB", "published", "https://www.nvidia.com/en-us/geforce/graphics-cards/40-series/"
                               "rtx-4090/ (24 GB; 24,564 MiB is what the card reports, gpu_scheduler.presets.RTX_4090_MB)"),
     "gpu_48gb_vram_mb": Figure(49140, "MiB", "published", "https://www.nvidia.com/en-us/design-visualization/"
                                "rtx-6000/ (RTX 6000 Ada: 48 GB; L40S likewise)"),
-    "box_cores": Figure(16, "cores", "published", "https://ark.intel.com (Core i7-13700: 8 P-cores + 8 E-cores, "
-                        "24 threads)", varied=False),
+    "box_cores": Figure(16, "cores", "published",
+                        "16 cores: heise's c't test of the Core i-13000 series, http://heise.de/-7482410 (\"den "
+                        "16-Kerner Core i7-13700\"). UNVERIFIED here: the split into 8 P-cores + 8 E-cores with 24 "
+                        "threads, as Intel's listing at https://ark.intel.com gives it (that page was not opened; "
+                        "the reviews found state this split for the i7-13700K)", varied=False),
     "box_ram_gb": Figure(64, "GB", "setting", "the assignment's AAEON MAXER-2100 configuration "
                          "(i7-13700, 64 GB, RTX 4090)",
                          varied=False),
+}
+
+
+# Where each measured-here figure stands in docs/benchmarks.md, and the factor from the cell's
+# unit to the figure's: tests/capacity/test_capacity.py fails when a benchmark run has moved one,
+# naming the new value to write above.
+MEASURED_CELLS: dict[str, tuple[Cell, float]] = {
+    "orchestration_p95_s": (Cell("Orchestration overhead", ("10",), "Overhead P95", "conversational pacing"), 0.001),
+    "prosody_cpu_median_s": (Cell("Prosody analysis speed", ("whole analysis, CPU time",), "median (s)"), 1.0),
+    "prosody_cpu_p95_s": (Cell("Prosody analysis speed", ("whole analysis, CPU time",), "P95 (s)"), 1.0),
+    "api_core_per_stream": (Cell("Speech input", ("10",), "API CPU per stream (share of a core)"), 0.01),
+    "asr_cpu_2core_s": (Cell("Per-engine speed at real size", ("faster-whisper-large-v3-turbo", "5"), "median (s)",
+                              "ASR, faster-whisper"), 1.0),
 }
 
 
@@ -167,4 +193,4 @@ def value(name: str) -> float:
     return FIGURES[name].value
 
 
-__all__ = ["FIGURES", "Figure", "KINDS", "Kind", "value"]
+__all__ = ["FIGURES", "Figure", "KINDS", "Kind", "MEASURED_CELLS", "value"]

@@ -18,110 +18,19 @@ boxes needed for a given number of sessions.
 
 from __future__ import annotations
 
-import dataclasses
 import heapq
 import itertools
 import math
-import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from capacity.derived import Inputs
-from gpu_scheduler.presets import CONTEXT_HEADROOM_MB, vllm_share
-from gpu_scheduler.registry import ASR_WHISPER, DEFAULT_SPECS, TTS_FAST_F5, TTS_HQ_COSYVOICE
+from capacity.event_loop import Sim, percentile
+from capacity.layouts import LAYOUTS, Layout
 
 # The simulation method, not inputs about the world: sessions start spread over the first
 # minute, which is left out of every statistic.
 WARMUP_S = 60.0
-
-# --- box layouts -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Layout:
-    """What one unit of hardware runs. ``gpu`` names which GPU each pool uses (None: CPU).
-
-    ``gpu_memory`` names the figure holding each GPU's memory: the only thing a 48 GB card
-    changes in this model (it is taken to be as fast as the 4090; see docs/capacity-plan.md).
-    """
-
-    name: str
-    description: str
-    boxes: int  # physical boxes per unit
-    pools: dict[str, int]  # pool -> servers (worker processes / slots)
-    gpu: dict[str, str | None]  # pool -> GPU id within the unit, or None for CPU
-    gpu_memory: str = "rtx4090_vram_mb"
-
-    def definition(self) -> tuple[object, ...]:
-        """Everything that shapes the simulation (the name and description do not)."""
-        return (self.boxes, sorted(self.pools.items()), sorted(self.gpu.items(), key=str), self.gpu_memory)
-
-    def vram_needed_mb(self, inputs: Inputs) -> dict[str, int]:
-        """Per GPU id: what its models book at once (gpu_scheduler/registry.py estimates)."""
-        total_mb = int(inputs[self.gpu_memory])
-        needed: dict[str, int] = {}
-        for pool, spec_name in (("asr", ASR_WHISPER), ("tts_fast", TTS_FAST_F5), ("tts_hq", TTS_HQ_COSYVOICE)):
-            gpu = self.gpu.get(pool)
-            if gpu is not None:
-                needed[gpu] = needed.get(gpu, 0) + DEFAULT_SPECS[spec_name].footprint_mb * self.pools[pool]
-        llm_gpu = self.gpu["llm"]
-        if llm_gpu is not None:  # --gpu-memory-utilization of the presets: 0.90 alone, 0.55 beside speech
-            share = 0.55 if any(self.gpu.get(p) == llm_gpu for p in self.pools) else 0.90
-            needed[llm_gpu] = needed.get(llm_gpu, 0) + vllm_share(share, total_mb).footprint_mb
-        return needed
-
-    def fits_vram(self, inputs: Inputs) -> bool:
-        budget = inputs[self.gpu_memory] - CONTEXT_HEADROOM_MB
-        return all(mb <= budget for mb in self.vram_needed_mb(inputs).values())
-
-
-_ONE_GPU = {"llm": "0", "asr": "0", "tts_fast": "0", "tts_hq": "0", "prosody": None}
-_TWO_FAST = Layout(
-    "single-4090-2fast", "one MAXER-2100, two tts_fast workers (F5 loaded twice: +1.4 GB)", 1,
-    pools={"asr": 1, "tts_fast": 2, "tts_hq": 1, "prosody": 4}, gpu=_ONE_GPU,
-)
-
-LAYOUTS: dict[str, Layout] = {
-    "single-4090": Layout(
-        "single-4090", "one MAXER-2100 (i7-13700, 64 GB, RTX 4090): every model on the one GPU", 1,
-        pools={"asr": 1, "tts_fast": 1, "tts_hq": 1, "prosody": 4}, gpu=_ONE_GPU,
-    ),
-    "single-4090-2fast": _TWO_FAST,
-    "two-box": Layout(
-        "two-box", "two MAXER-2100s: box A vLLM alone, box B ASR + 3x fast TTS + HQ all resident", 2,
-        pools={"asr": 1, "tts_fast": 3, "tts_hq": 1, "prosody": 6},
-        gpu={"llm": "A", "asr": "B", "tts_fast": "B", "tts_hq": "B", "prosody": None},
-    ),
-    # The same lanes as single-4090-2fast on a 48 GB card: only the memory differs.
-    "single-48gb": dataclasses.replace(
-        _TWO_FAST, name="single-48gb", gpu_memory="gpu_48gb_vram_mb",
-        description="single-4090-2fast on a 48 GB GPU (e.g. RTX 6000 Ada): the same lanes, every model resident",
-    ),
-    "single-4090-cpu-asr": Layout(
-        "single-4090-cpu-asr", "one MAXER-2100 with ASR on the CPU (turbo, 4 processes x 2 cores)", 1,
-        pools={"asr": 4, "tts_fast": 1, "tts_hq": 1, "prosody": 4},
-        gpu={"llm": "0", "asr": None, "tts_fast": "0", "tts_hq": "0", "prosody": None},
-    ),
-}
-
-# --- the event loop --------------------------------------------------------------------------------
-
-
-class Sim:
-    def __init__(self, seed: int) -> None:
-        self.now = 0.0
-        self.rng = random.Random(seed)
-        self._queue: list[tuple[float, int, Callable[[], None]]] = []
-        self._ids = itertools.count()
-
-    def at(self, delay: float, fn: Callable[[], None]) -> None:
-        heapq.heappush(self._queue, (self.now + max(0.0, delay), next(self._ids), fn))
-
-    def run(self, until: float) -> None:
-        while self._queue and self._queue[0][0] <= until:
-            self.now, _, fn = heapq.heappop(self._queue)
-            fn()
-        self.now = until
 
 
 class Pool:
@@ -209,15 +118,6 @@ class Result:
             and self.p95(self.stalls) <= inputs["slo_stall_p95_s"]
             and max(self.utilisation.values()) < inputs["pool_busy_limit"]
         )
-
-
-def percentile(samples: list[float], q: float) -> float:
-    if not samples:
-        return math.nan
-    ordered = sorted(samples)
-    k = (len(ordered) - 1) * q / 100.0
-    lo, hi = math.floor(k), math.ceil(k)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
 def simulate(sessions: int, layout: Layout | str = "single-4090", *, minutes: float = 30.0, seed: int = 1,

@@ -34,7 +34,7 @@ def models_pull(
 
 
 def capacity(
-    sessions: Annotated[int, typer.Option(min=1, help="Concurrent sessions to plan for.")],
+    sessions: Annotated[Optional[int], typer.Option(min=1, help="Concurrent sessions to plan for.")] = None,
     gpu: Annotated[str, typer.Option(help="GPU of the box: rtx4090 (the MAXER-2100) or 48gb.")] = "rtx4090",
     slo_p95: Annotated[float, typer.Option(help="P95 end of speech -> first audio, seconds.")] = 3.5,
     minutes: Annotated[float, typer.Option(help="Simulated minutes per run (more: steadier figures).")] = 20.0,
@@ -45,8 +45,24 @@ def capacity(
         "published GPU figures they name (labelled measured-on-gpu).")] = None,
     allow_dry_run_figures: Annotated[bool, typer.Option(
         help="Accept a --dry-run figures file (tiny models on a CPU: for testing the plumbing only).")] = False,
+    check: Annotated[bool, typer.Option(
+        help="Check the simulator against this machine: the cpu layout, fed docs/benchmarks.md's per-engine rows, "
+        "against the voice-to-voice table (predicted vs measured P95 at 1/3/5 sessions).")] = False,
 ) -> None:
     """Boxes needed, where each model goes, each stage's P95 and the bottleneck (simulated)."""
+    if check:
+        from capacity import check as simulator_check
+
+        try:
+            typer.echo(simulator_check.render_text(simulator_check.check()))
+        except LookupError as exc:  # capacity.bench_doc.BenchDocError: a row or section not found
+            typer.echo(f"error: docs/benchmarks.md lacks what the check reads: {exc}", err=True)
+            raise typer.Exit(2) from None
+        if sessions is None:
+            return
+        typer.echo("")
+    if sessions is None:
+        raise typer.BadParameter("give --sessions N (the load to plan for), or --check")
     from capacity import measured as gpu_measured
     from capacity.derived import Inputs
     from capacity.report import GPU_CHOICES, best_plan, render

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from capacity.derived import BENCH_AUDIO_WINDOWS, Inputs
-from capacity.figures import FIGURES, KINDS
+from capacity.figures import FIGURES, KINDS, MEASURED_CELLS
 from capacity.simulate import LAYOUTS, percentile, simulate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,6 +27,15 @@ def test_every_figure_has_a_kind_and_a_source() -> None:
             assert figure.source.startswith("docs/benchmarks.md, "), name
             section = figure.source.split(", ")[1]
             assert any(h.startswith(section) for h in headings), f"{name}: no section {section!r} in benchmarks.md"
+
+
+def test_every_measured_figure_still_stands_in_its_benchmark_row() -> None:
+    measured = {name for name, f in FIGURES.items() if f.kind == "measured-here"}
+    assert measured == set(MEASURED_CELLS), "each measured-here figure names its cell in MEASURED_CELLS"
+    for name, (cell, scale) in MEASURED_CELLS.items():
+        now = cell.value() * scale
+        assert abs(now - FIGURES[name].value) <= 1e-9 + 1e-6 * abs(now), (
+            f"{name}: {cell.cite()} now reads {now:g}: write it in capacity/figures.py (and its source)")
 
 
 def test_no_two_layouts_are_defined_alike() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from capacity.doc import DOC, SENSITIVITY_LAYOUT, SLO_P95_S, results_table, section, sources_table
+from capacity.doc import DOC, SENSITIVITY_LAYOUT, SLO_P95_S, check_section, results_table, section, sources_table
 from capacity.figures import FIGURES
 from capacity.simulate import sessions_per_unit
 
@@ -11,6 +11,11 @@ def test_the_sources_and_results_tables_are_current() -> None:
     text = DOC.read_text()
     assert section(text, "sources") == sources_table(), "run: python -m capacity.doc sources"
     assert section(text, "results") == results_table(), "run: python -m capacity.doc results"
+
+
+def test_the_check_against_the_voice_benchmark_is_current() -> None:
+    # it reads docs/benchmarks.md: after make bench rewrites a row it reads, regenerate the page
+    assert section(DOC.read_text(), "check") == check_section(), "run: python -m capacity.doc check"
 
 
 def test_the_sensitivity_table_covers_every_varied_figure_at_the_current_plan() -> None:

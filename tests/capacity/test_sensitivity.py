@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from capacity.figures import FIGURES
 from capacity.sensitivity import render_markdown, sensitivity
 
 
@@ -20,4 +21,5 @@ def test_the_markdown_table_has_a_row_per_figure() -> None:
     rows = sensitivity("single-4090", minutes=5, names=["asr_cpu_2core_s", "tts_fast_rtf"])
     table = render_markdown(rows, "single-4090")
     assert table.splitlines()[2].startswith("| `tts_fast_rtf` | published | 0.15 RTF |")  # largest effect first
-    assert "| `asr_cpu_2core_s` | assumption | 5 s/utterance |" in table
+    cpu_asr = FIGURES["asr_cpu_2core_s"]
+    assert f"| `asr_cpu_2core_s` | {cpu_asr.kind} | {cpu_asr.value:g} {cpu_asr.unit} |" in table
