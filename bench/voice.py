@@ -53,6 +53,7 @@ TARGET_SESSIONS = 1
 FRAME_MS = 40
 OPENING_WORD_S = 0.9  # where the recording's second word begins (see recording())
 SILENCE_AFTER_S = 1.5  # the microphone keeps sending silence until the VAD has ended the turn
+LEAD_S = 0.3  # silence streamed before the speech
 TURN_TIMEOUT_S = 300.0
 
 
@@ -221,7 +222,7 @@ def recording() -> tuple[np.ndarray, float, str]:
     # their own to the VAD, and a second utterance arriving while the first one's reply is
     # still being written is refused (TURN_IN_PROGRESS): see the section's notes.
     samples = samples[int(OPENING_WORD_S * rate):]
-    speech = with_silences([to_16k(samples, rate)], [SILENCE_AFTER_S], lead_s=0.3)
+    speech = with_silences([to_16k(samples, rate)], [SILENCE_AFTER_S], lead_s=LEAD_S)
     return (speech.pcm, speech.truth_ms[0][1] / 1000.0,
             f"basic_ref_zh.wav from the f5-tts wheel (human, Mandarin, male), from {OPENING_WORD_S} s on")
 

@@ -113,7 +113,7 @@ def cpu_inputs(doc: Path = BENCHMARKS) -> dict[str, Figure]:
         # the benchmark's set-up, mirrored
         "partial_min_speech_s": _mirror(0.4, "s", "api/audio_stream.py PARTIAL_MIN_SPEECH_MS = 400"),
         "frame_s": _mirror(0.04, "s", "bench/voice.py FRAME_MS = 40 (the VAD sees the silence frame by frame)"),
-        "lead_s": _mirror(0.3, "s", "bench/voice.py recording(): 0.3 s of silence before the speech"),
+        "lead_s": _mirror(0.3, "s", "bench/voice.py LEAD_S: 0.3 s of silence before the speech"),
         "silence_after_s": _mirror(1.5, "s", "bench/voice.py SILENCE_AFTER_S = 1.5"),
         "reply_tokens": _mirror(40, "tokens", "models/real_size.py REPLY_TOKENS = 40 (the random LLM's fixed reply)"),
         "asr_tokens_per_s": _mirror(5, "tokens/s", "models/real_size.py ASR_TOKENS_PER_S = 5 (one character each)"),
