@@ -33,7 +33,8 @@ def render(figures: dict[str, Any], threads: dict[str, int], loads: dict[str, tu
         "",
         "Each worker is its own process, as a Celery prefork child is, running AVATAR's engine with the `cpu` "
         "profile's settings on `avatar models random`'s Qwen2.5-0.5B-Instruct (`transformers`, bf16, "
-        f"{threads.get('llm', 'n/a')} torch threads: the default, which the `llm` worker keeps) and Whisper small "
+        f"torch threads: {threads.get('llm', 'n/a')}, as an `llm` worker process runs them, the lane's share of "
+        "the cores, `AVATAR_LLM_CPU_THREADS`) and Whisper small "
         f"(faster-whisper int8, `asr_cpu_threads` = {threads.get('asr', 'n/a')}), its jobs back to back: the LLM "
         "answers `bench.engines`' question (40-token reply), Whisper transcribes N s of audio as a final (the "
         "configured beam) or a live partial (beam 1). A scenario's processes start together once all are warm; only "

@@ -82,17 +82,17 @@ FIGURES: dict[str, Figure] = {
     "pool_busy_limit": _assumed(0.9, "share", "queueing delay grows as 1/(1-busy); above 90 % busy a burst of turns "
                                 "builds queues a 20-minute P95 may not show yet"),
     # --- measured here (each names its cell: MEASURED_CELLS; a test checks the value is still there)
-    "orchestration_p95_s": Figure(0.0256, "s", "measured-here",
+    "orchestration_p95_s": Figure(0.0323, "s", "measured-here",
                                   f"{BENCH}, Orchestration overhead per turn, Results: conversational pacing, "
-                                  "row 10 sessions, Overhead P95 25.6 ms"),
+                                  "row 10 sessions, Overhead P95 32.3 ms"),
     "prosody_cpu_median_s": Figure(0.401, "CPU s", "measured-here",
                                    f"{BENCH}, Prosody analysis speed, row 'whole analysis, CPU time', median 0.401 s "
                                    "(per 10 s of audio: a ~3 s utterance costs less, so this is conservative)"),
     "prosody_cpu_p95_s": Figure(0.467, "CPU s", "measured-here",
                                 f"{BENCH}, Prosody analysis speed, row 'whole analysis, CPU time', P95 0.467 s"),
-    "api_core_per_stream": Figure(0.0111, "cores", "measured-here",
+    "api_core_per_stream": Figure(0.0104, "cores", "measured-here",
                                   f"{BENCH}, Speech input, concurrent streams table, row 10 streams, API CPU per "
-                                  "stream 1.11 % (0.75 % at 50)"),
+                                  "stream 1.04 % (0.68 % at 50)"),
     # --- ASR: faster-whisper large-v3-turbo ------------------------------------------------------------
     "fw_large_v3_13min_s": Figure(52.0, "s", "published",
                                   f"{FW_TURBO_BENCH}: faster-whisper large-v3 fp16, beam 5, 13 min of audio in 52.0 s "
@@ -108,10 +108,10 @@ FIGURES: dict[str, Figure] = {
                                            "decoder has 4 layers instead of 32; the 32-layer encoder is unchanged)", varied=False),
     "whisper_tokens_per_char": _assumed(1.5, "tokens/char", "Whisper's byte-level BPE is mostly English: common hanzi "
                                         "are one token, rarer ones two or three byte pieces"),
-    "asr_cpu_2core_s": Figure(8.81, "s/utterance", "measured-here",
+    "asr_cpu_2core_s": Figure(5.13, "s/utterance", "measured-here",
                               f"{BENCH}, Per-engine speed at real size on this machine, ASR table, row "
-                              "faster-whisper-large-v3-turbo 5 s, median 8.81 s (random weights, real size, int8, "
-                              "beam 5, 2 EPYC vCPUs; 8.43 s at 2 s, 9.51 s at 10 s: the padded 30 s window dominates). "
+                              "faster-whisper-large-v3-turbo 5 s, median 5.13 s (random weights, real size, int8, "
+                              "beam 5, 2 EPYC vCPUs; 5.37 s at 2 s, 6.35 s at 10 s: the padded 30 s window dominates). "
                               "Two i7-13700 P-cores are taken as equal to them (assumption)"),
     # --- LLM: vLLM serving Qwen2.5-7B-Instruct-AWQ ------------------------------------------------------
     "llm_prompt_tokens": _assumed(600.0, "tokens", "system prompt (~60 tokens) + ~8 earlier exchanges of ~70 tokens; "
