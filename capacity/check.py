@@ -19,7 +19,7 @@ from pathlib import Path
 from capacity.bench_doc import BENCHMARKS, Cell
 from capacity.cpu_box import Level, run_level
 from capacity.cpu_derived import CpuModel
-from capacity.cpu_figures import VOICE, cpu_inputs, turns_per_level
+from capacity.cpu_figures import VOICE, cpu_inputs, turns_per_level, voice_column
 from capacity.event_loop import percentile
 
 TOLERANCE = 0.20
@@ -31,10 +31,6 @@ STAGES = (  # (voice table row, what the simulation calls it)
     ("of which waiting for an `llm` worker (`turn_started.queue_ms`)", "llm_wait"),
     ("→ first `audio_chunk` (reply streams to its first sentence, `tts_fast` stage)", "tts"),
 )
-
-
-def _column(sessions: int) -> str:
-    return f"{sessions} session{'s' if sessions > 1 else ''} median / P95"
 
 
 def _stages(level: Level) -> dict[str, list[float]]:
@@ -72,7 +68,7 @@ def check(doc: Path = BENCHMARKS) -> list[LevelCheck]:
     model = CpuModel(cpu_inputs(doc))
     out = []
     for sessions, turns in turns_per_level(doc).items():
-        column = _column(sessions)
+        column = voice_column(sessions)
         runs = [run_level(model, sessions, turns // sessions, seed) for seed in range(1, SEEDS + 1)]
         per_run = [_stages(run) for run in runs]
         p95s = [percentile(s["e2e"], 95) for s in per_run]

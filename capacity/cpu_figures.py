@@ -21,7 +21,7 @@ from pathlib import Path
 from avatar.settings import Settings
 from capacity.bench_doc import BENCHMARKS, Cell, section_text
 from capacity.cpu_contention import contention_inputs
-from capacity.figures import Figure
+from capacity.figures import Figure, assumed
 
 ENGINES = "Per-engine speed at real size"
 VOICE = "Voice to voice"
@@ -49,10 +49,6 @@ def _mirror(value: float, unit: str, where: str) -> Figure:
     return Figure(value, unit, "setting", f"{where} (mirrored in capacity/cpu_figures.py; a test checks it)")
 
 
-def _assumed(value: float, unit: str, why: str) -> Figure:
-    return Figure(value, unit, "assumption", why)
-
-
 def speech_end_s(doc: Path = BENCHMARKS) -> Figure:
     """Where the recording's speech ends, as the voice section states it ("speech 5.80 s")."""
     found = re.search(r"speech (\d+(?:\.\d+)?) s", section_text(VOICE, doc))
@@ -63,13 +59,15 @@ def speech_end_s(doc: Path = BENCHMARKS) -> Figure:
                  "(bench/voice.py recording(), the last sample above 0.01)")
 
 
+def voice_column(sessions: int) -> str:
+    """The voice table's column header for a level."""
+    return f"{sessions} session{'s' if sessions > 1 else ''} median / P95"
+
+
 def turns_per_level(doc: Path = BENCHMARKS) -> dict[int, int]:
     """Sessions -> turns the voice bench measured at that level (its row 'turns measured')."""
-    out = {}
-    for sessions in (1, 3, 5):
-        column = f"{sessions} session{'s' if sessions > 1 else ''} median / P95"
-        out[sessions] = int(Cell(VOICE, ("turns measured (failed)",), column).value(doc))
-    return out
+    return {sessions: int(Cell(VOICE, ("turns measured (failed)",), voice_column(sessions)).value(doc))
+            for sessions in (1, 3, 5)}
 
 
 def cpu_inputs(doc: Path = BENCHMARKS) -> dict[str, Figure]:
@@ -124,14 +122,14 @@ def cpu_inputs(doc: Path = BENCHMARKS) -> dict[str, Figure]:
         "exchange_tokens": _mirror(81, "tokens", "what one earlier exchange (transcript + the stand-in reply) "
                                    "adds to the prompt in the same tokenizer"),
         # assumptions: what no row measures
-        "prosody_scale": _assumed(1, "share of the row", "a prosody analysis costs the row's CPU time for 10 s of "
-                                  "audio whatever the utterance's length (the row measures 10 s; the utterances are "
-                                  "~5.7 s: an overstatement of at most ~0.2 s of one core)"),
-        "spread": _assumed(1, "rule", "each engine call's time is lognormal around its row's median with the row's "
-                           "P95 at the 95th percentile (LLM TTFT and tokens/s, ASR at 5 s, lite)"),
+        "prosody_scale": assumed(1, "share of the row", "a prosody analysis costs the row's CPU time for 10 s of "
+                                 "audio whatever the utterance's length (the row measures 10 s; the utterances are "
+                                 "~5.7 s: an overstatement of at most ~0.2 s of one core)"),
+        "spread": assumed(1, "rule", "each engine call's time is lognormal around its row's median with the row's "
+                          "P95 at the 95th percentile (LLM TTFT and tokens/s, ASR at 5 s, lite)"),
     }
     return found | contention_inputs(doc)
 
 
 __all__ = ["ASR_LENGTHS", "LLM_ROW", "STAND_IN_REPLY", "STAND_IN_TRANSCRIPT", "cpu_inputs",
-           "speech_end_s", "turns_per_level"]
+           "speech_end_s", "turns_per_level", "voice_column"]

@@ -47,29 +47,29 @@ class Figure:
     varied: bool = True
 
 
-def _assumed(value: float, unit: str, why: str) -> Figure:
+def assumed(value: float, unit: str, why: str) -> Figure:
     return Figure(value, unit, "assumption", why)
 
 
 FIGURES: dict[str, Figure] = {
     # --- conversation shape (no real sessions recorded yet: all assumptions) ----------------------
-    "utterance_median_s": _assumed(3.0, "s", "a short spoken question to a voice assistant (one clause, ~13 characters)"),
-    "utterance_sigma": _assumed(0.5, "log-sd", "lognormal spread of utterance length: ±1 SD spans 1.8-4.9 s"),
-    "think_mean_s": _assumed(3.0, "s", "pause after hearing the reply before speaking again (exponential)"),
-    "reply_tokens_mean": _assumed(50.0, "tokens", "the system prompt asks for short sentences for reading aloud: "
-                                  "2-4 sentences, ~70 characters"),
-    "reply_tokens_sd": _assumed(15.0, "tokens", "replies of 35-65 tokens within ±1 SD (coefficient of variation 0.3): "
-                                "the prompt keeps answers short, so the spread is narrow"),
-    "reply_tokens_min": _assumed(8.0, "tokens", "the shortest useful spoken answer, one phrase (好的，沒問題。)"),
-    "sentence_tokens": _assumed(15.0, "tokens", "the sentence chunker cuts at ~21 characters (a clause between commas)"),
-    "first_fragment_tokens": _assumed(10.0, "tokens", "the first cut comes at the first comma or period"),
-    "chars_per_token": _assumed(1.4, "chars", "Qwen2.5's 151k-token vocabulary holds common hanzi and two-character "
-                                "words, so a token is 1-2 characters of Traditional Chinese"),
-    "speech_chars_per_s": _assumed(4.5, "chars/s", "conversational Mandarin runs at about 4-5 syllables (characters) "
-                                   "per second"),
-    "hq_session_share": _assumed(0.2, "share", "one session in five asks for the HQ re-synthesis"),
-    "service_jitter": _assumed(0.2, "± share", "each engine call takes its mean ± up to 20 % (uniform): text and "
-                               "audio content vary"),
+    "utterance_median_s": assumed(3.0, "s", "a short spoken question to a voice assistant (one clause, ~13 characters)"),
+    "utterance_sigma": assumed(0.5, "log-sd", "lognormal spread of utterance length: ±1 SD spans 1.8-4.9 s"),
+    "think_mean_s": assumed(3.0, "s", "pause after hearing the reply before speaking again (exponential)"),
+    "reply_tokens_mean": assumed(50.0, "tokens", "the system prompt asks for short sentences for reading aloud: "
+                                 "2-4 sentences, ~70 characters"),
+    "reply_tokens_sd": assumed(15.0, "tokens", "replies of 35-65 tokens within ±1 SD (coefficient of variation 0.3): "
+                               "the prompt keeps answers short, so the spread is narrow"),
+    "reply_tokens_min": assumed(8.0, "tokens", "the shortest useful spoken answer, one phrase (好的，沒問題。)"),
+    "sentence_tokens": assumed(15.0, "tokens", "the sentence chunker cuts at ~21 characters (a clause between commas)"),
+    "first_fragment_tokens": assumed(10.0, "tokens", "the first cut comes at the first comma or period"),
+    "chars_per_token": assumed(1.4, "chars", "Qwen2.5's 151k-token vocabulary holds common hanzi and two-character "
+                               "words, so a token is 1-2 characters of Traditional Chinese"),
+    "speech_chars_per_s": assumed(4.5, "chars/s", "conversational Mandarin runs at about 4-5 syllables (characters) "
+                                  "per second"),
+    "hq_session_share": assumed(0.2, "share", "one session in five asks for the HQ re-synthesis"),
+    "service_jitter": assumed(0.2, "± share", "each engine call takes its mean ± up to 20 % (uniform): text and "
+                              "audio content vary"),
     # --- settings and targets -----------------------------------------------------------------------
     "vad_endpoint_s": Figure(0.5, "s", "setting", "avatar/settings.py vad_min_silence_ms = 500 "
                              "(AVATAR_VAD_MIN_SILENCE_MS)"),
@@ -77,10 +77,10 @@ FIGURES: dict[str, Figure] = {
     "vllm_max_seqs": Figure(64, "sequences", "setting", "vLLM's --max-num-seqs; the planned load stays far below it"),
     "slo_ttft_p95_s": Figure(0.8, "s", "setting", "the assignment's target (its seed document): LLM time to "
                              "first token P95 < 800 ms"),
-    "slo_stall_p95_s": _assumed(0.5, "s", "a gap under half a second between two spoken sentences sounds like a pause, "
-                                "not a stall"),
-    "pool_busy_limit": _assumed(0.9, "share", "queueing delay grows as 1/(1-busy); above 90 % busy a burst of turns "
-                                "builds queues a 20-minute P95 may not show yet"),
+    "slo_stall_p95_s": assumed(0.5, "s", "a gap under half a second between two spoken sentences sounds like a pause, "
+                               "not a stall"),
+    "pool_busy_limit": assumed(0.9, "share", "queueing delay grows as 1/(1-busy); above 90 % busy a burst of turns "
+                               "builds queues a 20-minute P95 may not show yet"),
     # --- measured here (each names its cell: MEASURED_CELLS; a test checks the value is still there)
     "orchestration_p95_s": Figure(0.0323, "s", "measured-here",
                                   f"{BENCH}, Orchestration overhead per turn, Results: conversational pacing, "
@@ -100,60 +100,60 @@ FIGURES: dict[str, Figure] = {
     "fw_turbo_13min_s": Figure(19.2, "s", "published",
                                f"{FW_TURBO_BENCH}: faster-whisper large-v3-turbo fp16, beam 5, the same 13 min in "
                                "19.2 s on the same RTX 2080 Ti (int8: 19.6 s)"),
-    "bench_audio_tokens": _assumed(2500.0, "tokens", "the 13-minute English benchmark recording at ~150 words/min and "
-                                   "~1.3 tokens/word"),
+    "bench_audio_tokens": assumed(2500.0, "tokens", "the 13-minute English benchmark recording at ~150 words/min and "
+                                  "~1.3 tokens/word"),
     "whisper_decoder_layers_large_v3": Figure(32, "layers", "published", f"{TURBO_CARD} (model card: large-v3's "
                                               "32 decoder layers)", varied=False),
     "whisper_decoder_layers_turbo": Figure(4, "layers", "published", f"{TURBO_CARD} (model card: a pruned large-v3 whose "
                                            "decoder has 4 layers instead of 32; the 32-layer encoder is unchanged)", varied=False),
-    "whisper_tokens_per_char": _assumed(1.5, "tokens/char", "Whisper's byte-level BPE is mostly English: common hanzi "
-                                        "are one token, rarer ones two or three byte pieces"),
+    "whisper_tokens_per_char": assumed(1.5, "tokens/char", "Whisper's byte-level BPE is mostly English: common hanzi "
+                                       "are one token, rarer ones two or three byte pieces"),
     "asr_cpu_2core_s": Figure(5.13, "s/utterance", "measured-here",
                               f"{BENCH}, Per-engine speed at real size on this machine, ASR table, row "
                               "faster-whisper-large-v3-turbo 5 s, median 5.13 s (random weights, real size, int8, "
                               "beam 5, 2 EPYC vCPUs; 5.37 s at 2 s, 6.35 s at 10 s: the padded 30 s window dominates). "
                               "Two i7-13700 P-cores are taken as equal to them (assumption)"),
     # --- LLM: vLLM serving Qwen2.5-7B-Instruct-AWQ ------------------------------------------------------
-    "llm_prompt_tokens": _assumed(600.0, "tokens", "system prompt (~60 tokens) + ~8 earlier exchanges of ~70 tokens; "
-                                  "no credit taken for vLLM's prefix cache, which would prefill only the new ~30 tokens"),
+    "llm_prompt_tokens": assumed(600.0, "tokens", "system prompt (~60 tokens) + ~8 earlier exchanges of ~70 tokens; "
+                                 "no credit taken for vLLM's prefix cache, which would prefill only the new ~30 tokens"),
     "qwen_7b_non_embedding_params": Figure(6.53e9, "parameters", "published",
                                            "https://huggingface.co/Qwen/Qwen2.5-7B-Instruct (model card: 7.61B "
                                            "parameters, 6.53B non-embedding)", varied=False),
-    "gpu_matmul_efficiency": _assumed(0.4, "share of peak", "large fp16 GEMMs reach 60-80 % of the tensor peak; AWQ "
-                                      "dequantisation, attention and the small ops around them bring a whole prefill "
-                                      "lower"),
-    "llm_request_overhead_s": _assumed(0.03, "s", "vLLM's API server: chat template, tokenising, scheduling and "
-                                       "streaming the first token"),
+    "gpu_matmul_efficiency": assumed(0.4, "share of peak", "large fp16 GEMMs reach 60-80 % of the tensor peak; AWQ "
+                                     "dequantisation, attention and the small ops around them bring a whole prefill "
+                                     "lower"),
+    "llm_request_overhead_s": assumed(0.03, "s", "vLLM's API server: chat template, tokenising, scheduling and "
+                                      "streaming the first token"),
     "qwen_awq_a100_tok_s": Figure(148.0, "tokens/s", "published",
                                   "https://qwen.readthedocs.io/en/latest/benchmark/speed_benchmark.html (Qwen2.5-7B-"
                                   "Instruct-AWQ, vLLM, batch 1, input length 1, NVIDIA A100 80GB)"),
-    "llm_batch_slowdown": _assumed(0.067, "per extra sequence",
-                                   "per-sequence decode ~2x slower at 16 sequences. Pessimistic: the weights are read "
-                                   "once per step for all sequences and each sequence's KV adds ~0.5 % at 1 k tokens "
-                                   "(28 KiB/token vs 5.5 GB of weights), but AWQ kernels dequantise on every step"),
+    "llm_batch_slowdown": assumed(0.067, "per extra sequence",
+                                  "per-sequence decode ~2x slower at 16 sequences. Pessimistic: the weights are read "
+                                  "once per step for all sequences and each sequence's KV adds ~0.5 % at 1 k tokens "
+                                  "(28 KiB/token vs 5.5 GB of weights), but AWQ kernels dequantise on every step"),
     # --- TTS ---------------------------------------------------------------------------------------------
     "tts_fast_rtf": Figure(0.15, "RTF", "published",
                            "https://arxiv.org/abs/2410.06885 (F5-TTS paper: RTF 0.15 at NFE 16, on an RTX 3090; "
                            "not scaled to the 4090)"),
-    "tts_hq_rtf": _assumed(0.2, "RTF", "no published CosyVoice 3 RTF on a consumer GPU was found; the CosyVoice team "
-                           "quotes RTF ~0.1 with TensorRT on datacenter GPUs: doubled for a 4090 without TensorRT"),
+    "tts_hq_rtf": assumed(0.2, "RTF", "no published CosyVoice 3 RTF on a consumer GPU was found; the CosyVoice team "
+                          "quotes RTF ~0.1 with TensorRT on datacenter GPUs: doubled for a 4090 without TensorRT"),
     # --- sharing one GPU ------------------------------------------------------------------------------
-    "gpu_interference": _assumed(0.25, "per other busy GPU job",
-                                 "between 0 (kernels overlap perfectly) and 1.0 (time-slicing gives each of two jobs "
-                                 "half the GPU): F5 at batch 1, Whisper's decoder and vLLM's memory-bound decoding each "
-                                 "leave SMs idle, so they overlap well, hence the lower part of that range"),
+    "gpu_interference": assumed(0.25, "per other busy GPU job",
+                                "between 0 (kernels overlap perfectly) and 1.0 (time-slicing gives each of two jobs "
+                                "half the GPU): F5 at batch 1, Whisper's decoder and vLLM's memory-bound decoding each "
+                                "leave SMs idle, so they overlap well, hence the lower part of that range"),
     # --- hardware ----------------------------------------------------------------------------------------
     "rtx4090_fp16_tflops": Figure(165.2, "TFLOPS", "published", f"{ADA_WHITEPAPER} (RTX 4090: FP16 tensor, FP32 "
                                   "accumulate, dense)"),
     "rtx4090_bandwidth_gb_s": Figure(1008.0, "GB/s", "published", f"{ADA_WHITEPAPER} (RTX 4090 memory bandwidth)"),
     # The Turing whitepaper could not be opened from this workplace and no search result quotes its
     # tensor table: the 53.8 is the value as remembered, so it is labelled an assumption.
-    "rtx2080ti_fp16_tflops": _assumed(53.8, "TFLOPS",
-                                      "UNVERIFIED: the RTX 2080 Ti's FP16 tensor rate with FP32 accumulate as "
-                                      f"remembered from {TURING_WHITEPAPER} (not re-read: it could not be opened "
-                                      "here). It agrees with 544 tensor cores x 64 FMA x 2 FLOP x 1,545 MHz boost = "
-                                      "107.6 TFLOPS, halved for FP32 accumulate on GeForce cards; the halving is the "
-                                      "unverified part"),
+    "rtx2080ti_fp16_tflops": assumed(53.8, "TFLOPS",
+                                     "UNVERIFIED: the RTX 2080 Ti's FP16 tensor rate with FP32 accumulate as "
+                                     f"remembered from {TURING_WHITEPAPER} (not re-read: it could not be opened "
+                                     "here). It agrees with 544 tensor cores x 64 FMA x 2 FLOP x 1,545 MHz boost = "
+                                     "107.6 TFLOPS, halved for FP32 accumulate on GeForce cards; the halving is the "
+                                     "unverified part"),
     "rtx2080ti_bandwidth_gb_s": Figure(616.0, "GB/s", "published",
                                        f"{TURING_WHITEPAPER} (RTX 2080 Ti memory bandwidth; the PDF was not opened "
                                        "here: 616 GB/s checked against https://gpu.spicedreamphone.com/ru/gpu/nvidia/"
@@ -193,4 +193,4 @@ def value(name: str) -> float:
     return FIGURES[name].value
 
 
-__all__ = ["FIGURES", "Figure", "KINDS", "Kind", "MEASURED_CELLS", "value"]
+__all__ = ["FIGURES", "Figure", "KINDS", "Kind", "MEASURED_CELLS", "assumed", "value"]
