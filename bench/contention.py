@@ -39,6 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.contention_render import render
+
 MODELS = ("qwen2.5-0.5b-instruct", "faster-whisper-small")
 
 
@@ -76,6 +78,7 @@ class _Engines:
     """The engines one worker needs, loaded once with the ``cpu`` profile's settings."""
 
     def __init__(self, models: dict[str, str], jobs: Sequence[str]) -> None:
+        # imported in the spawned child, each engine only where its jobs need it (the parent loads none)
         import numpy as np
 
         from avatar.settings import Settings
@@ -225,7 +228,7 @@ def row_samples(result: dict[str, Any]) -> dict[str, list[tuple[float, float]]]:
 
 def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
     """Alone: each row's time, P95, CPU and busy cores. Mixes: each row's speed against alone."""
-    from bench.report import percentile
+    from bench.report import percentile  # not at the top: every spawned child imports this module
 
     def stats(samples: list[tuple[float, float]]) -> dict[str, float]:
         times, cpus = [s for s, _ in samples], [c for _, c in samples]
@@ -268,8 +271,6 @@ def threads_of(results: list[dict[str, Any]]) -> dict[str, int]:
 
 def render_results(results: list[dict[str, Any]], machine: dict[str, str], command: str, wall_min: float) -> str:
     """The section for ``results`` (:mod:`bench.contention_render`)."""
-    from bench.contention_render import render
-
     ran = {r["name"] for r in results}
     return render(summarise(results), threads_of(results), {r["name"]: r["load_before"] for r in results},
                   [s.name for s in SCENARIOS if s.name not in ran], machine, command, wall_min)
@@ -286,7 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--from-json", type=Path, help="measure nothing: write the section of a --json file")
     args = parser.parse_args(argv)
 
-    from bench.report import machine_info, write_section
+    from bench.report import machine_info, write_section  # not at the top: spawned children import this module
 
     command = ("python -m bench.contention " + " ".join(argv if argv is not None else sys.argv[1:])).strip()
     if args.from_json:
@@ -294,7 +295,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         results, machine, wall_min = saved["results"], saved["machine"], saved["wall_min"]
         command = saved["command"]
     else:
-        from avatar.settings import Settings
+        from avatar.settings import Settings  # only when measuring (--from-json needs neither)
         from models.real_size import make_random_models
 
         built = make_random_models(Settings().resolved_models_dir, list(MODELS))

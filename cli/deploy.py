@@ -51,6 +51,7 @@ def capacity(
 ) -> None:
     """Boxes needed, where each model goes, each stage's P95 and the bottleneck (simulated)."""
     if check:
+        # imported when run, as this module's other commands do: `avatar` starts without the planner
         from capacity import check as simulator_check
 
         try:
