@@ -33,7 +33,7 @@ from avatar.metrics import observe_asr_rtf
 from avatar.settings import Settings
 from avatar.storage.keys import raw_input_key
 from avatar.text_zh import hallucination_in
-from avatar.turns import QueueUnavailable, SpokenAt, start_turn
+from avatar.turns import AcceptedTurn, QueueUnavailable, SpokenAt, resume_turn, start_turn
 from avatar.utterances import UTTERANCE_TTL_S, load_pcm, partial_inflight_key, utterance_key
 from workers.context import StageContext
 from workers.engines.asr.base import SAMPLE_RATE, Transcript
@@ -112,9 +112,8 @@ def run_final(ctx: StageContext, job: TranscriptionJob) -> dict[str, Any]:
         return _reject(ctx, job, reason, transcript)
 
     # The same start as a typed message: store the turn, queue its reply.
-    accepted_at = job.speech_ended_at or time.time()  # latencies count from the end of speech
-    # When it was spoken decides whether it continues the open turn (avatar/turns/start.py).
-    spoken = SpokenAt(job.speech_started_at or accepted_at, accepted_at)
+    spoken = _spoken(job)
+    accepted_at = spoken.ended  # latencies count from the end of speech
     try:
         accepted = start_turn(services, uuid.UUID(job.session_id), transcript.text, accepted_at=accepted_at,
                               spoken=spoken)
@@ -163,19 +162,48 @@ def run_final(ctx: StageContext, job: TranscriptionJob) -> dict[str, Any]:
     return {"turn_id": turn_id, "transcription_id": transcription_id, "latency_ms": latency_ms, "key": key}
 
 
+def _spoken(job: TranscriptionJob) -> SpokenAt:
+    """When the utterance was spoken: it decides whether it continues the session's latest
+    turn (avatar/turns/start.py)."""
+    ended = job.speech_ended_at or time.time()
+    return SpokenAt(job.speech_started_at or ended, ended)
+
+
 def _reject(ctx: StageContext, job: TranscriptionJob, reason: str,
             transcript: Transcript | None = None) -> dict[str, Any]:
     services = ctx.services
+    resumed = _resume_stopped_turn(ctx, job)
     services.emitter.emit(TRANSCRIPTION_REJECTED, {
         "utterance_id": job.utterance_id, "reason": reason, "message": REJECT_MESSAGES[reason],
         "text": transcript.text if transcript else "",
         "confidence": transcript.confidence if transcript else 0.0,
+        # The message this utterance's barge-in stopped before any of its reply was heard,
+        # asked again as a new turn (the page moves the stopped turn onto it).
+        "resumed_turn_id": str(resumed.turn_id) if resumed else None,
+        "continues_turn_id": str(resumed.continues) if resumed else None,
+        "turn_text": resumed.text if resumed else None,
     }, job.session_id)
     with services.db() as db:
         log_event(db, "INFO", f"utterance rejected: {reason}", None, session_id=job.session_id,
-                  utterance_id=job.utterance_id, text=transcript.text if transcript else "")
+                  utterance_id=job.utterance_id, text=transcript.text if transcript else "",
+                  resumed_turn_id=str(resumed.turn_id) if resumed else None)
     services.redis.delete(job.audio_ref, utterance_key(job.utterance_id, "partials"))
-    return {"rejected": reason}
+    return {"rejected": reason, "resumed_turn_id": str(resumed.turn_id) if resumed else None}
+
+
+def _resume_stopped_turn(ctx: StageContext, job: TranscriptionJob) -> AcceptedTurn | None:
+    """A rejected utterance said nothing new: if its barge-in stopped the latest turn unheard,
+    that message gets its reply after all (avatar/turns/start.py, ``resume_turn``)."""
+    spoken = _spoken(job)
+    try:
+        return resume_turn(ctx.services, uuid.UUID(job.session_id), spoken, accepted_at=spoken.ended)
+    except ConversationError:
+        return None  # the session ended meanwhile: there is nobody to answer
+    except QueueUnavailable as exc:
+        ctx.services.emitter.error(job.session_id, ErrorCode.QUEUE_UNAVAILABLE,
+                                   "任務佇列暫時無法使用，請稍後再試（queue unavailable）",
+                                   utterance_id=job.utterance_id, turn_id=exc.turn_id)
+        return None
 
 
 def transcription_failed(ctx: StageContext, job: TranscriptionJob, code: ErrorCode, message: str, *,

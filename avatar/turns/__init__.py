@@ -15,7 +15,14 @@ from avatar.turns.closing import (
     turn_state,
 )
 from avatar.turns.interrupt import Playback, interrupt_active_turn, spoken_text
-from avatar.turns.start import AcceptedTurn, QueueUnavailable, SpokenAt, accept_user_message, start_turn
+from avatar.turns.start import (
+    AcceptedTurn,
+    QueueUnavailable,
+    SpokenAt,
+    accept_user_message,
+    resume_turn,
+    start_turn,
+)
 from avatar.turns.state import TurnState
 
 __all__ = [
@@ -32,6 +39,7 @@ __all__ = [
     "interrupt_active_turn",
     "queue_sentence",
     "record_hq_render",
+    "resume_turn",
     "save_reply",
     "sentence_failed",
     "settle_sentence",

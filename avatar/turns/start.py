@@ -12,7 +12,13 @@ the same message going on (``對……今天天氣怎麼樣``: the VAD ends an u
 ``vad_min_silence_ms`` of silence). Refusing it would lose what the user said, so it
 *continues* that turn, whether the turn is still open or barge-in has already stopped it
 unheard: the turn is stored ``interrupted`` with ``continued_by``, and one new turn holds both
-utterances' text in the order spoken."""
+utterances' text in the order spoken.
+
+And when the utterance whose barge-in stopped that turn turns out to hold no words (the
+``asr`` lane rejects it: a cough, a breath, noise the VAD took for speech), the stopped
+message is asked again on its own (:func:`resume_stopped_turn`): the user heard nothing of
+its reply and said nothing new, so stopping it for good would leave their question
+unanswered."""
 
 from __future__ import annotations
 
@@ -116,23 +122,7 @@ def accept_user_message(
     """Store a new turn for ``text``; refuse while the previous reply is still being written,
     unless ``spoken`` continues that turn's utterance (the module's docstring). The caller stops
     a continued turn's reply after the commit (:func:`start_turn` does)."""
-    # A write that changes nothing, first in the transaction: it waits for any other start on
-    # this session to commit, and everything read below is read after it.
-    # RETURNING: the session's status comes back with the write, no query of its own.
-    status = db.execute(
-        update(Session).where(Session.session_id == session_id).values(status=Session.status)
-        .returning(Session.status).execution_options(synchronize_session=False)
-    ).scalar_one_or_none()
-    if status is None:
-        raise ConversationError("SESSION_NOT_FOUND", f"找不到對話 {session_id}（session not found）")
-    if status != SessionStatus.ACTIVE:
-        raise ConversationError("SESSION_NOT_FOUND", "此對話已結束，請開啟新的對話（session ended）")
-    latest = db.scalars(
-        select(ConversationTurn)
-        .where(ConversationTurn.session_id == session_id)
-        .order_by(ConversationTurn.turn_number.desc())
-        .limit(1)
-    ).first()
+    latest = _lock_session(db, session_id)
     # Only ever one open turn per session, and nothing can be stored after it: the latest.
     open_turn = latest if latest is not None and latest.status in OPEN_TURN_STATUSES else None
     stale = open_turn is not None and utcnow() - _aware(open_turn.created_at) >= timedelta(
@@ -153,6 +143,34 @@ def accept_user_message(
         raise ConversationError(
             "TURN_IN_PROGRESS", "上一輪回覆尚在生成中，請稍候再傳送（previous reply still in progress）"
         )
+    return _store_turn(db, session_id, latest, text, spoken, continued, accepted_at)
+
+
+def _lock_session(db: DBSession, session_id: uuid.UUID) -> ConversationTurn | None:
+    """Take the session's row for writing (or refuse: unknown or ended) and return its latest
+    turn, read after any other start on the session has committed."""
+    # A write that changes nothing, first in the transaction: it waits for any other start on
+    # this session to commit, and everything read below is read after it.
+    # RETURNING: the session's status comes back with the write, no query of its own.
+    status = db.execute(
+        update(Session).where(Session.session_id == session_id).values(status=Session.status)
+        .returning(Session.status).execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
+    if status is None:
+        raise ConversationError("SESSION_NOT_FOUND", f"找不到對話 {session_id}（session not found）")
+    if status != SessionStatus.ACTIVE:
+        raise ConversationError("SESSION_NOT_FOUND", "此對話已結束，請開啟新的對話（session ended）")
+    return db.scalars(
+        select(ConversationTurn)
+        .where(ConversationTurn.session_id == session_id)
+        .order_by(ConversationTurn.turn_number.desc())
+        .limit(1)
+    ).first()
+
+
+def _store_turn(db: DBSession, session_id: uuid.UUID, latest: ConversationTurn | None, text: str,
+                spoken: SpokenAt | None, continued: ConversationTurn | None,
+                accepted_at: float | None) -> AcceptedTurn:
     number = (latest.turn_number if latest is not None else 0) + 1
     turn = ConversationTurn(
         session_id=session_id, turn_number=number, user_input=text, status=TurnStatus.PENDING,
@@ -164,6 +182,26 @@ def accept_user_message(
         continued.latency = {**(continued.latency or {}), "continued_by": str(turn.turn_id)}
     return AcceptedTurn(turn.turn_id, session_id, number, turn.trace_id, accepted_at or time.time(),
                         text=text, continues=continued.turn_id if continued is not None else None)
+
+
+def resume_stopped_turn(
+    db: DBSession, session_id: uuid.UUID, spoken: SpokenAt, settings: Settings, *,
+    accepted_at: float | None = None,
+    first_audio_at: Callable[[ConversationTurn], float | None] = lambda turn: None,
+) -> AcceptedTurn | None:
+    """An utterance without words (``spoken``: when it was spoken) whose barge-in stopped the
+    session's latest turn before any of that reply was heard: store that turn's message again,
+    alone, as a new turn that ``continues`` it (the module's docstring). None when there is
+    nothing to resume: the latest turn is open, answered, heard, typed, already continued, or
+    the utterance came after more than a short pause."""
+    latest = _lock_session(db, session_id)
+    if latest is None or latest.status != TurnStatus.INTERRUPTED:
+        return None  # nothing was stopped: an open turn still gets its reply
+    if not _continues(latest, spoken, settings, first_audio_at):
+        return None
+    marks = latest.latency or {}
+    span = SpokenAt(float(marks[SPEECH_STARTED]), float(marks[SPEECH_ENDED]))
+    return _store_turn(db, session_id, latest, latest.user_input, span, latest, accepted_at)
 
 
 def _aware(moment: datetime) -> datetime:
@@ -197,6 +235,20 @@ def start_turn(
                                        spoken=spoken, first_audio_at=first_audio_at(services.redis))
     if accepted.continues is not None:
         stop_reply(services, str(accepted.continues), str(session_id))
+    return _queue_reply(services, accepted, path)
+
+
+def resume_turn(services: Services, session_id: uuid.UUID, spoken: SpokenAt, *,
+                accepted_at: float | None = None) -> AcceptedTurn | None:
+    """:func:`resume_stopped_turn`, then its reply queued as :func:`start_turn` queues one.
+    Raises what :func:`start_turn` raises; None when there was nothing to resume."""
+    with services.db() as db:
+        accepted = resume_stopped_turn(db, session_id, spoken, services.settings, accepted_at=accepted_at,
+                                       first_audio_at=first_audio_at(services.redis))
+    return None if accepted is None else _queue_reply(services, accepted, None)
+
+
+def _queue_reply(services: Services, accepted: AcceptedTurn, path: dict[str, float] | None) -> AcceptedTurn:
     hops = {**(path or {}), "accepted": accepted.accepted_at, "committed": time.time()}
     try:
         services.dispatcher.reply(ReplyJob(turn_id=str(accepted.turn_id), accepted_at=accepted.accepted_at,

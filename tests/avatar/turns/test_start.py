@@ -16,7 +16,7 @@ from avatar.conversation import ConversationError, create_session
 from avatar.db import ConversationTurn
 from avatar.settings import Settings
 from avatar.turns import AcceptedTurn, SpokenAt, TurnState, accept_user_message
-from avatar.turns.start import first_audio_at
+from avatar.turns.start import first_audio_at, resume_stopped_turn
 from avatar.turns.state import Settled
 from tests.conftest import REDIS_BASE
 
@@ -205,3 +205,78 @@ def test_a_turn_barge_in_stopped_unheard_is_continued_and_a_long_pause_is_not(mi
     third = _spoken_turn(migrated_engine, session_id, "算了", SpokenAt(t1, t1 + 0.5), client)
     assert isinstance(third, AcceptedTurn) and third.continues is None and third.text == "算了"
     assert [t.user_input for t in _turns(migrated_engine, session_id)] == ["對", "對，今天呢", "算了"]
+
+
+def _resumed(engine: Engine, session_id: uuid.UUID, spoken: SpokenAt, client: redis.Redis) -> AcceptedTurn | None:
+    with DBSession(engine, expire_on_commit=False) as db, db.begin():
+        return resume_stopped_turn(db, session_id, spoken, Settings(), accepted_at=spoken.ended,
+                                   first_audio_at=first_audio_at(client))
+
+
+def _stop_unheard(engine: Engine, turn_id: uuid.UUID) -> None:
+    with DBSession(engine) as db, db.begin():  # what barge-in stores when nothing was heard
+        db.get(ConversationTurn, turn_id).status = "interrupted"
+        db.get(ConversationTurn, turn_id).ai_response = ""
+
+
+def test_a_turn_stopped_by_an_utterance_without_words_is_asked_again(migrated_engine: Engine) -> None:
+    """今天天氣怎麼樣, then a cough: the cough's barge-in stopped the reply before anything
+    was heard, and the asr lane rejects the cough. The question is stored again, alone, as a
+    new turn that continues the stopped one, so it still gets its answer; once only."""
+    client = redis.Redis.from_url(CONTINUE_REDIS_URL)
+    with DBSession(migrated_engine) as db, db.begin():
+        session_id = create_session(db).session_id
+    t0 = time.time()
+    first = _spoken_turn(migrated_engine, session_id, "今天天氣怎麼樣？", SpokenAt(t0, t0 + 2.0), client)
+    assert isinstance(first, AcceptedTurn)
+    _stop_unheard(migrated_engine, first.turn_id)
+
+    resumed = _resumed(migrated_engine, session_id, SpokenAt(t0 + 2.6, t0 + 3.0), client)
+
+    assert resumed is not None and resumed.continues == first.turn_id
+    assert (resumed.text, resumed.turn_number, resumed.accepted_at) == ("今天天氣怎麼樣？", 2, t0 + 3.0)
+    old, new = _turns(migrated_engine, session_id)
+    assert (old.status, old.latency["continued_by"]) == ("interrupted", str(new.turn_id))
+    assert (new.status, new.user_input) == ("pending", "今天天氣怎麼樣？")
+    # The message's own span, not the cough's: its latencies count from when it was said.
+    assert (new.latency["speech_started_at"], new.latency["speech_ended_at"]) == (t0, t0 + 2.0)
+    # A second rejected utterance finds the resumed turn open: nothing more is stored.
+    assert _resumed(migrated_engine, session_id, SpokenAt(t0 + 3.5, t0 + 3.8), client) is None
+    assert len(_turns(migrated_engine, session_id)) == 2
+
+
+def test_nothing_is_resumed_that_was_heard_open_typed_or_long_ago(migrated_engine: Engine) -> None:
+    client = redis.Redis.from_url(CONTINUE_REDIS_URL)
+    t0 = time.time() - 30
+
+    def session() -> uuid.UUID:
+        with DBSession(migrated_engine) as db, db.begin():
+            return create_session(db).session_id
+
+    open_session = session()  # still being answered: the reply goes on by itself
+    _spoken_turn(migrated_engine, open_session, "你好", SpokenAt(t0, t0 + 1.0), client)
+    assert _resumed(migrated_engine, open_session, SpokenAt(t0 + 1.5, t0 + 1.8), client) is None
+
+    heard_session = session()  # some of the reply was heard before the barge-in
+    heard = _spoken_turn(migrated_engine, heard_session, "你好", SpokenAt(t0, t0 + 1.0), client)
+    assert isinstance(heard, AcceptedTurn)
+    with DBSession(migrated_engine) as db, db.begin():
+        db.get(ConversationTurn, heard.turn_id).status = "interrupted"
+        db.get(ConversationTurn, heard.turn_id).ai_response = "你好，我"
+    assert _resumed(migrated_engine, heard_session, SpokenAt(t0 + 1.5, t0 + 1.8), client) is None
+
+    late_session = session()  # the noise came after a pause longer than turn_continuation_s
+    late = _spoken_turn(migrated_engine, late_session, "你好", SpokenAt(t0, t0 + 1.0), client)
+    assert isinstance(late, AcceptedTurn)
+    _stop_unheard(migrated_engine, late.turn_id)
+    later = t0 + 1.0 + Settings().turn_continuation_s + 0.5
+    assert _resumed(migrated_engine, late_session, SpokenAt(later, later + 0.3), client) is None
+
+    typed_session = session()  # a typed message stopped by speech is not the speech's message
+    with DBSession(migrated_engine, expire_on_commit=False) as db, db.begin():
+        typed = accept_user_message(db, typed_session, "打字的訊息", Settings())
+    _stop_unheard(migrated_engine, typed.turn_id)
+    assert _resumed(migrated_engine, typed_session, SpokenAt(time.time(), time.time() + 0.3), client) is None
+
+    for sid in (open_session, heard_session, late_session, typed_session):
+        assert len(_turns(migrated_engine, sid)) == 1

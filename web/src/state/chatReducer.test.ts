@@ -100,6 +100,24 @@ describe("chatReducer: a spoken turn", () => {
     expect(s.turns[0]).toMatchObject({ serverId: "tB", userText: "對，今天天氣好嗎", transcriptionId: "trB", reply: "" });
   });
 
+  it("puts a turn stopped unheard back when the utterance that stopped it held no words", () => {
+    const s = run([
+      server("vad_state", { state: "speech_end" }, 0),
+      server("transcription_final", { transcription_id: "trA", turn_id: "tA", text: "今天天氣好嗎" }, 100),
+      server("llm_token", { turn_id: "tA", token: "今" }, 200),
+      server("vad_state", { state: "speech_start" }, 300),
+      server("interrupt", { turn_id: "tA", spoken_text: "", reason: "barge_in" }, 700),
+      server("vad_state", { state: "speech_end" }, 900),
+      server("transcription_rejected", {
+        reason: "no_speech", message: "聽起來像是靜音或雜音", resumed_turn_id: "tB", continues_turn_id: "tA", turn_text: "今天天氣好嗎",
+      }, 1200),
+      server("llm_token", { turn_id: "tB", token: "晴" }, 1300),
+    ]);
+    expect(s.turns).toHaveLength(1);
+    expect(s.turns[0]).toMatchObject({ serverId: "tB", userText: "今天天氣好嗎", reply: "晴" });
+    expect(s.turns[0]!.status).not.toBe("interrupted");
+  });
+
   it("links a final transcript without turn_id to the reply that follows", () => {
     const s = run([
       server("vad_state", { state: "speech_end" }, 0),

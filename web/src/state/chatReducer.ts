@@ -79,8 +79,22 @@ function onServer(state: ChatState, event: string, d: Obj, at: number): ChatStat
     }
     case "transcription_partial":
       return { ...state, partial: str(d.text) ?? state.partial };
-    case "transcription_rejected":
-      return { ...state, partial: "", speaking: false, speechEndAt: undefined };
+    case "transcription_rejected": {
+      const cleared = { ...state, partial: "", speaking: false, speechEndAt: undefined };
+      // The rejected utterance's barge-in had stopped the previous turn unheard: that message
+      // is asked again as a new turn, which takes the stopped one's place.
+      const resumed = str(d.resumed_turn_id);
+      const stopped = str(d.continues_turn_id);
+      if (!resumed || !stopped) return cleared;
+      return {
+        ...cleared,
+        turns: cleared.turns.map((t) =>
+          t.serverId === stopped
+            ? { ...t, serverId: resumed, userText: str(d.turn_text) ?? t.userText, reply: "", audio: [], status: "thinking", playback: "idle", failedChunks: 0 }
+            : t,
+        ),
+      };
+    }
     case "transcription_final": {
       // An utterance that continued an unanswered one (a pause mid-sentence): its turn holds
       // both (`turn_text`) and replaces the one it continued, which was stopped unheard.
