@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 import redis
@@ -18,25 +17,17 @@ from sqlalchemy import select
 
 from avatar.conversation import create_session
 from avatar.db import ConversationTurn, session_scope
-from avatar.db.migrate import upgrade
 from avatar.jobs import TranscriptionJob
 from avatar.services import Services
 from avatar.settings import Settings
 from avatar.turns import Playback, SpokenAt, interrupt_active_turn, start_turn
-from tests.conftest import REDIS_BASE, REDIS_DB
 from workers.context import StageContext
 from workers.transcription import run_final
 
 
 @pytest.fixture
-def services(tmp_path: Path) -> Services:
-    # The prosody stage's database number (its tests queue nothing on the ``llm`` lane).
-    settings = Settings(
-        data_dir=tmp_path, redis_url=f"{REDIS_BASE}/{REDIS_DB['prosody']}",
-        socketio_channel=f"avatar-test-{uuid.uuid4().hex[:8]}", secret_key=uuid.uuid4().hex,
-    )
-    upgrade(settings.resolved_database_url)
-    return Services.build(settings)
+def services(stage_settings: Settings) -> Services:
+    return Services.build(stage_settings)
 
 
 def _events(pubsub: redis.client.PubSub, timeout_s: float = 5.0) -> list[dict]:

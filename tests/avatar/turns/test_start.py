@@ -124,13 +124,23 @@ def _turns(engine: Engine, session_id: uuid.UUID) -> list[ConversationTurn]:
                                .order_by(ConversationTurn.turn_number)))
 
 
+def _new_session(engine: Engine) -> uuid.UUID:
+    with DBSession(engine) as db, db.begin():
+        return create_session(db).session_id
+
+
+def _store_barge_in(engine: Engine, turn_id: uuid.UUID, heard: str = "") -> None:
+    with DBSession(engine) as db, db.begin():  # what barge-in stores (nothing heard: "")
+        db.get(ConversationTurn, turn_id).status = "interrupted"
+        db.get(ConversationTurn, turn_id).ai_response = heard
+
+
 def test_an_utterance_begun_before_the_reply_was_heard_continues_the_turn(migrated_engine: Engine) -> None:
     """對 (pause) 今天天氣怎麼樣: the second utterance began before the first's reply had any
     audio, so one turn holds both and the first is stopped unheard, instead of the second being
     refused TURN_IN_PROGRESS and lost."""
     client = redis.Redis.from_url(CONTINUE_REDIS_URL)
-    with DBSession(migrated_engine) as db, db.begin():
-        session_id = create_session(db).session_id
+    session_id = _new_session(migrated_engine)
     t0 = time.time()
     first = _spoken_turn(migrated_engine, session_id, "對", SpokenAt(t0, t0 + 0.4), client)
     assert isinstance(first, AcceptedTurn) and first.continues is None
@@ -149,8 +159,7 @@ def test_an_utterance_transcribed_first_is_put_after_the_earlier_one(migrated_en
     """Two asr processes: the later utterance's transcript can win the race; the turn still
     reads in the order the user spoke."""
     client = redis.Redis.from_url(CONTINUE_REDIS_URL)
-    with DBSession(migrated_engine) as db, db.begin():
-        session_id = create_session(db).session_id
+    session_id = _new_session(migrated_engine)
     t0 = time.time()
     later = _spoken_turn(migrated_engine, session_id, "今天天氣怎麼樣", SpokenAt(t0 + 0.9, t0 + 3.0), client)
     earlier = _spoken_turn(migrated_engine, session_id, "對。", SpokenAt(t0, t0 + 0.4), client)
@@ -163,8 +172,7 @@ def test_an_utterance_after_the_reply_was_heard_is_still_refused(migrated_engine
     that reply before its transcript arrives); while the reply is still written, it is refused.
     A typed message is never continued by speech."""
     client = redis.Redis.from_url(CONTINUE_REDIS_URL)
-    with DBSession(migrated_engine) as db, db.begin():
-        session_id = create_session(db).session_id
+    session_id = _new_session(migrated_engine)
     t0 = time.time() - 10
     first = _spoken_turn(migrated_engine, session_id, "對", SpokenAt(t0, t0 + 0.4), client)
     assert isinstance(first, AcceptedTurn)
@@ -172,8 +180,7 @@ def test_an_utterance_after_the_reply_was_heard_is_still_refused(migrated_engine
     assert _spoken_turn(migrated_engine, session_id, "然後呢", SpokenAt(t0 + 10.5, t0 + 11.0),
                         client) == "TURN_IN_PROGRESS"
 
-    with DBSession(migrated_engine) as db, db.begin():
-        typed_session = create_session(db).session_id
+    typed_session = _new_session(migrated_engine)
     with DBSession(migrated_engine, expire_on_commit=False) as db, db.begin():
         accept_user_message(db, typed_session, "打字的訊息", Settings())
     assert _spoken_turn(migrated_engine, typed_session, "說的話", SpokenAt(time.time(), time.time() + 1),
@@ -186,22 +193,17 @@ def test_a_turn_barge_in_stopped_unheard_is_continued_and_a_long_pause_is_not(mi
     second one's barge-in stops it before anything was heard: its text must still reach the
     next turn. After a pause longer than turn_continuation_s it is a new message."""
     client = redis.Redis.from_url(CONTINUE_REDIS_URL)
-    with DBSession(migrated_engine) as db, db.begin():
-        session_id = create_session(db).session_id
+    session_id = _new_session(migrated_engine)
     t0 = time.time()
     first = _spoken_turn(migrated_engine, session_id, "對", SpokenAt(t0, t0 + 0.4), client)
     assert isinstance(first, AcceptedTurn)
-    with DBSession(migrated_engine) as db, db.begin():  # what barge-in stores when nothing was heard
-        db.get(ConversationTurn, first.turn_id).status = "interrupted"
-        db.get(ConversationTurn, first.turn_id).ai_response = ""
+    _store_barge_in(migrated_engine, first.turn_id)
     second = _spoken_turn(migrated_engine, session_id, "今天呢", SpokenAt(t0 + 1.0, t0 + 2.0), client)
     assert isinstance(second, AcceptedTurn) and second.continues == first.turn_id
     assert second.text == "對，今天呢"
 
     t1 = t0 + 2.0 + Settings().turn_continuation_s + 0.5
-    with DBSession(migrated_engine) as db, db.begin():
-        db.get(ConversationTurn, second.turn_id).status = "interrupted"
-        db.get(ConversationTurn, second.turn_id).ai_response = ""
+    _store_barge_in(migrated_engine, second.turn_id)
     third = _spoken_turn(migrated_engine, session_id, "算了", SpokenAt(t1, t1 + 0.5), client)
     assert isinstance(third, AcceptedTurn) and third.continues is None and third.text == "算了"
     assert [t.user_input for t in _turns(migrated_engine, session_id)] == ["對", "對，今天呢", "算了"]
@@ -213,23 +215,16 @@ def _resumed(engine: Engine, session_id: uuid.UUID, spoken: SpokenAt, client: re
                                    first_audio_at=first_audio_at(client))
 
 
-def _stop_unheard(engine: Engine, turn_id: uuid.UUID) -> None:
-    with DBSession(engine) as db, db.begin():  # what barge-in stores when nothing was heard
-        db.get(ConversationTurn, turn_id).status = "interrupted"
-        db.get(ConversationTurn, turn_id).ai_response = ""
-
-
 def test_a_turn_stopped_by_an_utterance_without_words_is_asked_again(migrated_engine: Engine) -> None:
     """今天天氣怎麼樣, then a cough: the cough's barge-in stopped the reply before anything
     was heard, and the asr lane rejects the cough. The question is stored again, alone, as a
     new turn that continues the stopped one, so it still gets its answer; once only."""
     client = redis.Redis.from_url(CONTINUE_REDIS_URL)
-    with DBSession(migrated_engine) as db, db.begin():
-        session_id = create_session(db).session_id
+    session_id = _new_session(migrated_engine)
     t0 = time.time()
     first = _spoken_turn(migrated_engine, session_id, "今天天氣怎麼樣？", SpokenAt(t0, t0 + 2.0), client)
     assert isinstance(first, AcceptedTurn)
-    _stop_unheard(migrated_engine, first.turn_id)
+    _store_barge_in(migrated_engine, first.turn_id)
 
     resumed = _resumed(migrated_engine, session_id, SpokenAt(t0 + 2.6, t0 + 3.0), client)
 
@@ -249,33 +244,27 @@ def test_nothing_is_resumed_that_was_heard_open_typed_or_long_ago(migrated_engin
     client = redis.Redis.from_url(CONTINUE_REDIS_URL)
     t0 = time.time() - 30
 
-    def session() -> uuid.UUID:
-        with DBSession(migrated_engine) as db, db.begin():
-            return create_session(db).session_id
-
-    open_session = session()  # still being answered: the reply goes on by itself
+    open_session = _new_session(migrated_engine)  # still being answered: the reply goes on by itself
     _spoken_turn(migrated_engine, open_session, "你好", SpokenAt(t0, t0 + 1.0), client)
     assert _resumed(migrated_engine, open_session, SpokenAt(t0 + 1.5, t0 + 1.8), client) is None
 
-    heard_session = session()  # some of the reply was heard before the barge-in
+    heard_session = _new_session(migrated_engine)  # some of the reply was heard before the barge-in
     heard = _spoken_turn(migrated_engine, heard_session, "你好", SpokenAt(t0, t0 + 1.0), client)
     assert isinstance(heard, AcceptedTurn)
-    with DBSession(migrated_engine) as db, db.begin():
-        db.get(ConversationTurn, heard.turn_id).status = "interrupted"
-        db.get(ConversationTurn, heard.turn_id).ai_response = "你好，我"
+    _store_barge_in(migrated_engine, heard.turn_id, heard="你好，我")
     assert _resumed(migrated_engine, heard_session, SpokenAt(t0 + 1.5, t0 + 1.8), client) is None
 
-    late_session = session()  # the noise came after a pause longer than turn_continuation_s
+    late_session = _new_session(migrated_engine)  # the noise came after a pause longer than turn_continuation_s
     late = _spoken_turn(migrated_engine, late_session, "你好", SpokenAt(t0, t0 + 1.0), client)
     assert isinstance(late, AcceptedTurn)
-    _stop_unheard(migrated_engine, late.turn_id)
+    _store_barge_in(migrated_engine, late.turn_id)
     later = t0 + 1.0 + Settings().turn_continuation_s + 0.5
     assert _resumed(migrated_engine, late_session, SpokenAt(later, later + 0.3), client) is None
 
-    typed_session = session()  # a typed message stopped by speech is not the speech's message
+    typed_session = _new_session(migrated_engine)  # a typed message stopped by speech is not the speech's message
     with DBSession(migrated_engine, expire_on_commit=False) as db, db.begin():
         typed = accept_user_message(db, typed_session, "打字的訊息", Settings())
-    _stop_unheard(migrated_engine, typed.turn_id)
+    _store_barge_in(migrated_engine, typed.turn_id)
     assert _resumed(migrated_engine, typed_session, SpokenAt(time.time(), time.time() + 0.3), client) is None
 
     for sid in (open_session, heard_session, late_session, typed_session):
