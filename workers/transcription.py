@@ -122,9 +122,7 @@ def run_final(ctx: StageContext, job: TranscriptionJob) -> dict[str, Any]:
         client.delete(job.audio_ref)
         return {"refused": exc.code}
     except QueueUnavailable as exc:
-        emitter.error(job.session_id, ErrorCode.QUEUE_UNAVAILABLE,
-                      "任務佇列暫時無法使用，請稍後再試（queue unavailable）",
-                      utterance_id=job.utterance_id, turn_id=exc.turn_id)
+        _queue_unavailable(ctx, job, exc)
         client.delete(job.audio_ref)
         return {"refused": ErrorCode.QUEUE_UNAVAILABLE.value}
     turn_id = str(accepted.turn_id)
@@ -173,22 +171,23 @@ def _reject(ctx: StageContext, job: TranscriptionJob, reason: str,
             transcript: Transcript | None = None) -> dict[str, Any]:
     services = ctx.services
     resumed = _resume_stopped_turn(ctx, job)
+    resumed_id = str(resumed.turn_id) if resumed else None
     services.emitter.emit(TRANSCRIPTION_REJECTED, {
         "utterance_id": job.utterance_id, "reason": reason, "message": REJECT_MESSAGES[reason],
         "text": transcript.text if transcript else "",
         "confidence": transcript.confidence if transcript else 0.0,
         # The message this utterance's barge-in stopped before any of its reply was heard,
         # asked again as a new turn (the page moves the stopped turn onto it).
-        "resumed_turn_id": str(resumed.turn_id) if resumed else None,
+        "resumed_turn_id": resumed_id,
         "continues_turn_id": str(resumed.continues) if resumed else None,
         "turn_text": resumed.text if resumed else None,
     }, job.session_id)
     with services.db() as db:
         log_event(db, "INFO", f"utterance rejected: {reason}", None, session_id=job.session_id,
                   utterance_id=job.utterance_id, text=transcript.text if transcript else "",
-                  resumed_turn_id=str(resumed.turn_id) if resumed else None)
+                  resumed_turn_id=resumed_id)
     services.redis.delete(job.audio_ref, utterance_key(job.utterance_id, "partials"))
-    return {"rejected": reason, "resumed_turn_id": str(resumed.turn_id) if resumed else None}
+    return {"rejected": reason, "resumed_turn_id": resumed_id}
 
 
 def _resume_stopped_turn(ctx: StageContext, job: TranscriptionJob) -> AcceptedTurn | None:
@@ -200,10 +199,15 @@ def _resume_stopped_turn(ctx: StageContext, job: TranscriptionJob) -> AcceptedTu
     except ConversationError:
         return None  # the session ended meanwhile: there is nobody to answer
     except QueueUnavailable as exc:
-        ctx.services.emitter.error(job.session_id, ErrorCode.QUEUE_UNAVAILABLE,
-                                   "任務佇列暫時無法使用，請稍後再試（queue unavailable）",
-                                   utterance_id=job.utterance_id, turn_id=exc.turn_id)
+        _queue_unavailable(ctx, job, exc)
         return None
+
+
+def _queue_unavailable(ctx: StageContext, job: TranscriptionJob, exc: QueueUnavailable) -> None:
+    """The turn was stored but its reply could not be queued (it is closed as an error)."""
+    ctx.services.emitter.error(job.session_id, ErrorCode.QUEUE_UNAVAILABLE,
+                               "任務佇列暫時無法使用，請稍後再試（queue unavailable）",
+                               utterance_id=job.utterance_id, turn_id=exc.turn_id)
 
 
 def transcription_failed(ctx: StageContext, job: TranscriptionJob, code: ErrorCode, message: str, *,
